@@ -1,0 +1,167 @@
+/*
+ * quant.c — run-time choice of the quantized kernels, and the entry points
+ * of quant.h.
+ *
+ * The active table is the reference table with the AVX2 entries laid over
+ * it when the CPU has AVX2, FMA and F16C.  It is built once (pthread_once)
+ * on first use; afterwards each call costs one atomic load and an indirect
+ * call.  DR1_QUANT_KERNELS=scalar in the environment forces the reference
+ * kernels, to compare whole runs of both.
+ */
+#include "quant.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant_kernels.h"
+
+static struct quant_kernels active_table;
+static _Atomic(const struct quant_kernels *) active;
+static pthread_once_t active_once = PTHREAD_ONCE_INIT;
+
+static bool
+scalar_forced(void)
+{
+	const char *v = getenv("DR1_QUANT_KERNELS");
+
+	return v && strcmp(v, "scalar") == 0;
+}
+
+static void
+select_kernels(void)
+{
+	const struct quant_kernels *fast = &quant_kernels_avx2;
+
+	active_table = quant_kernels_ref;
+	if (quant_avx2_usable() && !scalar_forced())
+	{
+		active_table.name = fast->name;
+		for (int t = 0; t < DTYPE_COUNT; t++)
+		{
+			if (fast->dequant[t])
+				active_table.dequant[t] = fast->dequant[t];
+			if (fast->quantize[t])
+				active_table.quantize[t] = fast->quantize[t];
+			if (fast->vec_dot[t])
+				active_table.vec_dot[t] = fast->vec_dot[t];
+		}
+	}
+	atomic_store_explicit(&active, &active_table, memory_order_release);
+}
+
+const char *
+quant_init(void)
+{
+	pthread_once(&active_once, select_kernels);
+	return atomic_load_explicit(&active, memory_order_acquire)->name;
+}
+
+static inline const struct quant_kernels *
+kernels(void)
+{
+	const struct quant_kernels *k;
+
+	k = atomic_load_explicit(&active, memory_order_acquire);
+	if (k == NULL)
+	{
+		quant_init();
+		k = atomic_load_explicit(&active, memory_order_acquire);
+	}
+	return k;
+}
+
+enum dtype
+quant_act_type(enum dtype weight)
+{
+	switch (weight)
+	{
+		case DTYPE_F32:
+		case DTYPE_F16:
+		case DTYPE_BF16:
+			return weight;
+		case DTYPE_Q4_0:
+		case DTYPE_Q5_0:
+		case DTYPE_Q8_0:
+			return DTYPE_Q8_0;
+		case DTYPE_Q4_1:
+		case DTYPE_Q5_1:
+			return DTYPE_Q8_1;
+		case DTYPE_Q4_K:
+		case DTYPE_Q5_K:
+		case DTYPE_Q6_K:
+			return DTYPE_Q8_K;
+		default:
+			return DTYPE_COUNT; /* not a weight type */
+	}
+}
+
+/*
+ * Unsupported types are a caller's bug (the model loader rejects them):
+ * they give NaNs rather than a crash, so the mistake shows in the output.
+ */
+static void
+dequantize_with(const struct quant_kernels *k, enum dtype t,
+				const void *src, float *dst, int64_t n)
+{
+	if ((unsigned) t < DTYPE_COUNT && k->dequant[t])
+		k->dequant[t] (src, dst, n);
+	else
+		for (int64_t i = 0; i < n; i++)
+			dst[i] = NAN;
+}
+
+static void
+quantize_with(const struct quant_kernels *k, enum dtype act,
+			  const float *src, void *dst, int64_t n)
+{
+	if ((unsigned) act < DTYPE_COUNT && k->quantize[act])
+		k->quantize[act] (src, dst, n);
+}
+
+static float
+vec_dot_with(const struct quant_kernels *k, enum dtype w, int64_t n,
+			 const void *wrow, const void *act)
+{
+	if ((unsigned) w < DTYPE_COUNT && k->vec_dot[w])
+		return k->vec_dot[w] (n, wrow, act);
+	return NAN;
+}
+
+void
+dequantize_row(enum dtype t, const void *src, float *dst, int64_t n)
+{
+	dequantize_with(kernels(), t, src, dst, n);
+}
+
+void
+quantize_row_act(enum dtype act, const float *src, void *dst, int64_t n)
+{
+	quantize_with(kernels(), act, src, dst, n);
+}
+
+float
+vec_dot(enum dtype w, int64_t n, const void *wrow, const void *act)
+{
+	return vec_dot_with(kernels(), w, n, wrow, act);
+}
+
+void
+dequantize_row_ref(enum dtype t, const void *src, float *dst, int64_t n)
+{
+	dequantize_with(&quant_kernels_ref, t, src, dst, n);
+}
+
+void
+quantize_row_act_ref(enum dtype act, const float *src, void *dst, int64_t n)
+{
+	quantize_with(&quant_kernels_ref, act, src, dst, n);
+}
+
+float
+vec_dot_ref(enum dtype w, int64_t n, const void *wrow, const void *act)
+{
+	return vec_dot_with(&quant_kernels_ref, w, n, wrow, act);
+}

@@ -1,0 +1,702 @@
+/*
+ * quant_avx2.c — AVX2+FMA+F16C versions of the hot kernels.
+ *
+ * Only functions carry the target attribute, so this file builds with
+ * portable flags and nothing here runs unless quant_avx2_usable() says the
+ * CPU can.  Integer parts are exact and equal to the reference; the float
+ * accumulation keeps 8 lanes, so sums differ from quant_ref.c only in their
+ * rounding order.  Activation quantization is bit-identical to the
+ * reference (same float products, round to nearest even on both sides).
+ *
+ * Integer dot products of bytes use maddubs, which multiplies unsigned by
+ * signed bytes: unsigned weights (Q4_1, Q5_1, K-quants) go in directly;
+ * signed ones pass their sign to the activation (|x| * sign(y, x)).  Weight
+ * magnitudes stay small enough that the 16-bit pair sums never saturate.
+ */
+#include "quant.h"
+
+#include <string.h>
+
+#include "f16.h"
+#include "quant_kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <cpuid.h>
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/*
+ * __builtin_cpu_supports("avx2") also checks that the OS saves the AVX
+ * registers; F16C is asked of cpuid directly because not every compiler
+ * knows its name.
+ */
+int
+quant_avx2_usable(void)
+{
+	unsigned int eax;
+	unsigned int ebx;
+	unsigned int ecx;
+	unsigned int edx;
+
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+		return 0;
+	return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+
+/* ---- helpers ---- */
+
+AVX2 static inline float
+hsum_ps(__m256 v)
+{
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+AVX2 static inline int
+hsum_epi32(__m256i v)
+{
+	__m128i		s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+
+	s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+	return _mm_cvtsi128_si32(s);
+}
+
+AVX2 static inline float
+hmax_ps(__m256 v)
+{
+	__m128		m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_max_ss(m, _mm_movehdup_ps(m));
+	return _mm_cvtss_f32(m);
+}
+
+AVX2 static inline float
+half(f16_t h)
+{
+	return _cvtsh_ss(h);
+}
+
+/* 8 sums of 4 products of unsigned bytes u with signed bytes s. */
+AVX2 static inline __m256i
+dot_u8_s8(__m256i u, __m256i s)
+{
+	return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+/* The same for two signed operands; y must not hold -128 (activations never do). */
+AVX2 static inline __m256i
+dot_s8_s8(__m256i x, __m256i y)
+{
+	return dot_u8_s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+/* The 32 nibbles of a 32-element block, element order: low nibbles first. */
+AVX2 static inline __m256i
+nibbles32(const uint8_t *qs)
+{
+	__m128i		raw = _mm_loadu_si128((const __m128i *) qs);
+
+	return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+							_mm256_set1_epi8(0x0f));
+}
+
+/* 0x10 in byte e where bit e of the 32-bit little-endian qh is set. */
+AVX2 static inline __m256i
+fifth_bits32(const uint8_t *qh4)
+{
+	const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+											2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+	const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+	uint32_t	qh;
+	__m256i		v;
+
+	memcpy(&qh, qh4, sizeof qh);
+	v = _mm256_shuffle_epi8(_mm256_set1_epi32((int) qh), spread);
+	v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+	return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+/*
+ * The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K block:
+ * k_scale_min() for all sub-blocks, four bytes at a time.
+ */
+AVX2 static inline __m128i
+k_scales_mins(const uint8_t *s)
+{
+	uint32_t	u[3];
+
+	memcpy(u, s, sizeof u);
+	return _mm_setr_epi32((int) (u[0] & 0x3f3f3f3f),
+						  (int) ((u[2] & 0x0f0f0f0f) | ((u[0] >> 6) & 0x03030303) << 4),
+						  (int) (u[1] & 0x3f3f3f3f),
+						  (int) (((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 6) & 0x03030303) << 4));
+}
+
+/* Scale k of the 8 16-bit scales held in each lane of scales, in every slot. */
+AVX2 static inline __m256i
+k_scale(__m256i scales, int k)
+{
+	return _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short) ((2 * k + 1) << 8 | 2 * k)));
+}
+
+/*
+ * 8 partial sums of sc*q*y over sub-blocks 2j (low nibbles of the 32 bytes
+ * qs[32j..]) and 2j+1 (their high nibbles); fifth_lo and fifth_hi hold
+ * each element's fifth bit (0x10) for Q5_K, or zeros.
+ */
+AVX2 static inline __m256i
+k_pair(const uint8_t *qs, __m256i fifth_lo, __m256i fifth_hi, const int8_t *qy,
+	   __m256i scales, int j)
+{
+	const __m256i low4 = _mm256_set1_epi8(0x0f);
+	__m256i		q = _mm256_loadu_si256((const __m256i *) (qs + 32 * j));
+	__m256i		lo = _mm256_or_si256(_mm256_and_si256(q, low4), fifth_lo);
+	__m256i		hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), fifth_hi);
+	__m256i		plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *) (qy + 64 * j)));
+	__m256i		phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *) (qy + 64 * j + 32)));
+
+	return _mm256_add_epi32(_mm256_madd_epi16(plo, k_scale(scales, 2 * j)),
+							_mm256_madd_epi16(phi, k_scale(scales, 2 * j + 1)));
+}
+
+/* 0x10 in each byte of qh whose bit b is set. */
+AVX2 static inline __m256i
+k_fifth_bits(__m256i qh, int b)
+{
+	const __m256i mask = _mm256_set1_epi8((char) (1 << b));
+
+	return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, mask), mask),
+							_mm256_set1_epi8(0x10));
+}
+
+/* k_pair for Q5_K: bit 2j (2j+1) of qh[l] is the fifth bit of element l of
+ * sub-block 2j (2j+1). */
+AVX2 static inline __m256i
+k_pair5(const uint8_t *qs, __m256i qh, const int8_t *qy, __m256i scales, int j)
+{
+	return k_pair(qs, k_fifth_bits(qh, 2 * j), k_fifth_bits(qh, 2 * j + 1), qy, scales, j);
+}
+
+/* ---- dot products ---- */
+
+AVX2 static float
+dot_f32(int64_t n, const void *w, const void *a)
+{
+	const float *x = w;
+	const float *y = a;
+	__m256		acc0 = _mm256_setzero_ps();
+	__m256		acc1 = _mm256_setzero_ps();
+	__m256		acc2 = _mm256_setzero_ps();
+	__m256		acc3 = _mm256_setzero_ps();
+	int64_t		i = 0;
+	float		sum;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
+		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
+		acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), acc2);
+		acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), acc3);
+	}
+	for (; i + 8 <= n; i += 8)
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
+	sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+	for (; i < n; i++)
+		sum += x[i] * y[i];
+	return sum;
+}
+
+AVX2 static inline __m256
+load_f16x8(const uint16_t *p)
+{
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) p));
+}
+
+AVX2 static float
+dot_f16(int64_t n, const void *w, const void *a)
+{
+	const uint16_t *x = w;
+	const uint16_t *y = a;
+	__m256		acc0 = _mm256_setzero_ps();
+	__m256		acc1 = _mm256_setzero_ps();
+	__m256		acc2 = _mm256_setzero_ps();
+	__m256		acc3 = _mm256_setzero_ps();
+	int64_t		i = 0;
+	float		sum;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		acc0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), acc0);
+		acc1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), load_f16x8(y + i + 8), acc1);
+		acc2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), load_f16x8(y + i + 16), acc2);
+		acc3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), load_f16x8(y + i + 24), acc3);
+	}
+	for (; i + 8 <= n; i += 8)
+		acc0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), acc0);
+	sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+	for (; i < n; i++)
+		sum += f16_to_f32(x[i]) * f16_to_f32(y[i]);
+	return sum;
+}
+
+AVX2 static inline __m256
+load_bf16x8(const uint16_t *p)
+{
+	__m256i		v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) p));
+
+	return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+AVX2 static float
+dot_bf16(int64_t n, const void *w, const void *a)
+{
+	const uint16_t *x = w;
+	const uint16_t *y = a;
+	__m256		acc0 = _mm256_setzero_ps();
+	__m256		acc1 = _mm256_setzero_ps();
+	__m256		acc2 = _mm256_setzero_ps();
+	__m256		acc3 = _mm256_setzero_ps();
+	int64_t		i = 0;
+	float		sum;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		acc0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), acc0);
+		acc1 = _mm256_fmadd_ps(load_bf16x8(x + i + 8), load_bf16x8(y + i + 8), acc1);
+		acc2 = _mm256_fmadd_ps(load_bf16x8(x + i + 16), load_bf16x8(y + i + 16), acc2);
+		acc3 = _mm256_fmadd_ps(load_bf16x8(x + i + 24), load_bf16x8(y + i + 24), acc3);
+	}
+	for (; i + 8 <= n; i += 8)
+		acc0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), acc0);
+	sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+	for (; i < n; i++)
+		sum += bf16_to_f32(x[i]) * bf16_to_f32(y[i]);
+	return sum;
+}
+
+AVX2 static float
+dot_q8_0(int64_t n, const void *w, const void *a)
+{
+	const struct block_q8_0 *x = w;
+	const struct block_q8_0 *y = a;
+	__m256		acc = _mm256_setzero_ps();
+
+	for (int64_t b = 0; b < n / QK8_0; b++)
+	{
+		__m256i		qx = _mm256_loadu_si256((const __m256i *) x[b].qs);
+		__m256i		qy = _mm256_loadu_si256((const __m256i *) y[b].qs);
+		__m256		d = _mm256_set1_ps(half(x[b].d) * half(y[b].d));
+
+		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(qx, qy)), acc);
+	}
+	return hsum_ps(acc);
+}
+
+AVX2 static float
+dot_q4_0(int64_t n, const void *w, const void *a)
+{
+	const struct block_q4_0 *x = w;
+	const struct block_q8_0 *y = a;
+	__m256		acc = _mm256_setzero_ps();
+
+	for (int64_t b = 0; b < n / QK4_0; b++)
+	{
+		__m256i		qx = _mm256_sub_epi8(nibbles32(x[b].qs), _mm256_set1_epi8(8));
+		__m256i		qy = _mm256_loadu_si256((const __m256i *) y[b].qs);
+		__m256		d = _mm256_set1_ps(half(x[b].d) * half(y[b].d));
+
+		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(qx, qy)), acc);
+	}
+	return hsum_ps(acc);
+}
+
+AVX2 static float
+dot_q4_1(int64_t n, const void *w, const void *a)
+{
+	const struct block_q4_1 *x = w;
+	const struct block_q8_1 *y = a;
+	__m256		acc = _mm256_setzero_ps();
+	float		mins = 0.0f;
+
+	for (int64_t b = 0; b < n / QK4_1; b++)
+	{
+		__m256i		qy = _mm256_loadu_si256((const __m256i *) y[b].qs);
+		__m256		d = _mm256_set1_ps(half(x[b].d) * half(y[b].d));
+
+		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8_s8(nibbles32(x[b].qs), qy)), acc);
+		mins += half(x[b].m) * half(y[b].s);
+	}
+	return hsum_ps(acc) + mins;
+}
+
+AVX2 static float
+dot_q5_0(int64_t n, const void *w, const void *a)
+{
+	const struct block_q5_0 *x = w;
+	const struct block_q8_0 *y = a;
+	__m256		acc = _mm256_setzero_ps();
+
+	for (int64_t b = 0; b < n / QK5_0; b++)
+	{
+		__m256i		qx = _mm256_or_si256(nibbles32(x[b].qs), fifth_bits32(x[b].qh));
+		__m256i		qy = _mm256_loadu_si256((const __m256i *) y[b].qs);
+		__m256		d = _mm256_set1_ps(half(x[b].d) * half(y[b].d));
+
+		qx = _mm256_sub_epi8(qx, _mm256_set1_epi8(16));
+		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(qx, qy)), acc);
+	}
+	return hsum_ps(acc);
+}
+
+AVX2 static float
+dot_q5_1(int64_t n, const void *w, const void *a)
+{
+	const struct block_q5_1 *x = w;
+	const struct block_q8_1 *y = a;
+	__m256		acc = _mm256_setzero_ps();
+	float		mins = 0.0f;
+
+	for (int64_t b = 0; b < n / QK5_1; b++)
+	{
+		__m256i		qx = _mm256_or_si256(nibbles32(x[b].qs), fifth_bits32(x[b].qh));
+		__m256i		qy = _mm256_loadu_si256((const __m256i *) y[b].qs);
+		__m256		d = _mm256_set1_ps(half(x[b].d) * half(y[b].d));
+
+		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8_s8(qx, qy)), acc);
+		mins += half(x[b].m) * half(y[b].s);
+	}
+	return hsum_ps(acc) + mins;
+}
+
+/*
+ * Q4_K and Q5_K: the scales, widened to 16 bits in both lanes, weight the
+ * sub-block sums; the mins term, sum_j mn_j * (bsums[2j] + bsums[2j+1]), is
+ * one madd of the bsums with each min repeated twice.  The two terms are
+ * accumulated apart and subtracted at the end.
+ */
+AVX2 static float
+dot_q4_K(int64_t n, const void *w, const void *a)
+{
+	const struct block_q4_K *x = w;
+	const struct block_q8_K *y = a;
+	const __m256i none = _mm256_setzero_si256();
+	__m256		acc = _mm256_setzero_ps();
+	__m256		accm = _mm256_setzero_ps();
+
+	for (int64_t b = 0; b < n / QK_K; b++)
+	{
+		__m128i		sm = k_scales_mins(x[b].scales);
+		__m256i		scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+		__m256i		mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+		const int8_t *qy = y[b].qs;
+		__m256i		isum;
+		__m256i		msum;
+
+		isum = _mm256_add_epi32(_mm256_add_epi32(k_pair(x[b].qs, none, none, qy, scales, 0),
+												 k_pair(x[b].qs, none, none, qy, scales, 1)),
+								_mm256_add_epi32(k_pair(x[b].qs, none, none, qy, scales, 2),
+												 k_pair(x[b].qs, none, none, qy, scales, 3)));
+		msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) y[b].bsums), mins);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(half(x[b].d) * y[b].d),
+							  _mm256_cvtepi32_ps(isum), acc);
+		accm = _mm256_fmadd_ps(_mm256_set1_ps(half(x[b].dmin) * y[b].d),
+							   _mm256_cvtepi32_ps(msum), accm);
+	}
+	return hsum_ps(acc) - hsum_ps(accm);
+}
+
+AVX2 static float
+dot_q5_K(int64_t n, const void *w, const void *a)
+{
+	const struct block_q5_K *x = w;
+	const struct block_q8_K *y = a;
+	__m256		acc = _mm256_setzero_ps();
+	__m256		accm = _mm256_setzero_ps();
+
+	for (int64_t b = 0; b < n / QK_K; b++)
+	{
+		__m128i		sm = k_scales_mins(x[b].scales);
+		__m256i		scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+		__m256i		mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+		__m256i		qh = _mm256_loadu_si256((const __m256i *) x[b].qh);
+		const int8_t *qy = y[b].qs;
+		__m256i		isum;
+		__m256i		msum;
+
+		isum = _mm256_add_epi32(_mm256_add_epi32(k_pair5(x[b].qs, qh, qy, scales, 0),
+												 k_pair5(x[b].qs, qh, qy, scales, 1)),
+								_mm256_add_epi32(k_pair5(x[b].qs, qh, qy, scales, 2),
+												 k_pair5(x[b].qs, qh, qy, scales, 3)));
+		msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) y[b].bsums), mins);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(half(x[b].d) * y[b].d),
+							  _mm256_cvtepi32_ps(isum), acc);
+		accm = _mm256_fmadd_ps(_mm256_set1_ps(half(x[b].dmin) * y[b].d),
+							   _mm256_cvtepi32_ps(msum), accm);
+	}
+	return hsum_ps(acc) - hsum_ps(accm);
+}
+
+/*
+ * Q6_K: the 6-bit values are used unsigned (0..63) and the offset of 32 is
+ * taken off at the end as 32 * sum_g scale_g * bsum_g, all in integers.
+ * Each 32-element vector spans two scale groups of 16, one per 128-bit lane.
+ */
+AVX2 static inline __m256i
+q6_quarter(__m256i q, const int8_t *qy, __m128i sc8, int g)
+{
+	const __m128i pair = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+	__m128i		idx = _mm_add_epi8(pair, _mm_set1_epi8((char) g));
+	__m256i		scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, idx));
+
+	return _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *) qy)), scale);
+}
+
+/*
+ * Half h of a Q6_K block: quarter k takes the low (k < 2) or high nibbles
+ * of ql[32*(k%2)..] and bits 2k..2k+1 of qh.
+ */
+AVX2 static inline __m256i
+q6_half(const struct block_q6_K *x, const int8_t *qy, __m128i sc8, int h)
+{
+	const __m256i low4 = _mm256_set1_epi8(0x0f);
+	const uint8_t *ql = x->ql + 64 * h;
+	__m256i		l0 = _mm256_loadu_si256((const __m256i *) ql);
+	__m256i		l1 = _mm256_loadu_si256((const __m256i *) (ql + 32));
+	__m256i		hb = _mm256_loadu_si256((const __m256i *) (x->qh + 32 * h));
+	__m256i		q0 = _mm256_or_si256(_mm256_and_si256(l0, low4),
+									 _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x03)), 4));
+	__m256i		q1 = _mm256_or_si256(_mm256_and_si256(l1, low4),
+									 _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x0c)), 2));
+	__m256i		q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+									 _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+	__m256i		q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+									 _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8((char) 0xc0)), 2));
+
+	qy += 128 * h;
+	return _mm256_add_epi32(_mm256_add_epi32(q6_quarter(q0, qy, sc8, 8 * h),
+											 q6_quarter(q1, qy + 32, sc8, 8 * h + 2)),
+							_mm256_add_epi32(q6_quarter(q2, qy + 64, sc8, 8 * h + 4),
+											 q6_quarter(q3, qy + 96, sc8, 8 * h + 6)));
+}
+
+AVX2 static float
+dot_q6_K(int64_t n, const void *w, const void *a)
+{
+	const struct block_q6_K *x = w;
+	const struct block_q8_K *y = a;
+	__m256		acc = _mm256_setzero_ps();
+
+	for (int64_t b = 0; b < n / QK_K; b++)
+	{
+		__m128i		sc8 = _mm_loadu_si128((const __m128i *) x[b].scales);
+		__m256i		isum = _mm256_add_epi32(q6_half(&x[b], y[b].qs, sc8, 0),
+											q6_half(&x[b], y[b].qs, sc8, 1));
+		__m256i		offset = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) y[b].bsums),
+											   _mm256_cvtepi8_epi16(sc8));
+
+		isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(offset, 5));
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(half(x[b].d) * y[b].d),
+							  _mm256_cvtepi32_ps(isum), acc);
+	}
+	return hsum_ps(acc);
+}
+
+/* ---- quantization of activations ---- */
+
+/* Round 8 floats to nearest even and convert to int32. */
+AVX2 static inline __m256i
+round_even(__m256 v)
+{
+	return _mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+/* Pack 4x8 int32 in [-128, 127] to 32 bytes, in order. */
+AVX2 static inline void
+store_i8x32(int8_t *dst, __m256i i0, __m256i i1, __m256i i2, __m256i i3)
+{
+	__m256i		p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+
+	/* packs works per 128-bit lane: restore the order of the 4-byte groups */
+	p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+	_mm256_storeu_si256((__m256i *) dst, p);
+}
+
+/* One Q8_0/Q8_1 block, as q8_block() in quant_ref.c. */
+AVX2 static float
+q8_block(const float *x, int8_t *qs, int *sum)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256		v[4];
+	__m256		m;
+	__m256i		q[4];
+	float		amax;
+	__m256		id;
+
+	for (int k = 0; k < 4; k++)
+		v[k] = _mm256_loadu_ps(x + 8 * k);
+	m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+					  _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+	amax = hmax_ps(m);
+	id = _mm256_set1_ps(q8_inverse_scale(amax));
+	for (int k = 0; k < 4; k++)
+		q[k] = round_even(_mm256_mul_ps(v[k], id));
+	store_i8x32(qs, q[0], q[1], q[2], q[3]);
+	*sum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]),
+									   _mm256_add_epi32(q[2], q[3])));
+	return amax / 127.0f;
+}
+
+AVX2 static void
+quantize_q8_0(const float *src, void *dst, int64_t n)
+{
+	struct block_q8_0 *y = dst;
+
+	for (int64_t b = 0; b < n / QK8_0; b++)
+	{
+		int			sum;
+
+		y[b].d = f32_to_f16(q8_block(src + b * QK8_0, y[b].qs, &sum));
+	}
+}
+
+AVX2 static void
+quantize_q8_1(const float *src, void *dst, int64_t n)
+{
+	struct block_q8_1 *y = dst;
+
+	for (int64_t b = 0; b < n / QK8_1; b++)
+	{
+		int			sum;
+		float		d = q8_block(src + b * QK8_1, y[b].qs, &sum);
+
+		y[b].d = f32_to_f16(d);
+		y[b].s = f32_to_f16(d * (float) sum);
+	}
+}
+
+/* The first element of x[0..QK_K) whose magnitude is amax. */
+AVX2 static float
+first_with_magnitude(const float *x, float amax)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	const __m256 target = _mm256_set1_ps(amax);
+
+	for (int i = 0; i < QK_K; i += 8)
+	{
+		__m256		eq = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), target, _CMP_EQ_OQ);
+		int			mask = _mm256_movemask_ps(eq);
+
+		if (mask)
+			return x[i + __builtin_ctz((unsigned) mask)];
+	}
+	return 0.0f;
+}
+
+/* As quantize_q8_K in quant_ref.c. */
+AVX2 static void
+quantize_q8_K(const float *src, void *dst, int64_t n)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	const __m256i top = _mm256_set1_epi32(127);
+	struct block_q8_K *y = dst;
+
+	for (int64_t b = 0; b < n / QK_K; b++)
+	{
+		const float *x = src + b * QK_K;
+		__m256		m = _mm256_setzero_ps();
+		float		amax;
+		float		iscale;
+		__m256		is;
+
+		for (int i = 0; i < QK_K; i += 8)
+			m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+		amax = hmax_ps(m);
+		iscale = amax != 0.0f ? q8_K_inverse_scale(first_with_magnitude(x, amax)) : 0.0f;
+		if (iscale == 0.0f)
+		{
+			memset(&y[b], 0, sizeof y[b]);
+			continue;
+		}
+		is = _mm256_set1_ps(iscale);
+		for (int i = 0; i < QK_K; i += 32)
+		{
+			__m256i		q[4];
+
+			for (int k = 0; k < 4; k++)
+				q[k] = _mm256_min_epi32(round_even(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * k), is)), top);
+			store_i8x32(y[b].qs + i, q[0], q[1], q[2], q[3]);
+			y[b].bsums[i / 16] = (int16_t) hsum_epi32(_mm256_add_epi32(q[0], q[1]));
+			y[b].bsums[i / 16 + 1] = (int16_t) hsum_epi32(_mm256_add_epi32(q[2], q[3]));
+		}
+		y[b].d = 1.0f / iscale;
+	}
+}
+
+/*
+ * F16C rounds to nearest even like f32_to_f16(), but keeps NaN payloads;
+ * the rare group of 8 holding a NaN is redone with the scalar conversion so
+ * that the output is the same bits as the reference's.
+ */
+AVX2 static void
+quantize_f16(const float *src, void *dst, int64_t n)
+{
+	uint16_t   *y = dst;
+	int64_t		i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256		v = _mm256_loadu_ps(src + i);
+
+		if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)))
+			for (int k = 0; k < 8; k++)
+				y[i + k] = f32_to_f16(src[i + k]);
+		else
+			_mm_storeu_si128((__m128i *) (y + i),
+							 _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+	}
+	for (; i < n; i++)
+		y[i] = f32_to_f16(src[i]);
+}
+
+const struct quant_kernels quant_kernels_avx2 = {
+	.name = "avx2",
+	.quantize = {
+		[DTYPE_F16] = quantize_f16,
+		[DTYPE_Q8_0] = quantize_q8_0,
+		[DTYPE_Q8_1] = quantize_q8_1,
+		[DTYPE_Q8_K] = quantize_q8_K,
+	},
+	.vec_dot = {
+		[DTYPE_F32] = dot_f32,
+		[DTYPE_F16] = dot_f16,
+		[DTYPE_BF16] = dot_bf16,
+		[DTYPE_Q4_0] = dot_q4_0,
+		[DTYPE_Q4_1] = dot_q4_1,
+		[DTYPE_Q5_0] = dot_q5_0,
+		[DTYPE_Q5_1] = dot_q5_1,
+		[DTYPE_Q8_0] = dot_q8_0,
+		[DTYPE_Q4_K] = dot_q4_K,
+		[DTYPE_Q5_K] = dot_q5_K,
+		[DTYPE_Q6_K] = dot_q6_K,
+	},
+};
+
+#else							/* not x86: no fast kernels */
+
+int
+quant_avx2_usable(void)
+{
+	return 0;
+}
+
+const struct quant_kernels quant_kernels_avx2 = {.name = "avx2"};
+
+#endif

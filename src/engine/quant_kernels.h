@@ -1,0 +1,85 @@
+/*
+ * quant_kernels.h — the kernel tables behind quant.h (internal to quant*.c).
+ *
+ * quant_ref.c fills a complete table with the scalar reference kernels;
+ * quant_avx2.c fills only the entries it accelerates.  quant.c merges the
+ * two once at start-up.  Lengths are in elements and are multiples of the
+ * type's block size.
+ */
+#ifndef DR1_QUANT_KERNELS_H
+#define DR1_QUANT_KERNELS_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "dtype.h"
+
+typedef void (*dequant_fn) (const void *src, float *dst, int64_t n);
+typedef void (*quantize_fn) (const float *src, void *dst, int64_t n);
+typedef float (*vec_dot_fn) (int64_t n, const void *w, const void *a);
+
+struct quant_kernels
+{
+	const char *name;
+	dequant_fn	dequant[DTYPE_COUNT];
+	quantize_fn quantize[DTYPE_COUNT];
+	vec_dot_fn	vec_dot[DTYPE_COUNT];
+};
+
+extern const struct quant_kernels quant_kernels_ref;
+
+/* Only meaningful when quant_avx2_usable() says so; NULL entries mean "no
+ * fast version, use the reference". */
+extern const struct quant_kernels quant_kernels_avx2;
+
+/* True when the AVX2 kernels were compiled in and the CPU runs them. */
+int			quant_avx2_usable(void);
+
+/*
+ * Inverse scale of a Q8_0/Q8_1 block of largest magnitude amax (ggml's x86
+ * formula).  A block of zeros, or of values so small that 127/amax
+ * overflows, quantizes to zeros: its scale rounds to 0 in half precision
+ * anyway.
+ */
+static inline float
+q8_inverse_scale(float amax)
+{
+	float		id = amax != 0.0f ? 127.0f / amax : 0.0f;
+
+	return isinf(id) ? 0.0f : id;
+}
+
+/*
+ * Q8_K's signed inverse scale from the value of largest magnitude; 0 (an
+ * all-zero block) where it is zero or too small to invert.
+ */
+static inline float
+q8_K_inverse_scale(float max)
+{
+	float		iscale = max != 0.0f ? -127.0f / max : 0.0f;
+
+	return isinf(iscale) ? 0.0f : iscale;
+}
+
+/*
+ * The 6-bit scale and min of sub-block j (0..7) of a Q4_K or Q5_K block.
+ * Sub-blocks 0..3 keep theirs in the low 6 bits of bytes j and j+4; 4..7
+ * keep the low 4 bits in byte j+4 and the top 2 bits in the spare top bits
+ * of bytes j-4 (scale) and j (min).
+ */
+static inline void
+k_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *mn)
+{
+	if (j < 4)
+	{
+		*sc = s[j] & 63;
+		*mn = s[j + 4] & 63;
+	}
+	else
+	{
+		*sc = (uint8_t) ((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
+		*mn = (uint8_t) ((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+	}
+}
+
+#endif
