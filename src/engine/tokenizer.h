@@ -1,0 +1,89 @@
+/*
+ * tokenizer.h — byte-level BPE (GPT-2 style) from a GGUF vocabulary.
+ *
+ * Loaded from the tokenizer.ggml.* metadata: tokens, token_type, merges, pre
+ * (which pre-tokenizer splits the text before BPE), bos/eos/eot ids and
+ * add_bos_token.  Encoding never adds BOS by itself; callers do, following
+ * tokenizer_add_bos().  Control tokens (<|im_start|>, <｜User｜>, ...) are
+ * recognised in the input only when parse_special is true, so user text can
+ * never inject them.
+ */
+#ifndef DR1_TOKENIZER_H
+#define DR1_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct gguf_file;
+struct tokenizer;
+
+/* A growable array of token ids. */
+struct token_list
+{
+	int32_t    *ids;
+	size_t		n;
+	size_t		cap;
+};
+
+void		token_list_push(struct token_list *l, int32_t id);
+void		token_list_free(struct token_list *l);
+
+struct tokenizer *tokenizer_load(const struct gguf_file *f, char *err);
+void		tokenizer_free(struct tokenizer *t);
+
+/* Append the ids of text (len bytes of UTF-8) to out.  Returns -1 with err
+ * set when text is not valid UTF-8. */
+int			tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
+							 bool parse_special, struct token_list *out, char *err);
+
+int32_t		tokenizer_n_vocab(const struct tokenizer *t);
+int32_t		tokenizer_bos(const struct tokenizer *t);	/* -1 if none */
+int32_t		tokenizer_eos(const struct tokenizer *t);	/* -1 if none */
+bool		tokenizer_add_bos(const struct tokenizer *t);
+
+/* True for end-of-generation tokens (eos, eot, <|im_end|>, <|eot_id|>, ...). */
+bool		tokenizer_is_eog(const struct tokenizer *t, int32_t id);
+
+/* Id of a token given its exact text, or -1. */
+int32_t		tokenizer_find(const struct tokenizer *t, const char *text);
+
+/* The bytes a token stands for (byte-level decoding undone).  Control tokens
+ * give their text only when with_special is true, else nothing.  Returns the
+ * number of bytes written (at most cap) or the needed size when larger. */
+size_t		tokenizer_piece(const struct tokenizer *t, int32_t id, bool with_special,
+							char *buf, size_t cap);
+
+/*
+ * Streaming detokenizer: feed ids one at a time, get back only complete,
+ * valid UTF-8.  Bytes of a character split across tokens are held until the
+ * character is complete; a sequence that can never become valid is replaced
+ * by U+FFFD.
+ */
+struct detokenizer
+{
+	const struct tokenizer *tok;
+	bool		with_special;
+	char		pending[8];
+	size_t		n_pending;
+};
+
+void		detokenizer_init(struct detokenizer *d, const struct tokenizer *t, bool with_special);
+
+/* Append the text completed by token id to out (a growable string).  */
+struct text_buf
+{
+	char	   *s;
+	size_t		len;
+	size_t		cap;
+};
+
+void		text_buf_append(struct text_buf *b, const char *s, size_t n);
+void		text_buf_free(struct text_buf *b);
+
+void		detokenizer_push(struct detokenizer *d, int32_t id, struct text_buf *out);
+
+/* Flush what is still pending at the end of generation (as U+FFFD). */
+void		detokenizer_flush(struct detokenizer *d, struct text_buf *out);
+
+#endif
