@@ -1,0 +1,390 @@
+/*
+ * chat.c — the chat styles we render in place of the templates' Jinja, and
+ * the split of R1 output into reasoning and answer.
+ *
+ * Each renderer reproduces, byte for byte, what its template renders for
+ * system, user and assistant messages (test/reference/render-chat.py makes
+ * the golden files that prove it): SmolLM2 and Qwen2.5 for ChatML, the
+ * DeepSeek-R1 distills' template, and Meta's Llama 3 template.
+ */
+#include "chat.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define THINK_OPEN "<think>"
+#define THINK_CLOSE "</think>"
+
+static const char *
+find(const char *hay, size_t len, const char *needle)
+{
+	if (hay == NULL)
+		return NULL;
+	return memmem(hay, len, needle, strlen(needle));
+}
+
+enum chat_style
+chat_style_detect(const char *tmpl, size_t len)
+{
+	if (find(tmpl, len, "<｜User｜>") || find(tmpl, len, "<｜Assistant｜>"))
+		return CHAT_DEEPSEEK_R1;
+	if (find(tmpl, len, "<|start_header_id|>"))
+		return CHAT_LLAMA3;
+	return CHAT_CHATML;
+}
+
+const char *
+chat_style_name(enum chat_style s)
+{
+	switch (s)
+	{
+		case CHAT_CHATML:
+			return "chatml";
+		case CHAT_DEEPSEEK_R1:
+			return "deepseek-r1";
+		case CHAT_LLAMA3:
+			return "llama3";
+	}
+	return "unknown";
+}
+
+static void
+put(struct text_buf *out, const char *s)
+{
+	if (s)
+		text_buf_append(out, s, strlen(s));
+}
+
+static bool
+is_role(const struct chat_message *m, const char *role)
+{
+	return m->role && strcmp(m->role, role) == 0;
+}
+
+/*
+ * ChatML as SmolLM2 and Qwen2.5 write it.  Both insert their default system
+ * message before a first message that is not a system one, and write any
+ * other system message where it stands.  An empty conversation gets no
+ * default system message (SmolLM2's behaviour; Qwen2.5 would write one).
+ */
+static void
+render_chatml(const struct chat_message *msgs, size_t n, bool add_generation_prompt,
+			  const char *default_system, struct text_buf *out)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		if (i == 0 && !is_role(&msgs[0], "system") && default_system && default_system[0])
+		{
+			put(out, "<|im_start|>system\n");
+			put(out, default_system);
+			put(out, "<|im_end|>\n");
+		}
+		put(out, "<|im_start|>");
+		put(out, msgs[i].role);
+		put(out, "\n");
+		put(out, msgs[i].content);
+		put(out, "<|im_end|>\n");
+	}
+	if (add_generation_prompt)
+		put(out, "<|im_start|>assistant\n");
+}
+
+/*
+ * DeepSeek-R1: BOS, then the last system message's text with no markers,
+ * then the turns.  An assistant turn keeps only what follows its last
+ * </think>, untrimmed.  Other roles write nothing.
+ */
+static void
+render_deepseek_r1(const struct chat_message *msgs, size_t n, bool add_generation_prompt,
+				   const char *bos_text, struct text_buf *out)
+{
+	const char *system = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (is_role(&msgs[i], "system"))
+			system = msgs[i].content;
+	put(out, bos_text);
+	put(out, system);
+	for (size_t i = 0; i < n; i++)
+	{
+		const char *content = msgs[i].content ? msgs[i].content : "";
+
+		if (is_role(&msgs[i], "user"))
+		{
+			put(out, "<｜User｜>");
+			put(out, content);
+		}
+		else if (is_role(&msgs[i], "assistant"))
+		{
+			const char *p;
+
+			while ((p = strstr(content, THINK_CLOSE)) != NULL)
+				content = p + strlen(THINK_CLOSE);
+			put(out, "<｜Assistant｜>");
+			put(out, content);
+			put(out, "<｜end▁of▁sentence｜>");
+		}
+	}
+	if (add_generation_prompt)
+		put(out, "<｜Assistant｜>");
+}
+
+/* Decode one UTF-8 character at s (n bytes left); its length in *len.
+ * Malformed bytes decode as themselves, one at a time. */
+static unsigned
+utf8_at(const unsigned char *s, size_t n, size_t *len)
+{
+	unsigned	c = s[0];
+	size_t		need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+
+	*len = 1;
+	if (need > n)
+		return c;
+	for (size_t i = 1; i < need; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return c;
+	if (need == 2)
+		c = ((c & 0x1F) << 6) | (s[1] & 0x3F);
+	else if (need == 3)
+		c = ((c & 0x0F) << 12) | ((s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+	else if (need == 4)
+		c = ((c & 0x07) << 18) | ((s[1] & 0x3F) << 12) | ((s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+	*len = need;
+	return c;
+}
+
+/* Python's str.isspace(), which Jinja's trim filter strips. */
+static bool
+is_py_space(unsigned c)
+{
+	return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 ||
+		c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+		c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* Append s trimmed as Jinja's `| trim` does. */
+static void
+put_py_trimmed(struct text_buf *out, const char *s)
+{
+	const unsigned char *b = (const unsigned char *) (s ? s : "");
+	size_t		start = 0;
+	size_t		end = strlen((const char *) b);
+	size_t		clen;
+
+	while (start < end && is_py_space(utf8_at(b + start, end - start, &clen)))
+		start += clen;
+	while (end > start)
+	{
+		size_t		k = end - 1;
+
+		while (k > start && (b[k] & 0xC0) == 0x80 && end - k < 4)
+			k--;
+		if (!is_py_space(utf8_at(b + k, end - k, &clen)) || k + clen != end)
+			break;
+		end = k;
+	}
+	text_buf_append(out, (const char *) b + start, end - start);
+}
+
+/* Meta's Llama 3 template: BOS before the first message, contents trimmed. */
+static void
+render_llama3(const struct chat_message *msgs, size_t n, bool add_generation_prompt,
+			  const char *bos_text, struct text_buf *out)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		if (i == 0)
+			put(out, bos_text);
+		put(out, "<|start_header_id|>");
+		put(out, msgs[i].role);
+		put(out, "<|end_header_id|>\n\n");
+		put_py_trimmed(out, msgs[i].content);
+		put(out, "<|eot_id|>");
+	}
+	if (add_generation_prompt)
+		put(out, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+void
+chat_render(enum chat_style s, const struct chat_message *msgs, size_t n,
+			bool add_generation_prompt, const char *default_system,
+			const char *bos_text, struct text_buf *out)
+{
+	switch (s)
+	{
+		case CHAT_CHATML:
+			render_chatml(msgs, n, add_generation_prompt, default_system, out);
+			break;
+		case CHAT_DEEPSEEK_R1:
+			render_deepseek_r1(msgs, n, add_generation_prompt, bos_text, out);
+			break;
+		case CHAT_LLAMA3:
+			render_llama3(msgs, n, add_generation_prompt, bos_text, out);
+			break;
+	}
+}
+
+/* The character a Python escape \c stands for, or 0 to keep it as written. */
+static char
+unescape(char c)
+{
+	switch (c)
+	{
+		case 'n':
+			return '\n';
+		case 't':
+			return '\t';
+		case 'r':
+			return '\r';
+		case '\\':
+		case '\'':
+		case '"':
+			return c;
+	}
+	return 0;
+}
+
+/*
+ * Decode the rest of a Jinja string literal from p (somewhere inside it) up
+ * to its closing quote.  Escapes are Python's; the common ones are decoded,
+ * any other is kept as written.  Returns a malloc'd string, or NULL when the
+ * literal does not close.
+ */
+static char *
+literal_rest(const char *p, const char *end, char quote)
+{
+	char	   *s = malloc((size_t) (end - p) + 1);
+	size_t		n = 0;
+
+	if (s == NULL)
+		return NULL;
+	while (p < end && *p != quote)
+	{
+		if (*p == '\\' && p + 1 < end && unescape(p[1]))
+		{
+			s[n++] = unescape(p[1]);
+			p += 2;
+		}
+		else if (*p == '\\' && p + 1 < end)
+		{
+			s[n++] = *p++;
+			s[n++] = *p++;
+		}
+		else
+			s[n++] = *p++;
+	}
+	if (p == end)
+	{
+		free(s);
+		return NULL;
+	}
+	s[n] = '\0';
+	return s;
+}
+
+/*
+ * The default system prompt is the first string literal that carries text
+ * after '<|im_start|>system' and a newline (a real one or "\n"), up to
+ * '<|im_end|>' or the literal's end.  Literals that end right after the
+ * newline are the template writing the caller's system message, not a
+ * default.
+ */
+char *
+chat_default_system(const char *tmpl, size_t len)
+{
+	static const char marker[] = "<|im_start|>system";
+	const char *end = tmpl + len;
+	const char *p = tmpl;
+	const char *hit;
+
+	if (tmpl == NULL)
+		return NULL;
+	while ((hit = find(p, (size_t) (end - p), marker)) != NULL)
+	{
+		char		quote = hit > tmpl ? hit[-1] : '\0';
+		char	   *s;
+		char	   *im_end;
+
+		p = hit + strlen(marker);
+		if (quote != '\'' && quote != '"')
+			continue;
+		s = literal_rest(p, end, quote);
+		if (s == NULL)
+			continue;
+		im_end = strstr(s, "<|im_end|>");
+		if (im_end)
+			*im_end = '\0';
+		if (s[0] == '\n' && s[1] != '\0')
+		{
+			memmove(s, s + 1, strlen(s));
+			return s;
+		}
+		free(s);
+	}
+	return NULL;
+}
+
+static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static void
+put_trimmed(struct text_buf *out, const char *s, const char *e)
+{
+	while (s < e && is_blank(*s))
+		s++;
+	while (e > s && is_blank(e[-1]))
+		e--;
+	text_buf_append(out, s, (size_t) (e - s));
+}
+
+/*
+ * The reasoning is what lies between an opening <think> (written by the
+ * model at the very start, after blanks, or by the prompt when
+ * started_in_think) and </think>, trimmed of blanks (space, tab, CR, LF) at
+ * both ends; the answer is what follows </think>, with its leading blanks
+ * dropped.  A </think> splits the text even when no <think> opened it
+ * (the caller may not know that the prompt did).  A think never closed
+ * (the model ran out of tokens) is all reasoning.  Text with neither
+ * marker is all answer, untouched.
+ */
+void
+chat_split_reasoning(const char *text, size_t len, bool started_in_think,
+					 struct text_buf *reasoning, struct text_buf *answer)
+{
+	const char *end;
+	const char *body = text;
+	const char *close;
+	bool		opened = started_in_think;
+
+	if (text == NULL)
+		return;
+	end = text + len;
+	while (body < end && is_blank(*body))
+		body++;
+	if ((size_t) (end - body) >= strlen(THINK_OPEN) &&
+		memcmp(body, THINK_OPEN, strlen(THINK_OPEN)) == 0)
+	{
+		body += strlen(THINK_OPEN);
+		opened = true;
+	}
+	else
+		body = text;
+
+	close = find(body, (size_t) (end - body), THINK_CLOSE);
+	if (close)
+	{
+		const char *a = close + strlen(THINK_CLOSE);
+
+		put_trimmed(reasoning, body, close);
+		while (a < end && is_blank(*a))
+			a++;
+		text_buf_append(answer, a, (size_t) (end - a));
+	}
+	else if (opened)
+		put_trimmed(reasoning, body, end);
+	else
+		text_buf_append(answer, text, len);
+}
