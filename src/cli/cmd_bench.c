@@ -1,0 +1,86 @@
+/*
+ * cmd_bench.c — `deepseek-r1 bench`: prefill and decode speed, measured as
+ * llama-bench does (pp: one batch of PROMPT_TOKENS in a fresh sequence;
+ * tg: GEN_TOKENS single-token steps from an empty sequence).
+ */
+#include <stdlib.h>
+
+#include "cli.h"
+#include "error.h"
+#include "forward.h"
+#include "generate.h"
+
+/* Tokens for the benchmark: any valid ids will do, as in llama-bench. */
+static int32_t *
+bench_tokens(int32_t n, int32_t n_vocab)
+{
+	int32_t    *ids = malloc(n * sizeof(int32_t));
+
+	for (int32_t i = 0; ids && i < n; i++)
+		ids[i] = (int32_t) ((i * 7919u + 13u) % (uint32_t) n_vocab);
+	return ids;
+}
+
+static int
+run_steps(struct infer_ctx *ic, const int32_t *ids, int32_t n, int32_t step,
+		  float *logits, double *seconds, char *err)
+{
+	struct kv_seq seq = {0};
+	double		t0 = clock_seconds();
+	int			rc = 0;
+
+	for (int32_t done = 0; done < n && rc == 0; done += step)
+	{
+		int32_t		k = n - done < step ? n - done : step;
+		struct seq_batch b = {&seq, ids + done, k, true};
+
+		rc = infer_forward(ic, &b, 1, logits, err);
+		if (rc == FORWARD_NO_KV_SPACE)
+			rc = err_set(err, "the KV cache is too small for the benchmark");
+	}
+	*seconds = clock_seconds() - t0;
+	kv_seq_release(ic->kv, &seq);
+	return rc;
+}
+
+int
+cmd_bench(const struct cli_opts *o)
+{
+	char		err[ERR_MAX];
+	int32_t		n_pp = o->n_prompt > 0 ? o->n_prompt : 128;
+	int32_t		n_tg = o->n_predict > 0 ? o->n_predict : 32;
+	int32_t		n_ctx = (n_pp > n_tg ? n_pp : n_tg) + 1;
+	struct model *m = model_load(o->model, err);
+	struct infer_ctx *ic;
+	int32_t    *ids;
+	float	   *logits;
+	double		t_pp = 0;
+	double		t_tg = 0;
+	int			rc = 1;
+
+	if (!m)
+		return cli_fail("%s", err);
+	ic = infer_new(m, &(struct infer_config) {.n_threads = o->threads, .n_ctx = n_ctx,
+				   .max_batch_tokens = n_pp}, err);
+	ids = bench_tokens(n_ctx, m->hp.n_vocab);
+	logits = malloc(m->hp.n_vocab * sizeof(float));
+	if (!ic)
+		cli_fail("%s", err);
+	else if (!ids || !logits)
+		cli_fail("out of memory");
+	else if (run_steps(ic, ids, n_pp, n_pp, logits, &t_pp, err) != 0 ||
+			 run_steps(ic, ids, n_tg, 1, logits, &t_tg, err) != 0)
+		cli_fail("%s", err);
+	else
+	{
+		printf("{\"model\":\"%s\",\"threads\":%d,\"prefill_tokens\":%d,\"prefill_tok_s\":%.3f,"
+			   "\"decode_tokens\":%d,\"decode_tok_s\":%.3f}\n",
+			   m->arch->name, o->threads, n_pp, n_pp / t_pp, n_tg, n_tg / t_tg);
+		rc = 0;
+	}
+	free(ids);
+	free(logits);
+	infer_free(ic);
+	model_free(m);
+	return rc;
+}

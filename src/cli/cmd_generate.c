@@ -1,0 +1,57 @@
+/*
+ * cmd_generate.c — `deepseek-r1 generate`: one prompt, one answer.
+ */
+#include <stdlib.h>
+
+#include "cli.h"
+#include "error.h"
+#include "generate.h"
+#include "prompt.h"
+
+int
+cmd_generate(const struct cli_opts *o)
+{
+	char		err[ERR_MAX];
+	struct model *m;
+	struct infer_ctx *ic = NULL;
+	struct token_list prompt = {0};
+	struct gen_params gp = {0};
+	struct gen_result r = {0};
+	int			rc = 1;
+
+	if (!o->prompt)
+		return cli_fail("generate needs -p TEXT");
+	m = model_load(o->model, err);
+	if (!m)
+		return cli_fail("%s", err);
+	ic = infer_new(m, &(struct infer_config) {.n_threads = o->threads, .n_ctx = o->ctx}, err);
+	if (!ic)
+		cli_fail("%s", err);
+	else if (prompt_tokens(m, o->prompt, o->system, o->raw, &prompt, err) != 0)
+		cli_fail("%s", err);
+	else
+	{
+		sampler_params_default(&gp.sampling);
+		gp.sampling.temperature = o->temperature;
+		gp.sampling.seed = o->seed;
+		gp.max_tokens = o->n_predict >= 0 ? o->n_predict : 256;
+		if (generate(ic, &prompt, &gp, &r, err) != 0)
+			cli_fail("%s", err);
+		else
+		{
+			if (o->ids)
+				print_ids(stdout, r.tokens.ids, r.tokens.n);
+			else
+			{
+				fwrite(r.text.s, 1, r.text.len, stdout);
+				fputc('\n', stdout);
+			}
+			rc = 0;
+		}
+	}
+	gen_result_free(&r);
+	token_list_free(&prompt);
+	infer_free(ic);
+	model_free(m);
+	return rc;
+}

@@ -1,0 +1,30 @@
+/*
+ * arch.h — what each supported model architecture needs.
+ *
+ * Keyed by general.architecture.  Adding an architecture that is a variant
+ * of these is one table entry in arch.c.
+ */
+#ifndef DR1_ARCH_H
+#define DR1_ARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum rope_style
+{
+	ROPE_ADJACENT,				/* rotate (x[2i], x[2i+1]): llama files store Q/K permuted for it */
+	ROPE_NEOX					/* rotate (x[i], x[i + d/2]): qwen2 */
+};
+
+struct arch_info
+{
+	const char *name;
+	bool		qkv_bias;		/* blk.N.attn_{q,k,v}.bias present */
+	enum rope_style rope;
+	float		default_rope_base;
+};
+
+/* The entry for an architecture name (not NUL-terminated), or NULL. */
+const struct arch_info *arch_find(const char *name, size_t len);
+
+#endif

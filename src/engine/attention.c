@@ -1,0 +1,99 @@
+/*
+ * attention.c — dense attention over the paged KV cache.
+ *
+ * Two passes over the visible positions, block by block (no copy of the
+ * cache): scores, then the softmax-weighted sum of values.
+ */
+#include "attention.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "f16.h"
+#include "model.h"
+#include "ops.h"
+
+static inline int32_t
+block_count(int32_t first, int32_t n_ctx)
+{
+	return n_ctx - first < KV_BLOCK_TOKENS ? n_ctx - first : KV_BLOCK_TOKENS;
+}
+
+/*
+ * The order in which q.k and p.v are summed is part of the numerics contract:
+ * models with massive activations (SmolLM2) turn a one-ulp difference here
+ * into a flipped F16 rounding a few layers later.  We sum as llama.cpp does on
+ * AVX2, which has two orders:
+ *   gemm (a sequence's chunk of 2 or more tokens, its F16 GEMM): 8 lanes,
+ *     element e in lane e % 8, fused multiply-adds, lanes summed as
+ *     ((0+4)+(2+6)) + ((1+5)+(3+7));
+ *   dot (a single token, its F16 dot product): 4 accumulators of 8 lanes,
+ *     element e in accumulator (e / 8) % 4, lane e % 8; accumulators summed
+ *     (0+2)+(1+3), then lanes ((0+4)+(1+5)) + ((2+6)+(3+7)).
+ */
+#define LANES 32				/* enough for either order */
+
+static inline int
+lane_of(int32_t e, bool gemm)
+{
+	return gemm ? e % 8 : e % 32;
+}
+
+static inline float
+lanes_sum(const float *l, bool gemm)
+{
+	float		v[8];
+
+	if (gemm)
+		return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+	for (int i = 0; i < 8; i++)
+		v[i] = (l[i] + l[16 + i]) + (l[8 + i] + l[24 + i]);
+	return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+void
+attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq,
+				int32_t n_ctx, int32_t kv_head, int32_t head_dim,
+				const float *q, float scale, bool gemm, float *out, float *scores)
+{
+	float		qh[MODEL_MAX_HEAD_DIM];
+	float		acc[MODEL_MAX_HEAD_DIM][LANES];
+	int32_t		head_off = kv_head * head_dim;
+
+	for (int32_t d = 0; d < head_dim; d++)
+		qh[d] = f16_to_f32(f32_to_f16(q[d]));
+
+	for (int32_t first = 0; first < n_ctx; first += KV_BLOCK_TOKENS)
+	{
+		int32_t		count = block_count(first, n_ctx);
+		const uint16_t *k = kv->k + kv_row_offset(kv, layer, seq, first) + head_off;
+
+		for (int32_t j = 0; j < count; j++, k += kv->kv_dim)
+		{
+			float		lane[LANES] = {0};
+
+			for (int32_t d = 0; d < head_dim; d++)
+				lane[lane_of(d, gemm)] = fmaf(qh[d], f16_to_f32(k[d]), lane[lane_of(d, gemm)]);
+			scores[first + j] = lanes_sum(lane, gemm) * scale;
+		}
+	}
+	softmax(scores, n_ctx);
+
+	memset(acc, 0, sizeof(float) * LANES * head_dim);
+	for (int32_t first = 0; first < n_ctx; first += KV_BLOCK_TOKENS)
+	{
+		int32_t		count = block_count(first, n_ctx);
+		const uint16_t *v = kv->v + kv_row_offset(kv, layer, seq, first) + head_off;
+
+		for (int32_t j = 0; j < count; j++, v += kv->kv_dim)
+		{
+			float		p = f16_to_f32(f32_to_f16(scores[first + j]));
+			int			l = lane_of(first + j, gemm);
+
+			for (int32_t d = 0; d < head_dim; d++)
+				acc[d][l] = fmaf(p, f16_to_f32(v[d]), acc[d][l]);
+		}
+	}
+	for (int32_t d = 0; d < head_dim; d++)
+		out[d] = lanes_sum(acc[d], gemm);
+}

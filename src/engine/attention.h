@@ -1,0 +1,28 @@
+/*
+ * attention.h — attention of one query head over a sequence's cached keys
+ * and values.
+ */
+#ifndef DR1_ATTENTION_H
+#define DR1_ATTENTION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kv_cache.h"
+
+/*
+ * Dense attention for one head: out (head_dim) = softmax(q.K * scale) V over
+ * positions 0..n_ctx-1 of seq in layer, reading the keys and values of KV
+ * head kv_head.  scores is scratch of n_ctx floats.
+ *
+ * Numerics follow llama.cpp's CPU path with flash attention off: q rounded
+ * to F16 before q.k, the softmax with ggml's exp and summation order, the
+ * probabilities rounded to F16 before they weight the F16 values, and both
+ * products summed in the order llama.cpp uses: gemm for a token that came
+ * in a chunk of two or more of its sequence, else its dot order (attention.c).
+ */
+void		attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq,
+							int32_t n_ctx, int32_t kv_head, int32_t head_dim,
+							const float *q, float scale, bool gemm, float *out, float *scores);
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * forward.c — the transformer forward pass on the CPU, batched over
+ * sequences.  Read top to bottom: embedding, per layer attention and
+ * feed-forward with residuals, final norm and output projection.
+ */
+#include "forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "error.h"
+#include "ops.h"
+#include "quant.h"
+#include "threadpool.h"
+
+/* Activations quantized for a matrix product, kept while their source is
+ * unchanged so Q, K and V (and gate and up) share one quantization. */
+struct act_buf
+{
+	const float *src;
+	enum dtype	type;
+	void	   *data;
+};
+
+struct forward_scratch
+{
+	float	   *x;				/* [T][n_embd] residual stream */
+	float	   *xn;				/* [T][n_embd] normalized input of a block */
+	float	   *q;				/* [T][n_embd] */
+	float	   *k;				/* [T][kv_dim] */
+	float	   *v;				/* [T][kv_dim] */
+	float	   *att;			/* [T][n_embd] attention output */
+	float	   *gate;			/* [T][n_ff] */
+	float	   *up;				/* [T][n_ff] */
+	struct act_buf acts[2];
+	int			next_act;
+	float	   *scores;			/* [n_threads][n_ctx] */
+	struct kv_seq **tok_seq;	/* [T] sequence of each token */
+	bool	   *tok_gemm;		/* [T] its sequence brought 2+ tokens (attention.h) */
+	int32_t    *tok_pos;		/* [T] position of each token */
+};
+
+static void
+scratch_free(struct forward_scratch *s)
+{
+	if (!s)
+		return;
+	free(s->x);
+	free(s->xn);
+	free(s->q);
+	free(s->k);
+	free(s->v);
+	free(s->att);
+	free(s->gate);
+	free(s->up);
+	free(s->acts[0].data);
+	free(s->acts[1].data);
+	free(s->scores);
+	free(s->tok_seq);
+	free(s->tok_gemm);
+	free(s->tok_pos);
+	free(s);
+}
+
+static struct forward_scratch *
+scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads)
+{
+	struct forward_scratch *s = calloc(1, sizeof *s);
+	size_t		d = hp->n_embd;
+	size_t		kv_dim = (size_t) hp->n_head_kv * hp->head_dim;
+	size_t		widest = hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd;
+
+	if (!s)
+		return NULL;
+	s->x = malloc(T * d * sizeof(float));
+	s->xn = malloc(T * d * sizeof(float));
+	s->q = malloc(T * d * sizeof(float));
+	s->k = malloc(T * kv_dim * sizeof(float));
+	s->v = malloc(T * kv_dim * sizeof(float));
+	s->att = malloc(T * d * sizeof(float));
+	s->gate = malloc(T * hp->n_ff * sizeof(float));
+	s->up = malloc(T * hp->n_ff * sizeof(float));
+	/* F32 is the widest activation format */
+	s->acts[0].data = malloc(T * widest * sizeof(float));
+	s->acts[1].data = malloc(T * widest * sizeof(float));
+	s->scores = malloc((size_t) n_threads * n_ctx * sizeof(float));
+	s->tok_seq = malloc(T * sizeof(struct kv_seq *));
+	s->tok_gemm = malloc(T * sizeof(bool));
+	s->tok_pos = malloc(T * sizeof(int32_t));
+	if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->att || !s->gate || !s->up ||
+		!s->acts[0].data || !s->acts[1].data || !s->scores || !s->tok_seq || !s->tok_gemm || !s->tok_pos)
+	{
+		scratch_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+struct infer_ctx *
+infer_new(struct model *m, const struct infer_config *cfg, char *err)
+{
+	struct infer_ctx *ic = calloc(1, sizeof *ic);
+	const struct hparams *hp = &m->hp;
+	int32_t		kv_dim = hp->n_head_kv * hp->head_dim;
+	size_t		block_bytes = kv_block_bytes(hp->n_layer, kv_dim);
+	int64_t		n_blocks;
+	int			n_threads = cfg->n_threads > 0 ? cfg->n_threads : 1;
+
+	if (!ic)
+	{
+		err_set(err, "out of memory");
+		return NULL;
+	}
+	ic->model = m;
+	ic->n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : hp->n_ctx_train;
+	ic->max_batch_tokens = cfg->max_batch_tokens > 0 ? cfg->max_batch_tokens : 512;
+	n_blocks = cfg->kv_bytes > 0
+		? (int64_t) (cfg->kv_bytes / block_bytes)
+		: (ic->n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+	if (n_blocks < 1 || n_blocks > INT32_MAX)
+	{
+		err_set(err, "kv cache: %zu bytes is less than one block (%zu bytes)", cfg->kv_bytes, block_bytes);
+		goto fail;
+	}
+	ic->kv = kv_cache_new(hp->n_layer, kv_dim, (int32_t) n_blocks, err);
+	if (!ic->kv)
+		goto fail;
+	ic->pool = threadpool_new(n_threads);
+	ic->scratch = scratch_new(hp, ic->max_batch_tokens, ic->n_ctx, n_threads);
+	if (!ic->pool || !ic->scratch)
+	{
+		err_set(err, "out of memory for the forward pass buffers");
+		goto fail;
+	}
+	return ic;
+
+fail:
+	infer_free(ic);
+	return NULL;
+}
+
+void
+infer_free(struct infer_ctx *ic)
+{
+	if (!ic)
+		return;
+	if (ic->pool)
+		threadpool_free(ic->pool);
+	kv_cache_free(ic->kv);
+	scratch_free(ic->scratch);
+	free(ic);
+}
+
+/* ---- matrix products ---------------------------------------------------- */
+
+static const void *
+acts_for(struct forward_scratch *s, const float *src, int32_t T, int64_t cols, enum dtype type)
+{
+	struct act_buf *a;
+	size_t		row_bytes = dtype_row_bytes(type, cols);
+
+	for (int i = 0; i < 2; i++)
+		if (s->acts[i].src == src && s->acts[i].type == type)
+			return s->acts[i].data;
+	a = &s->acts[s->next_act];
+	s->next_act ^= 1;
+	for (int32_t t = 0; t < T; t++)
+		quantize_row_act(type, src + t * cols, (uint8_t *) a->data + t * row_bytes, cols);
+	a->src = src;
+	a->type = type;
+	return a->data;
+}
+
+/* The source rows changed: forget their quantized copies. */
+static void
+acts_forget(struct forward_scratch *s)
+{
+	s->acts[0].src = s->acts[1].src = NULL;
+}
+
+struct matmul_task
+{
+	const struct weight *w;
+	const uint8_t *act;
+	size_t		act_row_bytes;
+	int32_t		T;
+	float	   *out;			/* [T][w->rows] */
+	const float *bias;
+};
+
+static void
+matmul_worker(void *ctx, int i, int n)
+{
+	const struct matmul_task *mt = ctx;
+	const struct weight *w = mt->w;
+	int64_t		r0 = w->rows * i / n;
+	int64_t		r1 = w->rows * (i + 1) / n;
+
+	for (int64_t r = r0; r < r1; r++)
+	{
+		const uint8_t *wrow = w->data + r * w->row_bytes;
+		float		b = mt->bias ? mt->bias[r] : 0.0f;
+
+		for (int32_t t = 0; t < mt->T; t++)
+			mt->out[t * w->rows + r] =
+				vec_dot(w->type, w->cols, wrow, mt->act + t * mt->act_row_bytes) + b;
+	}
+}
+
+/* out[T][w->rows] = x[T][w->cols] . w^T (+ bias) */
+static void
+linear(struct infer_ctx *ic, const struct weight *w, const float *x, int32_t T,
+	   float *out, const float *bias)
+{
+	enum dtype	act_type = quant_act_type(w->type);
+	struct matmul_task mt = {
+		.w = w,
+		.act = acts_for(ic->scratch, x, T, w->cols, act_type),
+		.act_row_bytes = dtype_row_bytes(act_type, w->cols),
+		.T = T,
+		.out = out,
+		.bias = bias,
+	};
+
+	threadpool_run(ic->pool, matmul_worker, &mt);
+}
+
+/* ---- attention ---------------------------------------------------------- */
+
+struct attention_task
+{
+	struct infer_ctx *ic;
+	int32_t		layer;
+	int32_t		T;
+};
+
+static void
+attention_worker(void *ctx, int i, int n)
+{
+	const struct attention_task *at = ctx;
+	struct infer_ctx *ic = at->ic;
+	const struct hparams *hp = &ic->model->hp;
+	struct forward_scratch *s = ic->scratch;
+	int32_t		group = hp->n_head / hp->n_head_kv;
+	float		scale = 1.0f / sqrtf((float) hp->head_dim);
+	float	   *scores = s->scores + (size_t) i * ic->n_ctx;
+
+	for (int32_t job = i; job < at->T * hp->n_head; job += n)
+	{
+		int32_t		t = job / hp->n_head;
+		int32_t		h = job % hp->n_head;
+		size_t		off = (size_t) t * hp->n_embd + (size_t) h * hp->head_dim;
+
+		attention_dense(ic->kv, at->layer, s->tok_seq[t], s->tok_pos[t] + 1,
+						h / group, hp->head_dim, s->q + off, scale, s->tok_gemm[t],
+						s->att + off, scores);
+	}
+}
+
+/* ---- the pass ----------------------------------------------------------- */
+
+static void
+attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T)
+{
+	const struct model *m = ic->model;
+	const struct hparams *hp = &m->hp;
+	struct forward_scratch *s = ic->scratch;
+	int32_t		d = hp->n_embd;
+	int32_t		kv_dim = hp->n_head_kv * hp->head_dim;
+	struct attention_task at = {ic, il, T};
+
+	for (int32_t t = 0; t < T; t++)
+		rmsnorm(s->xn + t * d, s->x + t * d, l->attn_norm, d, hp->rms_eps);
+	acts_forget(s);
+	linear(ic, &l->wq, s->xn, T, s->q, l->bq);
+	linear(ic, &l->wk, s->xn, T, s->k, l->bk);
+	linear(ic, &l->wv, s->xn, T, s->v, l->bv);
+	for (int32_t t = 0; t < T; t++)
+	{
+		rope(s->q + t * d, hp->n_head, hp->head_dim, hp->rope_dim, s->tok_pos[t],
+			 hp->rope_base, m->rope_freqs, m->arch->rope);
+		rope(s->k + t * kv_dim, hp->n_head_kv, hp->head_dim, hp->rope_dim, s->tok_pos[t],
+			 hp->rope_base, m->rope_freqs, m->arch->rope);
+		kv_store(ic->kv, il, s->tok_seq[t], s->tok_pos[t], s->k + t * kv_dim, s->v + t * kv_dim);
+	}
+	threadpool_run(ic->pool, attention_worker, &at);
+	acts_forget(s);
+	linear(ic, &l->wo, s->att, T, s->xn, NULL);
+	for (int32_t t = 0; t < T; t++)
+		vec_add(s->x + t * d, s->xn + t * d, d);
+}
+
+static void
+ffn_block(struct infer_ctx *ic, const struct layer *l, int32_t T)
+{
+	const struct hparams *hp = &ic->model->hp;
+	struct forward_scratch *s = ic->scratch;
+	int32_t		d = hp->n_embd;
+
+	for (int32_t t = 0; t < T; t++)
+		rmsnorm(s->xn + t * d, s->x + t * d, l->ffn_norm, d, hp->rms_eps);
+	acts_forget(s);
+	linear(ic, &l->w_gate, s->xn, T, s->gate, NULL);
+	linear(ic, &l->w_up, s->xn, T, s->up, NULL);
+	swiglu(s->gate, s->gate, s->up, T * hp->n_ff);
+	acts_forget(s);
+	linear(ic, &l->w_down, s->gate, T, s->xn, NULL);
+	for (int32_t t = 0; t < T; t++)
+		vec_add(s->x + t * d, s->xn + t * d, d);
+}
+
+/* Final norm and output projection of the last token of each sequence
+ * that wants logits. */
+static void
+output_logits(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs, float *logits)
+{
+	const struct model *m = ic->model;
+	struct forward_scratch *s = ic->scratch;
+	int32_t		d = m->hp.n_embd;
+	int32_t		n_out = 0;
+	int32_t		t_end = 0;
+
+	for (int i = 0; i < n_seqs; i++)
+	{
+		t_end += batch[i].n_tokens;
+		if (batch[i].want_logits)
+		{
+			rmsnorm(s->xn + n_out * d, s->x + (t_end - 1) * d, m->output_norm, d, m->hp.rms_eps);
+			n_out++;
+		}
+	}
+	if (n_out == 0)
+		return;
+	acts_forget(s);
+	linear(ic, &m->output, s->xn, n_out, logits, NULL);
+}
+
+/* Check the batch and claim KV space for it, all or nothing. */
+static int
+batch_prepare(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, int32_t *T_out, char *err)
+{
+	int32_t		T = 0;
+	int32_t		new_blocks = 0;
+	int32_t		n_vocab = ic->model->hp.n_vocab;
+
+	for (int i = 0; i < n_seqs; i++)
+	{
+		const struct seq_batch *b = &batch[i];
+		int32_t		end = b->seq->n_tokens + b->n_tokens;
+
+		if (b->n_tokens < 1)
+			return err_set(err, "forward: sequence %d has no tokens", i);
+		if (end > ic->n_ctx)
+			return err_set(err, "forward: %d positions exceed the context length %d", end, ic->n_ctx);
+		for (int32_t j = 0; j < b->n_tokens; j++)
+			if (b->tokens[j] < 0 || b->tokens[j] >= n_vocab)
+				return err_set(err, "forward: token id %d is outside the vocabulary (0..%d)",
+							   b->tokens[j], n_vocab - 1);
+		T += b->n_tokens;
+		new_blocks += (end + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS - b->seq->n_blocks;
+	}
+	if (T > ic->max_batch_tokens)
+		return err_set(err, "forward: %d tokens exceed the batch capacity %d", T, ic->max_batch_tokens);
+	if (new_blocks > ic->kv->n_free)
+		return FORWARD_NO_KV_SPACE;
+	for (int i = 0; i < n_seqs; i++)
+		if (kv_seq_reserve(ic->kv, batch[i].seq, batch[i].seq->n_tokens + batch[i].n_tokens) != 0)
+			return err_set(err, "forward: out of memory for a block table");
+	*T_out = T;
+	return 0;
+}
+
+int
+infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *logits, char *err)
+{
+	const struct model *m = ic->model;
+	struct forward_scratch *s = ic->scratch;
+	int32_t		d = m->hp.n_embd;
+	int32_t		T = 0;
+	int32_t		t = 0;
+	int			rc = batch_prepare(ic, batch, n_seqs, &T, err);
+
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < n_seqs; i++)
+		for (int32_t j = 0; j < batch[i].n_tokens; j++, t++)
+		{
+			s->tok_seq[t] = batch[i].seq;
+			s->tok_gemm[t] = batch[i].n_tokens >= 2;
+			s->tok_pos[t] = batch[i].seq->n_tokens + j;
+			weight_row_f32(&m->tok_embd, batch[i].tokens[j], s->x + (size_t) t * d);
+		}
+
+	for (int32_t il = 0; il < m->hp.n_layer; il++)
+	{
+		attention_block(ic, &m->layers[il], il, T);
+		ffn_block(ic, &m->layers[il], T);
+	}
+	output_logits(ic, batch, n_seqs, logits);
+
+	for (int i = 0; i < n_seqs; i++)
+		batch[i].seq->n_tokens += batch[i].n_tokens;
+	return 0;
+}

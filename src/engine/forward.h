@@ -1,0 +1,66 @@
+/*
+ * forward.h — the forward pass over a batch of sequences.
+ *
+ * One call runs any mix of sequences, each with its own new tokens (many
+ * for a prefill chunk, one for decode), reading and extending its paged KV
+ * cache, and returns logits only for the sequences that ask.  Every token's
+ * arithmetic is independent of the others in the batch, so a sequence gets
+ * the same logits alone or batched.
+ *
+ * This is the boundary a GPU backend implements with the same semantics.
+ */
+#ifndef DR1_FORWARD_H
+#define DR1_FORWARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kv_cache.h"
+#include "model.h"
+
+struct threadpool;
+struct forward_scratch;
+
+struct infer_ctx
+{
+	struct model *model;
+	struct kv_cache *kv;
+	struct threadpool *pool;
+	int32_t		n_ctx;			/* most positions one sequence may hold */
+	int32_t		max_batch_tokens;	/* most tokens one forward call may carry */
+	struct forward_scratch *scratch;
+};
+
+struct infer_config
+{
+	int			n_threads;
+	int32_t		n_ctx;			/* 0: the model's training context */
+	int32_t		max_batch_tokens;	/* 0: 512 */
+	size_t		kv_bytes;		/* 0: enough for one sequence of n_ctx */
+};
+
+struct infer_ctx *infer_new(struct model *m, const struct infer_config *cfg, char *err);
+void		infer_free(struct infer_ctx *ic);
+
+/* One sequence's part of a batch: tokens appended at positions
+ * seq->n_tokens onwards. */
+struct seq_batch
+{
+	struct kv_seq *seq;
+	const int32_t *tokens;
+	int32_t		n_tokens;
+	bool		want_logits;	/* logits of its last token */
+};
+
+#define FORWARD_NO_KV_SPACE (-2)
+
+/*
+ * Run the batch.  logits receives n_vocab floats for each sequence with
+ * want_logits, in batch order.  Returns 0, -1 with err set (bad input), or
+ * FORWARD_NO_KV_SPACE when the pool has too few free blocks (nothing is
+ * changed then, so the caller can free blocks and retry).
+ */
+int			infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs,
+						  float *logits, char *err);
+
+#endif

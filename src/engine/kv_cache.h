@@ -1,0 +1,76 @@
+/*
+ * kv_cache.h — the paged key/value cache.
+ *
+ * One pool of fixed-size blocks shared by every sequence; a sequence owns
+ * a table of block ids.  Keys and values are stored as F16 (what llama.cpp
+ * stores by default, which keeps attention numerically the same).  Blocks
+ * are reference counted so that sequences can share a common prefix.
+ *
+ * Each block also keeps, per layer, the element-wise minimum and maximum of
+ * the keys written into it (after RoPE): the summary that sparse attention
+ * uses to bound q.k for the whole block without reading it.
+ */
+#ifndef DR1_KV_CACHE_H
+#define DR1_KV_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KV_BLOCK_TOKENS 32
+
+struct kv_cache
+{
+	int32_t		n_layer;
+	int32_t		kv_dim;			/* n_head_kv * head_dim */
+	int32_t		n_blocks;
+	uint16_t   *k;				/* [n_layer][n_blocks][KV_BLOCK_TOKENS][kv_dim] */
+	uint16_t   *v;				/* same layout */
+	float	   *kmin;			/* [n_layer][n_blocks][kv_dim] */
+	float	   *kmax;
+	int32_t    *refcount;		/* [n_blocks]; 0 = free */
+	int32_t    *free_list;		/* stack of free block ids */
+	int32_t		n_free;
+};
+
+/* A sequence's view of the cache: positions 0..n_tokens-1 live in
+ * blocks[pos / KV_BLOCK_TOKENS] at slot pos % KV_BLOCK_TOKENS. */
+struct kv_seq
+{
+	int32_t    *blocks;
+	int32_t		n_blocks;
+	int32_t		cap;
+	int32_t		n_tokens;
+};
+
+/* Bytes one block takes for a model shape; used to size the pool. */
+size_t		kv_block_bytes(int32_t n_layer, int32_t kv_dim);
+
+struct kv_cache *kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, char *err);
+void		kv_cache_free(struct kv_cache *kv);
+
+int32_t		kv_block_alloc(struct kv_cache *kv);	/* -1 when the pool is empty */
+void		kv_block_retain(struct kv_cache *kv, int32_t block);
+void		kv_block_release(struct kv_cache *kv, int32_t block);
+int32_t		kv_blocks_in_use(const struct kv_cache *kv);
+
+/* Make room for n_tokens positions in total.  All or nothing: -1 leaves the
+ * sequence unchanged when the pool has too few free blocks. */
+int			kv_seq_reserve(struct kv_cache *kv, struct kv_seq *seq, int32_t n_tokens);
+void		kv_seq_release(struct kv_cache *kv, struct kv_seq *seq);
+
+/* Where position pos of a sequence keeps its key / value row in a layer. */
+static inline size_t
+kv_row_offset(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq, int32_t pos)
+{
+	size_t		block = (size_t) seq->blocks[pos / KV_BLOCK_TOKENS];
+
+	return (((size_t) layer * kv->n_blocks + block) * KV_BLOCK_TOKENS
+			+ pos % KV_BLOCK_TOKENS) * kv->kv_dim;
+}
+
+/* Write the key and value of one position (kv_dim floats each), rounding to
+ * F16, and widen the block's key summary. */
+void		kv_store(struct kv_cache *kv, int32_t layer, const struct kv_seq *seq, int32_t pos,
+					 const float *key, const float *value);
+
+#endif

@@ -1,0 +1,316 @@
+/*
+ * model.c — load a model from a GGUF file.
+ *
+ * Everything the forward pass will read is checked here, once: the
+ * architecture, every hyper-parameter, the presence, shape and type of
+ * every tensor.  After model_load succeeds the forward pass does no checks.
+ */
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "gguf.h"
+#include "quant.h"
+#include "tokenizer.h"
+
+/* Read "{arch}.{suffix}" as an int; required unless a default is given. */
+static int
+hp_int(const struct gguf_file *f, const char *arch, const char *suffix,
+	   int32_t dflt, bool required, int32_t *out, char *err)
+{
+	char		key[128];
+	uint32_t	v;
+
+	gguf_arch_key(key, sizeof key, arch, suffix);
+	if (!gguf_get_u32(f, key, &v))
+	{
+		if (required)
+			return err_set(err, "model: missing or invalid hyper-parameter %s", key);
+		v = (uint32_t) dflt;
+	}
+	if (v == 0 || v > (1u << 24))
+		return err_set(err, "model: hyper-parameter %s = %u is out of range", key, v);
+	*out = (int32_t) v;
+	return 0;
+}
+
+static int
+hp_float(const struct gguf_file *f, const char *arch, const char *suffix,
+		 float dflt, float *out, char *err)
+{
+	char		key[128];
+
+	gguf_arch_key(key, sizeof key, arch, suffix);
+	if (!gguf_get_f32(f, key, out))
+		*out = dflt;
+	if (!(*out > 0.0f) || *out > 1e12f)
+		return err_set(err, "model: hyper-parameter %s = %g is out of range", key, *out);
+	return 0;
+}
+
+static int
+load_hparams(struct model *m, const char *arch, char *err)
+{
+	const struct gguf_file *f = m->file;
+	struct hparams *hp = &m->hp;
+	int32_t		key_length;
+
+	if (hp_int(f, arch, "block_count", 0, true, &hp->n_layer, err) ||
+		hp_int(f, arch, "embedding_length", 0, true, &hp->n_embd, err) ||
+		hp_int(f, arch, "feed_forward_length", 0, true, &hp->n_ff, err) ||
+		hp_int(f, arch, "attention.head_count", 0, true, &hp->n_head, err) ||
+		hp_int(f, arch, "attention.head_count_kv", hp->n_head, false, &hp->n_head_kv, err) ||
+		hp_int(f, arch, "context_length", 2048, false, &hp->n_ctx_train, err) ||
+		hp_float(f, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->rms_eps, err) ||
+		hp_float(f, arch, "rope.freq_base", m->arch->default_rope_base, &hp->rope_base, err))
+		return -1;
+	if (hp->n_embd % hp->n_head != 0)
+		return err_set(err, "model: embedding_length %d is not a multiple of head_count %d",
+					   hp->n_embd, hp->n_head);
+	if (hp->n_head % hp->n_head_kv != 0)
+		return err_set(err, "model: head_count %d is not a multiple of head_count_kv %d",
+					   hp->n_head, hp->n_head_kv);
+	if (hp_int(f, arch, "attention.key_length", hp->n_embd / hp->n_head, false, &key_length, err) ||
+		hp_int(f, arch, "rope.dimension_count", key_length, false, &hp->rope_dim, err))
+		return -1;
+	if (key_length != hp->n_embd / hp->n_head)
+		return err_set(err, "model: attention.key_length %d differs from embedding_length/head_count",
+					   key_length);
+	if (key_length > MODEL_MAX_HEAD_DIM)
+		return err_set(err, "model: head size %d is larger than the supported %d",
+					   key_length, MODEL_MAX_HEAD_DIM);
+	hp->head_dim = key_length;
+	if (hp->rope_dim > hp->head_dim || hp->rope_dim % 2 != 0)
+		return err_set(err, "model: rope.dimension_count %d is invalid for head size %d",
+					   hp->rope_dim, hp->head_dim);
+	return 0;
+}
+
+static const struct gguf_tensor *
+tensor_get(const struct model *m, const char *name, int64_t ne0, int64_t ne1, char *err)
+{
+	const struct gguf_tensor *t = gguf_tensor_find(m->file, name);
+	int64_t		want_dims = ne1 > 0 ? 2 : 1;
+
+	if (!t)
+	{
+		err_set(err, "model: tensor '%s' is missing", name);
+		return NULL;
+	}
+	if (!dtype_is_weight_type(t->type))
+	{
+		err_set(err, "model: tensor '%s' has unsupported type %s", name, dtype_name(t->type));
+		return NULL;
+	}
+	if ((int64_t) t->n_dims != want_dims || t->ne[0] != ne0 || (ne1 > 0 && t->ne[1] != ne1))
+	{
+		err_set(err, "model: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]",
+				name, (long long) t->ne[0], (long long) t->ne[1],
+				(long long) ne0, (long long) (ne1 > 0 ? ne1 : 1));
+		return NULL;
+	}
+	return t;
+}
+
+static int
+load_weight(struct model *m, struct weight *w, const char *name, int64_t cols, int64_t rows, char *err)
+{
+	const struct gguf_tensor *t = tensor_get(m, name, cols, rows, err);
+
+	if (!t)
+		return -1;
+	w->type = t->type;
+	w->rows = rows;
+	w->cols = cols;
+	w->row_bytes = dtype_row_bytes(t->type, cols);
+	w->data = t->data;
+	m->n_params += rows * cols;
+	return 0;
+}
+
+/* A vector (norm weights, biases) as owned floats, whatever its stored type. */
+static int
+load_vector(struct model *m, float **out, const char *name, int64_t n, bool optional, char *err)
+{
+	const struct gguf_tensor *t;
+
+	if (optional && !gguf_tensor_find(m->file, name))
+	{
+		*out = NULL;
+		return 0;
+	}
+	t = tensor_get(m, name, n, 0, err);
+	if (!t)
+		return -1;
+	*out = malloc(n * sizeof(float));
+	if (!*out)
+		return err_set(err, "model: out of memory");
+	dequantize_row(t->type, t->data, *out, n);
+	m->n_params += n;
+	return 0;
+}
+
+static int
+load_layer(struct model *m, int il, char *err)
+{
+	const struct hparams *hp = &m->hp;
+	struct layer *l = &m->layers[il];
+	int64_t		d = hp->n_embd;
+	int64_t		d_kv = (int64_t) hp->n_head_kv * hp->head_dim;
+	bool		bias = m->arch->qkv_bias;
+	char		name[96];
+
+#define LAYER_NAME(s) (snprintf(name, sizeof name, "blk.%d.%s", il, s), name)
+	if (load_vector(m, &l->attn_norm, LAYER_NAME("attn_norm.weight"), d, false, err) ||
+		load_weight(m, &l->wq, LAYER_NAME("attn_q.weight"), d, d, err) ||
+		load_weight(m, &l->wk, LAYER_NAME("attn_k.weight"), d, d_kv, err) ||
+		load_weight(m, &l->wv, LAYER_NAME("attn_v.weight"), d, d_kv, err) ||
+		load_weight(m, &l->wo, LAYER_NAME("attn_output.weight"), d, d, err) ||
+		load_vector(m, &l->ffn_norm, LAYER_NAME("ffn_norm.weight"), d, false, err) ||
+		load_weight(m, &l->w_gate, LAYER_NAME("ffn_gate.weight"), d, hp->n_ff, err) ||
+		load_weight(m, &l->w_up, LAYER_NAME("ffn_up.weight"), d, hp->n_ff, err) ||
+		load_weight(m, &l->w_down, LAYER_NAME("ffn_down.weight"), hp->n_ff, d, err))
+		return -1;
+	if (bias &&
+		(load_vector(m, &l->bq, LAYER_NAME("attn_q.bias"), d, false, err) ||
+		 load_vector(m, &l->bk, LAYER_NAME("attn_k.bias"), d_kv, false, err) ||
+		 load_vector(m, &l->bv, LAYER_NAME("attn_v.bias"), d_kv, false, err)))
+		return -1;
+#undef LAYER_NAME
+	return 0;
+}
+
+static int
+load_tokenizer_and_chat(struct model *m, char *err)
+{
+	struct gguf_str tmpl = {NULL, 0};
+	int32_t		bos;
+	char		piece[256];
+	size_t		n;
+
+	m->tok = tokenizer_load(m->file, err);
+	if (!m->tok)
+		return -1;
+	gguf_get_str(m->file, "tokenizer.chat_template", &tmpl);
+	m->chat = chat_style_detect(tmpl.ptr, tmpl.len);
+	m->default_system = chat_default_system(tmpl.ptr, tmpl.len);
+	bos = tokenizer_bos(m->tok);
+	n = bos >= 0 ? tokenizer_piece(m->tok, bos, true, piece, sizeof piece - 1) : 0;
+	if (n >= sizeof piece)
+		n = 0;
+	piece[n] = '\0';
+	m->bos_text = strdup(piece);
+	return m->bos_text ? 0 : err_set(err, "model: out of memory");
+}
+
+static int
+load_model_tensors(struct model *m, char *err)
+{
+	const struct hparams *hp = &m->hp;
+	const struct gguf_tensor *embd = gguf_tensor_find(m->file, "token_embd.weight");
+
+	if (!embd)
+		return err_set(err, "model: tensor 'token_embd.weight' is missing");
+	m->hp.n_vocab = (int32_t) embd->ne[1];
+	if (m->hp.n_vocab != tokenizer_n_vocab(m->tok))
+		return err_set(err, "model: token_embd.weight has %lld rows but the vocabulary has %d tokens",
+					   (long long) embd->ne[1], tokenizer_n_vocab(m->tok));
+	if (load_weight(m, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, err) ||
+		load_vector(m, &m->output_norm, "output_norm.weight", hp->n_embd, false, err) ||
+		load_vector(m, &m->rope_freqs, "rope_freqs.weight", hp->rope_dim / 2, true, err))
+		return -1;
+	m->output_tied = gguf_tensor_find(m->file, "output.weight") == NULL;
+	if (m->output_tied)
+		m->output = m->tok_embd;
+	else if (load_weight(m, &m->output, "output.weight", hp->n_embd, hp->n_vocab, err))
+		return -1;
+	m->layers = calloc(hp->n_layer, sizeof(struct layer));
+	if (!m->layers)
+		return err_set(err, "model: out of memory");
+	for (int il = 0; il < hp->n_layer; il++)
+		if (load_layer(m, il, err))
+			return -1;
+	return 0;
+}
+
+struct model *
+model_load(const char *path, char *err)
+{
+	struct model *m = calloc(1, sizeof *m);
+	struct gguf_str arch;
+	struct gguf_str name;
+	char		arch_name[64];
+
+	if (!m)
+	{
+		err_set(err, "model: out of memory");
+		return NULL;
+	}
+	quant_init();
+	m->file = gguf_open(path, err);
+	if (!m->file)
+		goto fail;
+	if (!gguf_get_str(m->file, "general.architecture", &arch))
+	{
+		err_set(err, "model: general.architecture is missing");
+		goto fail;
+	}
+	m->arch = arch_find(arch.ptr, arch.len);
+	if (!m->arch)
+	{
+		err_set(err, "model: unsupported architecture '%.*s' (supported: llama, qwen2)",
+				(int) (arch.len > 40 ? 40 : arch.len), arch.ptr);
+		goto fail;
+	}
+	snprintf(arch_name, sizeof arch_name, "%s", m->arch->name);
+	if (gguf_get_str(m->file, "general.name", &name))
+		m->name = strndup(name.ptr, name.len);
+	if (load_hparams(m, arch_name, err) ||
+		load_tokenizer_and_chat(m, err) ||
+		load_model_tensors(m, err))
+		goto fail;
+	return m;
+
+fail:
+	model_free(m);
+	return NULL;
+}
+
+void
+model_free(struct model *m)
+{
+	if (!m)
+		return;
+	if (m->layers)
+	{
+		for (int il = 0; il < m->hp.n_layer; il++)
+		{
+			struct layer *l = &m->layers[il];
+
+			free(l->attn_norm);
+			free(l->ffn_norm);
+			free(l->bq);
+			free(l->bk);
+			free(l->bv);
+		}
+		free(m->layers);
+	}
+	free(m->output_norm);
+	free(m->rope_freqs);
+	free(m->name);
+	free(m->default_system);
+	free(m->bos_text);
+	if (m->tok)
+		tokenizer_free(m->tok);
+	if (m->file)
+		gguf_close(m->file);
+	free(m);
+}
+
+void
+weight_row_f32(const struct weight *w, int64_t row, float *dst)
+{
+	dequantize_row(w->type, w->data + row * w->row_bytes, dst, w->cols);
+}

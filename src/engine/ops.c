@@ -1,0 +1,128 @@
+/*
+ * ops.c — element-wise kernels (see ops.h for the numerics contract).
+ */
+#include "ops.h"
+
+#include <math.h>
+
+#include "f16.h"
+
+void
+rmsnorm(float *y, const float *x, const float *w, int n, float eps)
+{
+	double		sum = 0.0;
+	float		scale;
+
+	for (int i = 0; i < n; i++)
+		sum += (double) (x[i] * x[i]);
+	scale = 1.0f / sqrtf((float) (sum / n) + eps);
+	for (int i = 0; i < n; i++)
+		y[i] = (x[i] * scale) * w[i];
+}
+
+void
+rope(float *x, int n_head, int head_dim, int rope_dim, int32_t pos,
+	 float base, const float *freq_factors, enum rope_style style)
+{
+	float		theta_scale = powf(base, -2.0f / rope_dim);
+	float		theta = (float) pos;
+	int			half = rope_dim / 2;
+
+	for (int i = 0; i < half; i++)
+	{
+		float		angle = freq_factors ? theta / freq_factors[i] : theta;
+		float		c = cosf(angle);
+		float		s = sinf(angle);
+		/* which two elements of a head this frequency rotates */
+		int			a = style == ROPE_NEOX ? i : 2 * i;
+		int			b = style == ROPE_NEOX ? i + half : 2 * i + 1;
+
+		for (int h = 0; h < n_head; h++)
+		{
+			float	   *xh = x + (size_t) h * head_dim;
+			float		x0 = xh[a];
+			float		x1 = xh[b];
+
+			/* fused as GCC contracts ggml's x0*c - x1*s */
+			xh[a] = fmaf(x0, c, -(x1 * s));
+			xh[b] = fmaf(x0, s, x1 * c);
+		}
+		theta *= theta_scale;
+	}
+}
+
+/*
+ * exp(x) by range reduction to x = n ln2 + b and a degree-5 polynomial in b
+ * (the coefficients of ARM's optimized-routines expf).  ggml's SIMD softmax
+ * and SiLU use this approximation, not libm's expf; it differs from it in
+ * the last bit for some inputs, and models with massive activations turn
+ * such bits into visible logit differences, so we evaluate the same steps,
+ * with the same fused multiply-adds.
+ */
+float
+expf_poly(float x)
+{
+	const float shift = 0x1.8p23f;
+	float		z = fmaf(x, 0x1.715476p+0f, shift);
+	float		n = z - shift;
+	float		b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+	uint32_t	e = f32_to_bits(z) << 23;
+	float		k = f32_from_bits(e + f32_to_bits(1.0f));
+	float		u = b * b;
+	float		j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+							  fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+						 u, 0x1.ffffecp-1f * b);
+
+	if (fabsf(n) <= 126.0f)
+		return fmaf(j, k, k);
+	/* 2^n would overflow or underflow in one step: scale in two */
+	{
+		uint32_t	g = n <= 0.0f ? 0x82000000u : 0;
+		float		s1 = f32_from_bits(g + 0x7f000000u);
+		float		s2 = f32_from_bits(e - g);
+
+		if (fabsf(n) > 192.0f)
+			return s1 * s1;
+		return fmaf(s2, j, s2) * s1;
+	}
+}
+
+void
+swiglu(float *h, const float *gate, const float *up, int n)
+{
+	for (int i = 0; i < n; i++)
+		h[i] = gate[i] / (1.0f + expf_poly(-gate[i])) * up[i];
+}
+
+void
+vec_add(float *y, const float *x, int n)
+{
+	for (int i = 0; i < n; i++)
+		y[i] += x[i];
+}
+
+void
+softmax(float *x, int n)
+{
+	float		max = -INFINITY;
+	double		sum = 0.0;
+	float		inv;
+
+	for (int i = 0; i < n; i++)
+		max = fmaxf(max, x[i]);
+	for (int i = 0; i < n; i++)
+		x[i] = expf_poly(x[i] - max);
+	/* groups of 8 summed pairwise in float, then into the double total:
+	 * the order of ggml's AVX2 softmax, whose rows are padded with zeros */
+	for (int i = 0; i < n; i += 8)
+	{
+		float		v[8] = {0};
+
+		for (int l = 0; l < 8 && i + l < n; l++)
+			v[l] = x[i + l];
+		sum += (double) (((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7])));
+	}
+	inv = (float) (1.0 / sum);
+	for (int i = 0; i < n; i++)
+		x[i] *= inv;
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Set up what the tests need on a fresh Debian machine, build, and run every
+# suite.  Ends with one line "N passed, N failed" summing all suites, and
+# exits non-zero if anything failed.  .ci/run calls exactly this.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '== %s\n' "$*"; }
+
+setup() {
+	local pkgs="build-essential libutf8proc-dev pkg-config"
+	# shellcheck disable=SC2086
+	if ! dpkg -s $pkgs >/dev/null 2>&1; then
+		log "installing Debian packages: $pkgs"
+		if [ "$(id -u)" = 0 ]; then
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
+		else
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
+		fi || { echo "cannot install $pkgs"; return 1; }
+	fi
+	log "installing Python packages (numpy, gguf, jinja2) for the generators"
+	python3 -m pip install --quiet --disable-pip-version-check numpy gguf jinja2 2>&1 | grep -v WARNING || true
+	log "fetching test models"
+	scripts/fetch-models.sh
+}
+
+total_passed=0
+total_failed=0
+failed_suites=()
+
+# run NAME CMD...: run a suite, echo its output, add up its summary lines.
+run() {
+	local name=$1; shift
+	local out rc p f
+	log "suite $name"
+	out=$("$@" 2>&1); rc=$?
+	printf '%s\n' "$out"
+	p=0; f=0
+	while read -r line; do
+		[[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]] || continue
+		p=$((p + BASH_REMATCH[1])); f=$((f + BASH_REMATCH[2]))
+	done <<<"$out"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1		# a suite that crashed or could not run counts as a failure
+	fi
+	[ "$f" -gt 0 ] && failed_suites+=("$name")
+	total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+}
+
+if ! setup; then
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+log "building"
+if ! make -j"$(nproc)" all unit-tests >/dev/null; then
+	make all unit-tests	# show the errors
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+export DR1_MODEL_CACHE=${DR1_MODEL_CACHE:-$HOME/.cache/deepseek_r1/models}
+for t in build/test/test_*; do
+	run "$(basename "$t")" "$t"
+done
+# greedy continuations against llama.cpp's (test/reference/make-generate-goldens.py)
+for g in test/golden/generate-smollm2.jsonl; do
+	model=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["model"])' "$g")
+	if [ -f "$DR1_MODEL_CACHE/$model" ]; then
+		run "$(basename "$g")" python3 test/check_generate.py bin/deepseek-r1 "$DR1_MODEL_CACHE/$model" "$g" 2
+	else
+		echo "SKIP $g: model $model not in $DR1_MODEL_CACHE"
+	fi
+done
+
+[ ${#failed_suites[@]} -gt 0 ] && echo "failed suites: ${failed_suites[*]}"
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]
