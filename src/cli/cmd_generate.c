@@ -43,7 +43,8 @@ cmd_generate(const struct cli_opts *o)
 				print_ids(stdout, r.tokens.ids, r.tokens.n);
 			else
 			{
-				fwrite(r.text.s, 1, r.text.len, stdout);
+				if (r.text.len > 0)
+					fwrite(r.text.s, 1, r.text.len, stdout);
 				fputc('\n', stdout);
 			}
 			rc = 0;

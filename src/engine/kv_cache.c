@@ -1,10 +1,16 @@
 /*
- * kv_cache.c — block pool, reference counts and per-block key summaries.
+ * kv_cache.c — block pool, reference counts, per-block key summaries and
+ * the prefix index.
+ *
+ * Free blocks are of two kinds: clean ones (a stack) and ones that still
+ * hold a registered prefix (a list, least recently freed first).  Allocation
+ * takes a clean block when there is one, else evicts the oldest prefix.
  */
 #include "kv_cache.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 #include "f16.h"
@@ -40,8 +46,17 @@ kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, char *err)
 		kv->kmax = malloc(sums * sizeof(float));
 		kv->refcount = calloc(n_blocks, sizeof(int32_t));
 		kv->free_list = malloc(n_blocks * sizeof(int32_t));
+		for (kv->n_buckets = 16; kv->n_buckets < n_blocks; kv->n_buckets *= 2)
+			;
+		kv->hash = calloc(n_blocks, sizeof(uint64_t));
+		kv->tokens = malloc((size_t) n_blocks * KV_BLOCK_TOKENS * sizeof(int32_t));
+		kv->bucket = malloc(kv->n_buckets * sizeof(int32_t));
+		kv->chain = malloc(n_blocks * sizeof(int32_t));
+		kv->lru_prev = malloc(n_blocks * sizeof(int32_t));
+		kv->lru_next = malloc(n_blocks * sizeof(int32_t));
 	}
-	if (!kv || !kv->k || !kv->v || !kv->kmin || !kv->kmax || !kv->refcount || !kv->free_list)
+	if (!kv || !kv->k || !kv->v || !kv->kmin || !kv->kmax || !kv->refcount || !kv->free_list ||
+		!kv->hash || !kv->tokens || !kv->bucket || !kv->chain || !kv->lru_prev || !kv->lru_next)
 	{
 		kv_cache_free(kv);
 		err_set(err, "kv cache: out of memory for %d blocks", n_blocks);
@@ -50,7 +65,10 @@ kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, char *err)
 	/* hand out low block ids first */
 	for (int32_t i = 0; i < n_blocks; i++)
 		kv->free_list[i] = n_blocks - 1 - i;
-	kv->n_free = n_blocks;
+	kv->n_clean = kv->n_free = n_blocks;
+	for (int32_t i = 0; i < kv->n_buckets; i++)
+		kv->bucket[i] = -1;
+	kv->lru_head = kv->lru_tail = -1;
 	return kv;
 }
 
@@ -65,17 +83,136 @@ kv_cache_free(struct kv_cache *kv)
 	free(kv->kmax);
 	free(kv->refcount);
 	free(kv->free_list);
+	free(kv->hash);
+	free(kv->tokens);
+	free(kv->bucket);
+	free(kv->chain);
+	free(kv->lru_prev);
+	free(kv->lru_next);
 	free(kv);
 }
+
+/* ---- the prefix index ---------------------------------------------------- */
+
+static void
+lru_unlink(struct kv_cache *kv, int32_t b)
+{
+	int32_t		prev = kv->lru_prev[b];
+	int32_t		next = kv->lru_next[b];
+
+	if (prev >= 0)
+		kv->lru_next[prev] = next;
+	else
+		kv->lru_head = next;
+	if (next >= 0)
+		kv->lru_prev[next] = prev;
+	else
+		kv->lru_tail = prev;
+}
+
+static void
+lru_append(struct kv_cache *kv, int32_t b)
+{
+	kv->lru_prev[b] = kv->lru_tail;
+	kv->lru_next[b] = -1;
+	if (kv->lru_tail >= 0)
+		kv->lru_next[kv->lru_tail] = b;
+	else
+		kv->lru_head = b;
+	kv->lru_tail = b;
+}
+
+static int32_t *
+bucket_of(struct kv_cache *kv, uint64_t hash)
+{
+	return &kv->bucket[hash & (uint64_t) (kv->n_buckets - 1)];
+}
+
+static void
+prefix_forget(struct kv_cache *kv, int32_t b)
+{
+	int32_t    *link = bucket_of(kv, kv->hash[b]);
+
+	while (*link != b)
+		link = &kv->chain[*link];
+	*link = kv->chain[b];
+	kv->hash[b] = 0;
+}
+
+uint64_t
+kv_prefix_hash(uint64_t parent, const int32_t *tokens)
+{
+	/* FNV-1a over the parent hash and the token ids */
+	uint64_t	h = 0xcbf29ce484222325ull ^ parent;
+
+	for (int i = 0; i < KV_BLOCK_TOKENS; i++)
+		for (int byte = 0; byte < 4; byte++)
+		{
+			h ^= ((uint32_t) tokens[i] >> (8 * byte)) & 0xff;
+			h *= 0x100000001b3ull;
+		}
+	return h ? h : 1;
+}
+
+static int32_t
+prefix_find(struct kv_cache *kv, uint64_t hash, const int32_t *tokens)
+{
+	for (int32_t b = *bucket_of(kv, hash); b >= 0; b = kv->chain[b])
+		if (kv->hash[b] == hash &&
+			memcmp(kv->tokens + (size_t) b * KV_BLOCK_TOKENS, tokens,
+				   KV_BLOCK_TOKENS * sizeof(int32_t)) == 0)
+			return b;
+	return -1;
+}
+
+void
+kv_prefix_register(struct kv_cache *kv, int32_t block, uint64_t hash, const int32_t *tokens)
+{
+	int32_t    *head;
+
+	if (kv->hash[block] != 0 || prefix_find(kv, hash, tokens) >= 0)
+		return;
+	memcpy(kv->tokens + (size_t) block * KV_BLOCK_TOKENS, tokens, KV_BLOCK_TOKENS * sizeof(int32_t));
+	kv->hash[block] = hash;
+	head = bucket_of(kv, hash);
+	kv->chain[block] = *head;
+	*head = block;
+}
+
+int32_t
+kv_prefix_lookup(struct kv_cache *kv, uint64_t hash, const int32_t *tokens)
+{
+	int32_t		b = prefix_find(kv, hash, tokens);
+
+	if (b < 0)
+		return -1;
+	if (kv->refcount[b] == 0)
+	{
+		lru_unlink(kv, b);
+		kv->n_free--;
+	}
+	kv->refcount[b]++;
+	return b;
+}
+
+/* ---- blocks ----------------------------------------------------------------- */
 
 int32_t
 kv_block_alloc(struct kv_cache *kv)
 {
 	int32_t		b;
 
-	if (kv->n_free == 0)
+	if (kv->n_clean > 0)
+		b = kv->free_list[--kv->n_clean];
+	else if (kv->lru_head >= 0)
+	{
+		b = kv->lru_head;		/* evict the oldest cached prefix */
+		lru_unlink(kv, b);
+		prefix_forget(kv, b);
+	}
+	else
 		return -1;
-	b = kv->free_list[--kv->n_free];
+	kv->n_free--;
 	kv->refcount[b] = 1;
 	for (int32_t l = 0; l < kv->n_layer; l++)
 	{
@@ -99,8 +236,13 @@ kv_block_retain(struct kv_cache *kv, int32_t block)
 void
 kv_block_release(struct kv_cache *kv, int32_t block)
 {
-	if (--kv->refcount[block] == 0)
-		kv->free_list[kv->n_free++] = block;
+	if (--kv->refcount[block] > 0)
+		return;
+	if (kv->hash[block] != 0)
+		lru_append(kv, block);	/* keep the prefix until its space is needed */
+	else
+		kv->free_list[kv->n_clean++] = block;
+	kv->n_free++;
 }
 
 int32_t
@@ -109,15 +251,9 @@ kv_blocks_in_use(const struct kv_cache *kv)
 	return kv->n_blocks - kv->n_free;
 }
 
-int
-kv_seq_reserve(struct kv_cache *kv, struct kv_seq *seq, int32_t n_tokens)
+static int
+seq_grow(struct kv_seq *seq, int32_t need)
 {
-	int32_t		need = (n_tokens + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
-
-	if (need <= seq->n_blocks)
-		return 0;
-	if (need - seq->n_blocks > kv->n_free)
-		return -1;
 	if (need > seq->cap)
 	{
 		int32_t		cap = need < 2 * seq->cap ? 2 * seq->cap : need;
@@ -128,8 +264,30 @@ kv_seq_reserve(struct kv_cache *kv, struct kv_seq *seq, int32_t n_tokens)
 		seq->blocks = blocks;
 		seq->cap = cap;
 	}
+	return 0;
+}
+
+int
+kv_seq_reserve(struct kv_cache *kv, struct kv_seq *seq, int32_t n_tokens)
+{
+	int32_t		need = (n_tokens + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+
+	if (need <= seq->n_blocks)
+		return 0;
+	if (need - seq->n_blocks > kv->n_free || seq_grow(seq, need) != 0)
+		return -1;
 	while (seq->n_blocks < need)
 		seq->blocks[seq->n_blocks++] = kv_block_alloc(kv);
+	return 0;
+}
+
+int
+kv_seq_append_block(struct kv_seq *seq, int32_t block)
+{
+	if (seq_grow(seq, seq->n_blocks + 1) != 0)
+		return -1;
+	seq->blocks[seq->n_blocks++] = block;
+	seq->n_tokens = seq->n_blocks * KV_BLOCK_TOKENS;
 	return 0;
 }
 

@@ -9,6 +9,12 @@
  * Each block also keeps, per layer, the element-wise minimum and maximum of
  * the keys written into it (after RoPE): the summary that sparse attention
  * uses to bound q.k for the whole block without reading it.
+ *
+ * Prefix sharing: a full block of prompt tokens can be registered under a
+ * hash of all the tokens before and in it; a later sequence whose prompt
+ * starts the same finds it and shares it instead of computing it again.  A
+ * registered block that no sequence uses any more stays cached (least
+ * recently freed first out) until its space is needed.
  */
 #ifndef DR1_KV_CACHE_H
 #define DR1_KV_CACHE_H
@@ -28,8 +34,20 @@ struct kv_cache
 	float	   *kmin;			/* [n_layer][n_blocks][kv_dim] */
 	float	   *kmax;
 	int32_t    *refcount;		/* [n_blocks]; 0 = free */
-	int32_t    *free_list;		/* stack of free block ids */
-	int32_t		n_free;
+	int32_t    *free_list;		/* stack of free blocks holding no prefix */
+	int32_t		n_clean;		/* entries in free_list */
+	int32_t		n_free;			/* free blocks: clean ones and cached prefixes */
+
+	/* prefix index: see kv_prefix_register */
+	uint64_t   *hash;			/* [n_blocks]; 0 = not registered */
+	int32_t    *tokens;			/* [n_blocks][KV_BLOCK_TOKENS], to confirm a hash match */
+	int32_t    *bucket;			/* [n_buckets] first block of each hash chain, -1 */
+	int32_t    *chain;			/* [n_blocks] next block in the same chain, -1 */
+	int32_t		n_buckets;		/* a power of two */
+	int32_t    *lru_prev;		/* [n_blocks] free registered blocks, oldest first */
+	int32_t    *lru_next;
+	int32_t		lru_head;
+	int32_t		lru_tail;
 };
 
 /* A sequence's view of the cache: positions 0..n_tokens-1 live in
@@ -67,6 +85,23 @@ kv_row_offset(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq
 	return (((size_t) layer * kv->n_blocks + block) * KV_BLOCK_TOKENS
 			+ pos % KV_BLOCK_TOKENS) * kv->kv_dim;
 }
+
+/* Give a sequence one more block (already retained by the caller), holding
+ * its next KV_BLOCK_TOKENS positions. */
+int			kv_seq_append_block(struct kv_seq *seq, int32_t block);
+
+/* The hash of a block of tokens following a prefix whose hash is parent
+ * (0 for the first block).  Never 0. */
+uint64_t	kv_prefix_hash(uint64_t parent, const int32_t *tokens);
+
+/* Register a full block of a sequence under hash (its tokens given for
+ * confirmation).  A block already registered, or a hash already present,
+ * is left as it is. */
+void		kv_prefix_register(struct kv_cache *kv, int32_t block, uint64_t hash, const int32_t *tokens);
+
+/* The block registered under hash with these tokens, retained for the
+ * caller; -1 if none. */
+int32_t		kv_prefix_lookup(struct kv_cache *kv, uint64_t hash, const int32_t *tokens);
 
 /* Write the key and value of one position (kv_dim floats each), rounding to
  * F16, and widen the block's key summary. */

@@ -1,0 +1,280 @@
+/*
+ * test_scheduler.c — continuous batching on a real model (SmolLM2-135M):
+ * batch invariance, preemption, cancellation, prefix sharing, choices.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "error.h"
+#include "forward.h"
+#include "generate.h"
+#include "model.h"
+#include "prompt.h"
+#include "scheduler.h"
+
+#define N_PROMPTS 16
+#define N_TOKENS 16
+
+static const char *const prompts[N_PROMPTS] = {
+	"The capital of France is", "Write a haiku about the ocean.", "What is 17 times 23?",
+	"def fibonacci(n):", "List three primary colors.", "Once upon a time,",
+	"SELECT name FROM users WHERE", "Why is the sky blue?", "The quick brown fox",
+	"In machine learning, overfitting means", "1, 2, 3, 5, 8,", "Hello! How are you?",
+	"Describe a cat.", "Tell me a joke.", "What does an index do?", "Summarize Hamlet.",
+};
+
+struct collected
+{
+	struct gen_result results[64];
+	bool		finished[64];
+	bool		cancelled[64];	/* still running when cancel was asked */
+	int			done;
+	int			failed;
+};
+
+static bool
+collect(void *ctx, struct sched_request *req, enum sched_event ev, struct gen_result *r, const char *error)
+{
+	struct collected *c = ctx;
+	int			i = (int) (intptr_t) sched_request_user(req);
+
+	if (ev == SCHED_TOKEN)
+		return true;
+	if (ev == SCHED_FAILED)
+	{
+		fprintf(stderr, "request %d failed: %s\n", i, error);
+		c->failed++;
+	}
+	c->results[i] = *r;
+	memset(r, 0, sizeof *r);
+	c->finished[i] = true;
+	c->done++;
+	return true;
+}
+
+static struct infer_ctx *
+context(struct model *m, size_t kv_bytes)
+{
+	char		err[ERR_MAX];
+	struct infer_ctx *ic = infer_new(m, &(struct infer_config) {
+		.n_threads = 2, .n_ctx = 1024, .max_batch_tokens = SCHED_PROMPT_CHUNK + 64, .kv_bytes = kv_bytes}, err);
+
+	CHECK(ic != NULL, "infer_new: %s", err);
+	return ic;
+}
+
+/* Run texts[0..n) through one scheduler; results land in c. */
+static void
+run_batch(struct infer_ctx *ic, const char *const *texts, int n, const struct gen_params *gp,
+		  bool sharing, struct collected *c, struct sched_stats *stats, int cancel_after)
+{
+	char		err[ERR_MAX];
+	struct scheduler_config cfg = {.max_seqs = 64, .prefix_sharing = sharing,
+	.on_event = collect, .on_event_ctx = c};
+	struct scheduler *s = scheduler_new(ic, &cfg, err);
+	struct sched_request *reqs[64];
+	int			steps = 0;
+
+	memset(c, 0, sizeof *c);
+	for (int i = 0; i < n; i++)
+	{
+		struct token_list prompt = {0};
+
+		CHECK(prompt_tokens(ic->model, texts[i], NULL, true, &prompt, err) == 0, "prompt: %s", err);
+		reqs[i] = scheduler_submit(s, &prompt, gp, (void *) (intptr_t) i, err);
+		CHECK(reqs[i] != NULL, "submit: %s", err);
+		token_list_free(&prompt);
+	}
+	while (!scheduler_idle(s))
+	{
+		if (++steps == cancel_after)
+			for (int i = 0; i < n; i++)
+				if (!c->finished[i])
+				{
+					scheduler_cancel(s, reqs[i]);
+					c->cancelled[i] = true;
+				}
+		CHECK(scheduler_step(s, err) == 0, "step: %s", err);
+	}
+	scheduler_stats(s, stats);
+	scheduler_free(s);
+}
+
+static bool
+same_tokens(const struct gen_result *a, const struct gen_result *b)
+{
+	return a->tokens.n == b->tokens.n &&
+		memcmp(a->tokens.ids, b->tokens.ids, a->tokens.n * sizeof(int32_t)) == 0;
+}
+
+static void
+free_results(struct collected *c, int n)
+{
+	for (int i = 0; i < n; i++)
+		gen_result_free(&c->results[i]);
+}
+
+static void
+test_invariance_and_preemption(struct model *m, const struct gen_params *gp)
+{
+	struct infer_ctx *ic = context(m, 0);
+	static struct collected alone, batched, tight;
+	struct sched_stats st;
+	char		err[ERR_MAX];
+
+	for (int i = 0; i < N_PROMPTS; i++)
+	{
+		struct token_list prompt = {0};
+
+		prompt_tokens(m, prompts[i], NULL, true, &prompt, err);
+		CHECK(generate(ic, &prompt, gp, &alone.results[i], err) == 0, "generate: %s", err);
+		token_list_free(&prompt);
+	}
+	run_batch(ic, prompts, N_PROMPTS, gp, false, &batched, &st, 0);
+	for (int i = 0; i < N_PROMPTS; i++)
+		CHECK(same_tokens(&alone.results[i], &batched.results[i]),
+			  "prompt %d: batch of %d differs from alone", i, N_PROMPTS);
+	CHECK(st.kv_blocks_used == 0, "%d KV blocks still in use after the batch", st.kv_blocks_used);
+	infer_free(ic);
+
+	/* a pool of 12 blocks cannot hold 16 sequences: preemption must happen */
+	ic = context(m, 12 * kv_block_bytes(m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim));
+	run_batch(ic, prompts, N_PROMPTS, gp, false, &tight, &st, 0);
+	CHECK(st.preemptions > 0, "no preemption with a 12-block pool");
+	CHECK(tight.failed == 0, "%d requests failed with a tight pool", tight.failed);
+	for (int i = 0; i < N_PROMPTS; i++)
+		CHECK(same_tokens(&alone.results[i], &tight.results[i]), "prompt %d differs after preemption", i);
+	printf("preemption: %lld preemptions, outputs identical\n", (long long) st.preemptions);
+	infer_free(ic);
+	free_results(&alone, N_PROMPTS);
+	free_results(&batched, N_PROMPTS);
+	free_results(&tight, N_PROMPTS);
+}
+
+static void
+test_cancel(struct model *m, const struct gen_params *gp)
+{
+	struct infer_ctx *ic = context(m, 0);
+	static struct collected c;
+	struct sched_stats st;
+
+	run_batch(ic, prompts, N_PROMPTS, gp, true, &c, &st, 3);
+	CHECK(st.kv_blocks_used == 0, "cancel left %d KV blocks in use", st.kv_blocks_used);
+	CHECK(c.done == N_PROMPTS, "%d of %d requests reported", c.done, N_PROMPTS);
+	for (int i = 0; i < N_PROMPTS; i++)
+		CHECK(!c.cancelled[i] || c.results[i].finish == FINISH_CANCEL,
+			  "request %d finished with %d, not cancel", i, c.results[i].finish);
+	free_results(&c, N_PROMPTS);
+	infer_free(ic);
+}
+
+static void
+test_prefix_sharing(struct model *m, const struct gen_params *gp)
+{
+	static const char *const items[8] = {"I loved it!", "Terrible service.", "It was fine.",
+	"Best purchase ever.", "Broke after a day.", "Okay, nothing special.", "Would buy again.",
+	"Never again."};
+	const char *instruction =
+		"You are a careful assistant that labels customer reviews. Read the review below and "
+		"answer with exactly one word: positive, negative or neutral. Do not explain your answer. "
+		"Consider sarcasm, mixed feelings and the overall tone of the text before you decide. "
+		"Reviews may be short or long, formal or informal, and may contain spelling mistakes. Review: ";
+	char	   *texts[8];
+	static struct collected with, without;
+	struct sched_stats st_with, st_without;
+	struct infer_ctx *ic = context(m, 0);
+
+	for (int i = 0; i < 8; i++)
+	{
+		texts[i] = malloc(strlen(instruction) + strlen(items[i]) + 1);
+		strcpy(texts[i], instruction);
+		strcat(texts[i], items[i]);
+	}
+	run_batch(ic, (const char *const *) texts, 8, gp, false, &without, &st_without, 0);
+	run_batch(ic, (const char *const *) texts, 8, gp, true, &with, &st_with, 0);
+	for (int i = 0; i < 8; i++)
+		CHECK(same_tokens(&with.results[i], &without.results[i]), "review %d differs with prefix sharing", i);
+	CHECK(st_with.reused_tokens > 0, "no prompt tokens were reused");
+	CHECK(st_with.prefill_tokens * 100 <= st_without.prefill_tokens * 40,
+		  "prefix sharing computed %lld of %lld prompt tokens", (long long) st_with.prefill_tokens,
+		  (long long) st_without.prefill_tokens);
+	printf("prefix sharing: %lld prompt tokens computed with, %lld without (%lld reused)\n",
+		   (long long) st_with.prefill_tokens, (long long) st_without.prefill_tokens,
+		   (long long) st_with.reused_tokens);
+	for (int i = 0; i < 8; i++)
+		free(texts[i]);
+	free_results(&with, 8);
+	free_results(&without, 8);
+	infer_free(ic);
+}
+
+static void
+test_choices_and_stops(struct model *m)
+{
+	static const char *const labels[] = {"positive", "negative", "neutral"};
+	static const char *const stops[] = {"\n"};
+	struct infer_ctx *ic = context(m, 0);
+	struct gen_params gp = {.max_tokens = 16, .choices = labels, .n_choices = 3};
+	struct token_list prompt = {0};
+	struct gen_result r;
+	char		err[ERR_MAX];
+
+	sampler_params_default(&gp.sampling);
+	for (int t = 0; t < 3; t++)
+	{
+		const char *text[] = {"Review: I loved it! Sentiment:", "Review: awful. Sentiment:",
+		"Is the sky green?"};
+		bool		listed = false;
+
+		gp.sampling.temperature = t == 2 ? 1.0f : 0.0f;
+		prompt.n = 0;
+		prompt_tokens(m, text[t], NULL, false, &prompt, err);
+		CHECK(generate(ic, &prompt, &gp, &r, err) == 0, "generate: %s", err);
+		for (int i = 0; i < 3; i++)
+			listed |= r.text.len == strlen(labels[i]) && memcmp(r.text.s, labels[i], r.text.len) == 0;
+		CHECK(listed, "choice output '%.*s' is not a label", (int) r.text.len, r.text.s ? r.text.s : "");
+		gen_result_free(&r);
+	}
+	gp = (struct gen_params) {.max_tokens = 64, .stops = stops, .n_stops = 1};
+	sampler_params_default(&gp.sampling);
+	prompt.n = 0;
+	prompt_tokens(m, "Write two short lines about rain.", NULL, false, &prompt, err);
+	CHECK(generate(ic, &prompt, &gp, &r, err) == 0, "generate: %s", err);
+	CHECK(r.finish != FINISH_STOP || memchr(r.text.s, '\n', r.text.len) == NULL,
+		  "text continues past the stop string");
+	gen_result_free(&r);
+	token_list_free(&prompt);
+	infer_free(ic);
+}
+
+int
+main(void)
+{
+	const char *dir = getenv("DR1_MODEL_CACHE");
+	char		path[1024];
+	char		err[ERR_MAX];
+	struct model *m;
+	struct gen_params gp = {.max_tokens = N_TOKENS};
+
+	snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct-Q4_1.gguf",
+			 dir ? dir : strcat(strcpy((char[512]) {0}, getenv("HOME") ? getenv("HOME") : "."),
+								"/.cache/deepseek_r1/models"));
+	m = model_load(path, err);
+	if (!m)
+	{
+		printf("SKIP scheduler tests: %s\n", err);
+		return check_done("scheduler");
+	}
+	sampler_params_default(&gp.sampling);
+	test_invariance_and_preemption(m, &gp);
+	gp.sampling.temperature = 0.8f;
+	gp.sampling.seed = 42;
+	test_invariance_and_preemption(m, &gp);	/* seeded sampling too */
+	gp.sampling.temperature = 0.0f;
+	test_cancel(m, &gp);
+	test_prefix_sharing(m, &gp);
+	test_choices_and_stops(m);
+	model_free(m);
+	return check_done("scheduler");
+}
