@@ -38,8 +38,10 @@ struct forward_scratch
 	int			next_act;
 	float	   *scores;			/* [n_threads][n_ctx] */
 	struct kv_seq **tok_seq;	/* [T] sequence of each token */
-	bool	   *tok_gemm;		/* [T] its sequence brought 2+ tokens (attention.h) */
+	int32_t    *tok_chunk;		/* [T] tokens its sequence brought to this pass */
+	int32_t    *tok_index;		/* [T] its index among them */
 	int32_t    *tok_pos;		/* [T] position of each token */
+	enum mm_path *tok_path;		/* [T] summation order of the current product */
 };
 
 static void
@@ -59,8 +61,10 @@ scratch_free(struct forward_scratch *s)
 	free(s->acts[1].data);
 	free(s->scores);
 	free(s->tok_seq);
-	free(s->tok_gemm);
+	free(s->tok_chunk);
+	free(s->tok_index);
 	free(s->tok_pos);
+	free(s->tok_path);
 	free(s);
 }
 
@@ -87,10 +91,13 @@ scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads)
 	s->acts[1].data = malloc(T * widest * sizeof(float));
 	s->scores = malloc((size_t) n_threads * n_ctx * sizeof(float));
 	s->tok_seq = malloc(T * sizeof(struct kv_seq *));
-	s->tok_gemm = malloc(T * sizeof(bool));
+	s->tok_chunk = malloc(T * sizeof(int32_t));
+	s->tok_index = malloc(T * sizeof(int32_t));
 	s->tok_pos = malloc(T * sizeof(int32_t));
+	s->tok_path = malloc(T * sizeof(enum mm_path));
 	if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->att || !s->gate || !s->up ||
-		!s->acts[0].data || !s->acts[1].data || !s->scores || !s->tok_seq || !s->tok_gemm || !s->tok_pos)
+		!s->acts[0].data || !s->acts[1].data || !s->scores || !s->tok_seq ||
+		!s->tok_chunk || !s->tok_index || !s->tok_pos || !s->tok_path)
 	{
 		scratch_free(s);
 		return NULL;
@@ -183,6 +190,7 @@ acts_forget(struct forward_scratch *s)
 struct matmul_task
 {
 	const struct weight *w;
+	const enum mm_path *path;	/* [T] */
 	const uint8_t *act;
 	size_t		act_row_bytes;
 	int32_t		T;
@@ -205,25 +213,35 @@ matmul_worker(void *ctx, int i, int n)
 
 		for (int32_t t = 0; t < mt->T; t++)
 			mt->out[t * w->rows + r] =
-				vec_dot(w->type, w->cols, wrow, mt->act + t * mt->act_row_bytes) + b;
+				vec_dot_path(mt->path[t], w->type, w->cols, wrow,
+							 mt->act + t * mt->act_row_bytes) + b;
 	}
 }
 
-/* out[T][w->rows] = x[T][w->cols] . w^T (+ bias) */
+/*
+ * out[T][w->rows] = x[T][w->cols] . w^T (+ bias).  Each row is summed in
+ * the order llama.cpp would use for its token in a product over the tokens
+ * its sequence brought (quant.h, mm_path_for), or over that row alone.
+ */
 static void
 linear(struct infer_ctx *ic, const struct weight *w, const float *x, int32_t T,
-	   float *out, const float *bias)
+	   float *out, const float *bias, bool alone)
 {
+	struct forward_scratch *s = ic->scratch;
 	enum dtype	act_type = quant_act_type(w->type);
 	struct matmul_task mt = {
 		.w = w,
-		.act = acts_for(ic->scratch, x, T, w->cols, act_type),
+		.path = s->tok_path,
+		.act = acts_for(s, x, T, w->cols, act_type),
 		.act_row_bytes = dtype_row_bytes(act_type, w->cols),
 		.T = T,
 		.out = out,
 		.bias = bias,
 	};
 
+	for (int32_t t = 0; t < T; t++)
+		s->tok_path[t] = alone ? mm_path_for(w->type, w->rows, 1, 0)
+			: mm_path_for(w->type, w->rows, s->tok_chunk[t], s->tok_index[t]);
 	threadpool_run(ic->pool, matmul_worker, &mt);
 }
 
@@ -254,7 +272,7 @@ attention_worker(void *ctx, int i, int n)
 		size_t		off = (size_t) t * hp->n_embd + (size_t) h * hp->head_dim;
 
 		attention_dense(ic->kv, at->layer, s->tok_seq[t], s->tok_pos[t] + 1,
-						h / group, hp->head_dim, s->q + off, scale, s->tok_gemm[t],
+						h / group, hp->head_dim, s->q + off, scale, s->tok_chunk[t] >= 2,
 						s->att + off, scores);
 	}
 }
@@ -274,9 +292,9 @@ attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t
 	for (int32_t t = 0; t < T; t++)
 		rmsnorm(s->xn + t * d, s->x + t * d, l->attn_norm, d, hp->rms_eps);
 	acts_forget(s);
-	linear(ic, &l->wq, s->xn, T, s->q, l->bq);
-	linear(ic, &l->wk, s->xn, T, s->k, l->bk);
-	linear(ic, &l->wv, s->xn, T, s->v, l->bv);
+	linear(ic, &l->wq, s->xn, T, s->q, l->bq, false);
+	linear(ic, &l->wk, s->xn, T, s->k, l->bk, false);
+	linear(ic, &l->wv, s->xn, T, s->v, l->bv, false);
 	for (int32_t t = 0; t < T; t++)
 	{
 		rope(s->q + t * d, hp->n_head, hp->head_dim, hp->rope_dim, s->tok_pos[t],
@@ -287,13 +305,14 @@ attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t
 	}
 	threadpool_run(ic->pool, attention_worker, &at);
 	acts_forget(s);
-	linear(ic, &l->wo, s->att, T, s->xn, NULL);
+	linear(ic, &l->wo, s->att, T, s->xn, NULL, false);
 	for (int32_t t = 0; t < T; t++)
 		vec_add(s->x + t * d, s->xn + t * d, d);
 }
 
+/* alone: each row is its token's only one in the products (see keep_output_rows) */
 static void
-ffn_block(struct infer_ctx *ic, const struct layer *l, int32_t T)
+ffn_block(struct infer_ctx *ic, const struct layer *l, int32_t T, bool alone)
 {
 	const struct hparams *hp = &ic->model->hp;
 	struct forward_scratch *s = ic->scratch;
@@ -302,23 +321,26 @@ ffn_block(struct infer_ctx *ic, const struct layer *l, int32_t T)
 	for (int32_t t = 0; t < T; t++)
 		rmsnorm(s->xn + t * d, s->x + t * d, l->ffn_norm, d, hp->rms_eps);
 	acts_forget(s);
-	linear(ic, &l->w_gate, s->xn, T, s->gate, NULL);
-	linear(ic, &l->w_up, s->xn, T, s->up, NULL);
+	linear(ic, &l->w_gate, s->xn, T, s->gate, NULL, alone);
+	linear(ic, &l->w_up, s->xn, T, s->up, NULL, alone);
 	swiglu(s->gate, s->gate, s->up, T * hp->n_ff);
 	acts_forget(s);
-	linear(ic, &l->w_down, s->gate, T, s->xn, NULL);
+	linear(ic, &l->w_down, s->gate, T, s->xn, NULL, alone);
 	for (int32_t t = 0; t < T; t++)
 		vec_add(s->x + t * d, s->xn + t * d, d);
 }
 
-/* Final norm and output projection of the last token of each sequence
- * that wants logits. */
-static void
-output_logits(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs, float *logits)
+/*
+ * Before the last feed-forward block, keep only the rows whose logits are
+ * wanted: the last token of each such sequence, moved to the front in batch
+ * order.  llama.cpp does the same, so that block and the output projection
+ * see one row per sequence and sum as for a single row.  Returns their count.
+ */
+static int32_t
+keep_output_rows(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs)
 {
-	const struct model *m = ic->model;
 	struct forward_scratch *s = ic->scratch;
-	int32_t		d = m->hp.n_embd;
+	size_t		d = ic->model->hp.n_embd;
 	int32_t		n_out = 0;
 	int32_t		t_end = 0;
 
@@ -327,14 +349,26 @@ output_logits(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs, f
 		t_end += batch[i].n_tokens;
 		if (batch[i].want_logits)
 		{
-			rmsnorm(s->xn + n_out * d, s->x + (t_end - 1) * d, m->output_norm, d, m->hp.rms_eps);
+			if (t_end - 1 != n_out)
+				memcpy(s->x + n_out * d, s->x + (t_end - 1) * d, d * sizeof(float));
 			n_out++;
 		}
 	}
-	if (n_out == 0)
-		return;
+	return n_out;
+}
+
+/* Final norm and output projection of the n_out rows keep_output_rows kept. */
+static void
+output_logits(struct infer_ctx *ic, int32_t n_out, float *logits)
+{
+	const struct model *m = ic->model;
+	struct forward_scratch *s = ic->scratch;
+	int32_t		d = m->hp.n_embd;
+
+	for (int32_t t = 0; t < n_out; t++)
+		rmsnorm(s->xn + t * d, s->x + t * d, m->output_norm, d, m->hp.rms_eps);
 	acts_forget(s);
-	linear(ic, &m->output, s->xn, n_out, logits, NULL);
+	linear(ic, &m->output, s->xn, n_out, logits, NULL, true);
 }
 
 /* Check the batch and claim KV space for it, all or nothing. */
@@ -380,6 +414,7 @@ infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *
 	int32_t		d = m->hp.n_embd;
 	int32_t		T = 0;
 	int32_t		t = 0;
+	int32_t		n_out;
 	int			rc = batch_prepare(ic, batch, n_seqs, &T, err);
 
 	if (rc != 0)
@@ -388,17 +423,24 @@ infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *
 		for (int32_t j = 0; j < batch[i].n_tokens; j++, t++)
 		{
 			s->tok_seq[t] = batch[i].seq;
-			s->tok_gemm[t] = batch[i].n_tokens >= 2;
+			s->tok_chunk[t] = batch[i].n_tokens;
+			s->tok_index[t] = j;
 			s->tok_pos[t] = batch[i].seq->n_tokens + j;
 			weight_row_f32(&m->tok_embd, batch[i].tokens[j], s->x + (size_t) t * d);
 		}
 
-	for (int32_t il = 0; il < m->hp.n_layer; il++)
+	for (int32_t il = 0; il < m->hp.n_layer - 1; il++)
 	{
 		attention_block(ic, &m->layers[il], il, T);
-		ffn_block(ic, &m->layers[il], T);
+		ffn_block(ic, &m->layers[il], T, false);
 	}
-	output_logits(ic, batch, n_seqs, logits);
+	attention_block(ic, &m->layers[m->hp.n_layer - 1], m->hp.n_layer - 1, T);
+	n_out = keep_output_rows(ic, batch, n_seqs);
+	if (n_out > 0)
+	{
+		ffn_block(ic, &m->layers[m->hp.n_layer - 1], n_out, true);
+		output_logits(ic, n_out, logits);
+	}
 
 	for (int i = 0; i < n_seqs; i++)
 		batch[i].seq->n_tokens += batch[i].n_tokens;

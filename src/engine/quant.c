@@ -47,6 +47,12 @@ select_kernels(void)
 				active_table.quantize[t] = fast->quantize[t];
 			if (fast->vec_dot[t])
 				active_table.vec_dot[t] = fast->vec_dot[t];
+			if (fast->vec_dot_x8_gemv[t])
+				active_table.vec_dot_x8_gemv[t] = fast->vec_dot_x8_gemv[t];
+			if (fast->vec_dot_x8_gemm[t])
+				active_table.vec_dot_x8_gemm[t] = fast->vec_dot_x8_gemm[t];
+			if (fast->vec_dot_tiled[t])
+				active_table.vec_dot_tiled[t] = fast->vec_dot_tiled[t];
 		}
 	}
 	atomic_store_explicit(&active, &active_table, memory_order_release);
@@ -164,4 +170,71 @@ float
 vec_dot_ref(enum dtype w, int64_t n, const void *wrow, const void *act)
 {
 	return vec_dot_with(&quant_kernels_ref, w, n, wrow, act);
+}
+
+/*
+ * llama.cpp on x86 with AVX2 repacks Q4_K weights whose row count is a
+ * multiple of 8 (ggml-cpu/repack.cpp): activation rows are then taken 4 at
+ * a time by the gemm kernel and the 0..3 left over one by one by the gemv
+ * kernel.  Other K-quants go to the tiled kernel (ggml-cpu/tiled) from 8
+ * activation rows.  Everything else sums as vec_dot does: llamafile's
+ * tinyBLAS, used from 2 rows for Q4_0/Q5_0/Q8_0, keeps vec_dot's per-element
+ * order.
+ */
+enum mm_path
+mm_path_for(enum dtype w, int64_t w_rows, int32_t n_act, int32_t i_act)
+{
+	switch (w)
+	{
+		case DTYPE_Q4_K:
+			if (w_rows % 8 == 0)
+				return i_act < n_act - n_act % 4 ? MM_X8_GEMM : MM_X8_GEMV;
+			/* fall through */
+		case DTYPE_Q5_K:
+		case DTYPE_Q6_K:
+			return n_act >= 8 ? MM_TILED : MM_VEC_DOT;
+		default:
+			return MM_VEC_DOT;
+	}
+}
+
+/* A path without a kernel of its own for type w sums as vec_dot does. */
+static float
+vec_dot_path_with(const struct quant_kernels *k, enum mm_path p, enum dtype w,
+				  int64_t n, const void *wrow, const void *act)
+{
+	const vec_dot_fn *table;
+
+	if ((unsigned) w >= DTYPE_COUNT)
+		return NAN;
+	switch (p)
+	{
+		case MM_X8_GEMV:
+			table = k->vec_dot_x8_gemv;
+			break;
+		case MM_X8_GEMM:
+			table = k->vec_dot_x8_gemm;
+			break;
+		case MM_TILED:
+			table = k->vec_dot_tiled;
+			break;
+		default:
+			table = k->vec_dot;
+			break;
+	}
+	if (table[w])
+		return table[w] (n, wrow, act);
+	return vec_dot_with(k, w, n, wrow, act);
+}
+
+float
+vec_dot_path(enum mm_path p, enum dtype w, int64_t n, const void *wrow, const void *act)
+{
+	return vec_dot_path_with(kernels(), p, w, n, wrow, act);
+}
+
+float
+vec_dot_path_ref(enum mm_path p, enum dtype w, int64_t n, const void *wrow, const void *act)
+{
+	return vec_dot_path_with(&quant_kernels_ref, p, w, n, wrow, act);
 }

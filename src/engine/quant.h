@@ -61,6 +61,39 @@ void		dequantize_row_ref(enum dtype t, const void *src, float *dst, int64_t n);
 void		quantize_row_act_ref(enum dtype act, const float *src, void *dst, int64_t n);
 float		vec_dot_ref(enum dtype w, int64_t n, const void *wrow, const void *act);
 
+/*
+ * llama.cpp's CPU backend (x86 with AVX2, as built for our reference) sums
+ * a matrix product in one of several orders, chosen by weight type and by
+ * the number of activation rows in the product.  The integer sums are the
+ * same; their float accumulation differs, and so do the last bits:
+ *
+ * MM_VEC_DOT	ggml's vec_dot, and llamafile's tinyBLAS (same sums per element)
+ * MM_X8_GEMV	Q4_K repacked 8 rows at a time, an activation row on its own:
+ *				one float term per super-block, mins kept apart
+ * MM_X8_GEMM	the same, activation rows in groups of 4: one float term per
+ *				64 elements
+ * MM_TILED		the tiled K-quant kernel for 8+ activation rows: per
+ *				super-block d*isum (- dmin*imin), then times the row's scale
+ */
+enum mm_path
+{
+	MM_VEC_DOT,
+	MM_X8_GEMV,
+	MM_X8_GEMM,
+	MM_TILED,
+	MM_PATH_COUNT
+};
+
+/*
+ * The order llama.cpp uses for row i_act of n_act activation rows times a
+ * weight of type w with w_rows rows.
+ */
+enum mm_path mm_path_for(enum dtype w, int64_t w_rows, int32_t n_act, int32_t i_act);
+
+/* vec_dot() summed in the order of path p (MM_VEC_DOT is vec_dot itself). */
+float		vec_dot_path(enum mm_path p, enum dtype w, int64_t n, const void *wrow, const void *act);
+float		vec_dot_path_ref(enum mm_path p, enum dtype w, int64_t n, const void *wrow, const void *act);
+
 /* Select the fast kernels for this CPU ("avx2" or "scalar"); called once by
  * quant_init, also callable by tests to force the reference path. */
 const char *quant_init(void);

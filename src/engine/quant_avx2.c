@@ -4,8 +4,9 @@
  * Only functions carry the target attribute, so this file builds with
  * portable flags and nothing here runs unless quant_avx2_usable() says the
  * CPU can.  Integer parts are exact and equal to the reference; the float
- * accumulation keeps 8 lanes, so sums differ from quant_ref.c only in their
- * rounding order.  Activation quantization is bit-identical to the
+ * accumulation of vec_dot keeps ggml's 8 lanes, so its sums differ from
+ * quant_ref.c only in their rounding order, while the kernels of the other
+ * summation orders (quant.h, enum mm_path) equal their reference exactly.  Activation quantization is bit-identical to the
  * reference (same float products, round to nearest even on both sides).
  *
  * Integer dot products of bytes use maddubs, which multiplies unsigned by
@@ -379,8 +380,10 @@ dot_q5_1(int64_t n, const void *w, const void *a)
 /*
  * Q4_K and Q5_K: the scales, widened to 16 bits in both lanes, weight the
  * sub-block sums; the mins term, sum_j mn_j * (bsums[2j] + bsums[2j+1]), is
- * one madd of the bsums with each min repeated twice.  The two terms are
- * accumulated apart and subtracted at the end.
+ * one madd of the bsums with each min repeated twice (lane j: sub-block j).
+ * The mins are accumulated as ggml's kernels do, to give its bits: Q4_K in
+ * 4 lanes of sub-block pairs with -dmin*dy, Q5_K as one scalar sum, fused
+ * (GCC contracts ggml's expression).
  */
 AVX2 static float
 dot_q4_K(int64_t n, const void *w, const void *a)
@@ -389,7 +392,7 @@ dot_q4_K(int64_t n, const void *w, const void *a)
 	const struct block_q8_K *y = a;
 	const __m256i none = _mm256_setzero_si256();
 	__m256		acc = _mm256_setzero_ps();
-	__m256		accm = _mm256_setzero_ps();
+	__m128		accm = _mm_setzero_ps();
 
 	for (int64_t b = 0; b < n / QK_K; b++)
 	{
@@ -399,18 +402,22 @@ dot_q4_K(int64_t n, const void *w, const void *a)
 		const int8_t *qy = y[b].qs;
 		__m256i		isum;
 		__m256i		msum;
+		__m128i		mpairs;
 
 		isum = _mm256_add_epi32(_mm256_add_epi32(k_pair(x[b].qs, none, none, qy, scales, 0),
 												 k_pair(x[b].qs, none, none, qy, scales, 1)),
 								_mm256_add_epi32(k_pair(x[b].qs, none, none, qy, scales, 2),
 												 k_pair(x[b].qs, none, none, qy, scales, 3)));
 		msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) y[b].bsums), mins);
+		mpairs = _mm_hadd_epi32(_mm256_castsi256_si128(msum), _mm256_extracti128_si256(msum, 1));
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(half(x[b].d) * y[b].d),
 							  _mm256_cvtepi32_ps(isum), acc);
-		accm = _mm256_fmadd_ps(_mm256_set1_ps(half(x[b].dmin) * y[b].d),
-							   _mm256_cvtepi32_ps(msum), accm);
+		accm = _mm_fmadd_ps(_mm_set1_ps(-(half(x[b].dmin) * y[b].d)),
+							_mm_cvtepi32_ps(mpairs), accm);
 	}
-	return hsum_ps(acc) - hsum_ps(accm);
+	accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+	accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+	return hsum_ps(acc) + _mm_cvtss_f32(accm);
 }
 
 AVX2 static float
@@ -419,7 +426,7 @@ dot_q5_K(int64_t n, const void *w, const void *a)
 	const struct block_q5_K *x = w;
 	const struct block_q8_K *y = a;
 	__m256		acc = _mm256_setzero_ps();
-	__m256		accm = _mm256_setzero_ps();
+	float		summs = 0.0f;
 
 	for (int64_t b = 0; b < n / QK_K; b++)
 	{
@@ -438,10 +445,9 @@ dot_q5_K(int64_t n, const void *w, const void *a)
 		msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) y[b].bsums), mins);
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(half(x[b].d) * y[b].d),
 							  _mm256_cvtepi32_ps(isum), acc);
-		accm = _mm256_fmadd_ps(_mm256_set1_ps(half(x[b].dmin) * y[b].d),
-							   _mm256_cvtepi32_ps(msum), accm);
+		summs = fmaf(-(half(x[b].dmin) * y[b].d), (float) hsum_epi32(msum), summs);
 	}
-	return hsum_ps(acc) - hsum_ps(accm);
+	return hsum_ps(acc) + summs;
 }
 
 /*
@@ -507,6 +513,153 @@ dot_q6_K(int64_t n, const void *w, const void *a)
 							  _mm256_cvtepi32_ps(isum), acc);
 	}
 	return hsum_ps(acc);
+}
+
+/* ---- dot products in llama.cpp's other summation orders (quant.h) ---- */
+
+/*
+ * The integer sums of a Q4_K/Q5_K super-block (qh NULL for Q4_K) per pair p
+ * of sub-blocks 2p and 2p+1: isum[p] = sum of sc_j * sum(q*qy) and imin[p]
+ * = sum of mn_j * sum(qy).  Exact, so equal to quant_ref.c's.
+ */
+AVX2 static inline void
+k_pair_sums(const uint8_t *qs, const uint8_t *qh, const uint8_t *sc, const struct block_q8_K *y,
+			int isum[4], int imin[4])
+{
+	const __m256i none = _mm256_setzero_si256();
+	__m128i		sm = k_scales_mins(sc);
+	__m256i		scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+	__m256i		mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+	__m256i		qhv = qh ? _mm256_loadu_si256((const __m256i *) qh) : none;
+	int32_t		m[8];
+
+	/* lane j: mn_j * (bsums[2j] + bsums[2j+1]) */
+	_mm256_storeu_si256((__m256i *) m,
+						_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) y->bsums), mins));
+	for (int p = 0; p < 4; p++)
+	{
+		__m256i		v;
+
+		if (qh)
+			v = k_pair5(qs, qhv, y->qs, scales, p);
+		else
+			v = k_pair(qs, none, none, y->qs, scales, p);
+		isum[p] = hsum_epi32(v);
+		imin[p] = m[2 * p] + m[2 * p + 1];
+	}
+}
+
+/* As dot_q4_K_x8 in quant_ref.c: one term per `pairs` pairs of sub-blocks. */
+AVX2 static inline float
+dot_q4_K_x8(int64_t n, const void *w, const void *a, int pairs)
+{
+	const struct block_q4_K *x = w;
+	const struct block_q8_K *y = a;
+	float		acc = 0.0f;
+	float		accm = 0.0f;
+
+	for (int64_t b = 0; b < n / QK_K; b++)
+	{
+		int			isum[4];
+		int			imin[4];
+		float		dd = half(x[b].d) * y[b].d;
+		float		dm = half(x[b].dmin) * y[b].d;
+
+		k_pair_sums(x[b].qs, NULL, x[b].scales, &y[b], isum, imin);
+		for (int p = 0; p < 4; p += pairs)
+		{
+			int			is = 0;
+			int			im = 0;
+
+			for (int k = p; k < p + pairs; k++)
+			{
+				is += isum[k];
+				im += imin[k];
+			}
+			acc = fmaf((float) is, dd, acc);
+			accm = fmaf((float) im, dm, accm);
+		}
+	}
+	return acc - accm;
+}
+
+AVX2 static float
+dot_q4_K_x8_gemv(int64_t n, const void *w, const void *a)
+{
+	return dot_q4_K_x8(n, w, a, 4);
+}
+
+AVX2 static float
+dot_q4_K_x8_gemm(int64_t n, const void *w, const void *a)
+{
+	return dot_q4_K_x8(n, w, a, 1);
+}
+
+/* As dot_k_tiled in quant_ref.c. */
+AVX2 static float
+dot_q4_K_tiled(int64_t n, const void *w, const void *a)
+{
+	const struct block_q4_K *x = w;
+	const struct block_q8_K *y = a;
+	float		acc = 0.0f;
+
+	for (int64_t b = 0; b < n / QK_K; b++)
+	{
+		int			isum[4];
+		int			imin[4];
+		int			is;
+		int			im;
+
+		k_pair_sums(x[b].qs, NULL, x[b].scales, &y[b], isum, imin);
+		is = isum[0] + isum[1] + isum[2] + isum[3];
+		im = imin[0] + imin[1] + imin[2] + imin[3];
+		acc = fmaf(fmaf(-half(x[b].dmin), (float) im, half(x[b].d) * (float) is), y[b].d, acc);
+	}
+	return acc;
+}
+
+AVX2 static float
+dot_q5_K_tiled(int64_t n, const void *w, const void *a)
+{
+	const struct block_q5_K *x = w;
+	const struct block_q8_K *y = a;
+	float		acc = 0.0f;
+
+	for (int64_t b = 0; b < n / QK_K; b++)
+	{
+		int			isum[4];
+		int			imin[4];
+		int			is;
+		int			im;
+
+		k_pair_sums(x[b].qs, x[b].qh, x[b].scales, &y[b], isum, imin);
+		is = isum[0] + isum[1] + isum[2] + isum[3];
+		im = imin[0] + imin[1] + imin[2] + imin[3];
+		acc = fmaf(fmaf(-half(x[b].dmin), (float) im, half(x[b].d) * (float) is), y[b].d, acc);
+	}
+	return acc;
+}
+
+/* As dot_q6_K_tiled in quant_ref.c; the integer sum is dot_q6_K's. */
+AVX2 static float
+dot_q6_K_tiled(int64_t n, const void *w, const void *a)
+{
+	const struct block_q6_K *x = w;
+	const struct block_q8_K *y = a;
+	float		acc = 0.0f;
+
+	for (int64_t b = 0; b < n / QK_K; b++)
+	{
+		__m128i		sc8 = _mm_loadu_si128((const __m128i *) x[b].scales);
+		__m256i		isum = _mm256_add_epi32(q6_half(&x[b], y[b].qs, sc8, 0),
+											q6_half(&x[b], y[b].qs, sc8, 1));
+		__m256i		offset = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) y[b].bsums),
+											   _mm256_cvtepi8_epi16(sc8));
+
+		isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(offset, 5));
+		acc = fmaf(half(x[b].d) * (float) hsum_epi32(isum), y[b].d, acc);
+	}
+	return acc;
 }
 
 /* ---- quantization of activations ---- */
@@ -686,6 +839,13 @@ const struct quant_kernels quant_kernels_avx2 = {
 		[DTYPE_Q4_K] = dot_q4_K,
 		[DTYPE_Q5_K] = dot_q5_K,
 		[DTYPE_Q6_K] = dot_q6_K,
+	},
+	.vec_dot_x8_gemv = {[DTYPE_Q4_K] = dot_q4_K_x8_gemv},
+	.vec_dot_x8_gemm = {[DTYPE_Q4_K] = dot_q4_K_x8_gemm},
+	.vec_dot_tiled = {
+		[DTYPE_Q4_K] = dot_q4_K_tiled,
+		[DTYPE_Q5_K] = dot_q5_K_tiled,
+		[DTYPE_Q6_K] = dot_q6_K_tiled,
 	},
 };
 

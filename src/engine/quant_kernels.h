@@ -24,6 +24,9 @@ struct quant_kernels
 	dequant_fn	dequant[DTYPE_COUNT];
 	quantize_fn quantize[DTYPE_COUNT];
 	vec_dot_fn	vec_dot[DTYPE_COUNT];
+	vec_dot_fn	vec_dot_x8_gemv[DTYPE_COUNT];	/* enum mm_path in quant.h */
+	vec_dot_fn	vec_dot_x8_gemm[DTYPE_COUNT];
+	vec_dot_fn	vec_dot_tiled[DTYPE_COUNT];
 };
 
 extern const struct quant_kernels quant_kernels_ref;

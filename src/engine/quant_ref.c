@@ -598,6 +598,157 @@ dot_q6_K(int64_t n, const void *w, const void *a)
 	return sum;
 }
 
+/* ---- dot products in llama.cpp's other summation orders (quant.h) ---- */
+
+/*
+ * The integer sums of Q4_K/Q5_K super-block b, per sub-block j of 32:
+ * isum[j] = sc_j * sum(q*qy) and imin[j] = mn_j * sum(qy); with its scales.
+ */
+static void
+k_block_sums(enum dtype t, const void *w, int64_t b, const struct block_q8_K *y,
+			 int isum[QK_K / 32], int imin[QK_K / 32], float *d, float *dmin)
+{
+	const uint8_t *scales;
+	int8_t		q[QK_K];
+
+	if (t == DTYPE_Q5_K)
+	{
+		const struct block_q5_K *x = (const struct block_q5_K *) w + b;
+
+		unpack_k(x->qs, x->qh, q);
+		scales = x->scales;
+		*d = f16_to_f32(x->d);
+		*dmin = f16_to_f32(x->dmin);
+	}
+	else
+	{
+		const struct block_q4_K *x = (const struct block_q4_K *) w + b;
+
+		unpack_k(x->qs, NULL, q);
+		scales = x->scales;
+		*d = f16_to_f32(x->d);
+		*dmin = f16_to_f32(x->dmin);
+	}
+	for (int j = 0; j < QK_K / 32; j++)
+	{
+		uint8_t		sc;
+		uint8_t		mn;
+
+		k_scale_min(scales, j, &sc, &mn);
+		isum[j] = sc * dot_i8(q + 32 * j, y->qs + 32 * j, 32);
+		imin[j] = mn * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+	}
+}
+
+/*
+ * Q4_K repacked by 8 rows: one fused multiply-add of d*dy per `group`
+ * sub-blocks (8 for gemv, 2 for gemm), the mins accumulated apart with
+ * dmin*dy and subtracted at the end.
+ */
+static float
+dot_q4_K_x8(int64_t n, const void *w, const void *a, int group)
+{
+	const struct block_q8_K *y = a;
+	float		acc = 0.0f;
+	float		accm = 0.0f;
+
+	for (int64_t b = 0; b < n / QK_K; b++)
+	{
+		int			isum[QK_K / 32];
+		int			imin[QK_K / 32];
+		float		d;
+		float		dmin;
+
+		k_block_sums(DTYPE_Q4_K, w, b, &y[b], isum, imin, &d, &dmin);
+		for (int j = 0; j < QK_K / 32; j += group)
+		{
+			int			is = 0;
+			int			im = 0;
+
+			for (int k = j; k < j + group; k++)
+			{
+				is += isum[k];
+				im += imin[k];
+			}
+			acc = fmaf((float) is, d * y[b].d, acc);
+			accm = fmaf((float) im, dmin * y[b].d, accm);
+		}
+	}
+	return acc - accm;
+}
+
+static float
+dot_q4_K_x8_gemv(int64_t n, const void *w, const void *a)
+{
+	return dot_q4_K_x8(n, w, a, QK_K / 32);
+}
+
+static float
+dot_q4_K_x8_gemm(int64_t n, const void *w, const void *a)
+{
+	return dot_q4_K_x8(n, w, a, 2);
+}
+
+/* Tiled Q4_K/Q5_K: per super-block (d*isum - dmin*imin) times dy, accumulated. */
+static float
+dot_k_tiled(enum dtype t, int64_t n, const void *w, const void *a)
+{
+	const struct block_q8_K *y = a;
+	float		acc = 0.0f;
+
+	for (int64_t b = 0; b < n / QK_K; b++)
+	{
+		int			isum[QK_K / 32];
+		int			imin[QK_K / 32];
+		int			is = 0;
+		int			im = 0;
+		float		d;
+		float		dmin;
+
+		k_block_sums(t, w, b, &y[b], isum, imin, &d, &dmin);
+		for (int j = 0; j < QK_K / 32; j++)
+		{
+			is += isum[j];
+			im += imin[j];
+		}
+		acc = fmaf(fmaf(-dmin, (float) im, d * (float) is), y[b].d, acc);
+	}
+	return acc;
+}
+
+static float
+dot_q4_K_tiled(int64_t n, const void *w, const void *a)
+{
+	return dot_k_tiled(DTYPE_Q4_K, n, w, a);
+}
+
+static float
+dot_q5_K_tiled(int64_t n, const void *w, const void *a)
+{
+	return dot_k_tiled(DTYPE_Q5_K, n, w, a);
+}
+
+/* Tiled Q6_K: per super-block (d*isum) times dy, accumulated. */
+static float
+dot_q6_K_tiled(int64_t n, const void *w, const void *a)
+{
+	const struct block_q6_K *x = w;
+	const struct block_q8_K *y = a;
+	float		acc = 0.0f;
+	int8_t		q[QK_K];
+
+	for (int64_t b = 0; b < n / QK_K; b++)
+	{
+		int			isum = 0;
+
+		unpack_q6_K(&x[b], q);
+		for (int g = 0; g < QK_K / 16; g++)
+			isum += x[b].scales[g] * dot_i8(q + 16 * g, y[b].qs + 16 * g, 16);
+		acc = fmaf(f16_to_f32(x[b].d) * (float) isum, y[b].d, acc);
+	}
+	return acc;
+}
+
 const struct quant_kernels quant_kernels_ref = {
 	.name = "scalar",
 	.dequant = {
@@ -635,5 +786,12 @@ const struct quant_kernels quant_kernels_ref = {
 		[DTYPE_Q4_K] = dot_q4_K,
 		[DTYPE_Q5_K] = dot_q5_K,
 		[DTYPE_Q6_K] = dot_q6_K,
+	},
+	.vec_dot_x8_gemv = {[DTYPE_Q4_K] = dot_q4_K_x8_gemv},
+	.vec_dot_x8_gemm = {[DTYPE_Q4_K] = dot_q4_K_x8_gemm},
+	.vec_dot_tiled = {
+		[DTYPE_Q4_K] = dot_q4_K_tiled,
+		[DTYPE_Q5_K] = dot_q5_K_tiled,
+		[DTYPE_Q6_K] = dot_q6_K_tiled,
 	},
 };

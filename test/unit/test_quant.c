@@ -7,8 +7,9 @@
  * The reference is checked against a double-precision dot product of the
  * dequantized operands, and dequantization against gguf-py on rows of the
  * real models (test/golden/dequant.tsv; skipped when a model is absent).
- * A short benchmark of the Q4_1 and Q4_K dot products is printed, never
- * asserted on.
+ * The kernels summing in llama.cpp's other orders (quant.h, enum mm_path)
+ * must equal their reference bit for bit.  A short benchmark of the Q4_1
+ * and Q4_K dot products is printed, never asserted on.
  */
 #include <math.h>
 #include <stdio.h>
@@ -617,6 +618,138 @@ test_dispatch(void)
 	CHECK(isnan(v[0]) && isnan(v[QK_K - 1]), "dequantizing an unsupported type gives nan");
 }
 
+/* ---- llama.cpp's other summation orders (mm_path) ---- */
+
+static void
+test_mm_path_for(void)
+{
+	int			bad = 0;
+
+	/* repacked Q4_K: groups of 4 rows by gemm, the 0..3 left over by gemv */
+	for (int32_t n = 1; n <= 13; n++)
+		for (int32_t i = 0; i < n; i++)
+		{
+			enum mm_path want = i < n - n % 4 ? MM_X8_GEMM : MM_X8_GEMV;
+
+			bad += mm_path_for(DTYPE_Q4_K, 896, n, i) != want;
+		}
+	CHECK(bad == 0, "Q4_K with 896 rows: %d rows summed in the wrong order", bad);
+	CHECK(mm_path_for(DTYPE_Q4_K, 900, 7, 0) == MM_VEC_DOT &&
+		  mm_path_for(DTYPE_Q4_K, 900, 8, 7) == MM_TILED,
+		  "Q4_K not repackable: vec_dot below 8 rows, tiled from 8");
+	CHECK(mm_path_for(DTYPE_Q6_K, 896, 7, 3) == MM_VEC_DOT &&
+		  mm_path_for(DTYPE_Q6_K, 896, 8, 0) == MM_TILED &&
+		  mm_path_for(DTYPE_Q5_K, 896, 1, 0) == MM_VEC_DOT &&
+		  mm_path_for(DTYPE_Q5_K, 896, 300, 299) == MM_TILED,
+		  "Q5_K/Q6_K: vec_dot below 8 rows, tiled from 8");
+	CHECK(mm_path_for(DTYPE_Q5_0, 896, 64, 5) == MM_VEC_DOT &&
+		  mm_path_for(DTYPE_Q8_0, 896, 2, 1) == MM_VEC_DOT &&
+		  mm_path_for(DTYPE_Q4_1, 576, 9, 0) == MM_VEC_DOT &&
+		  mm_path_for(DTYPE_F16, 64, 9, 0) == MM_VEC_DOT,
+		  "other types always sum as vec_dot");
+}
+
+/*
+ * One row in order p: the fast kernel must equal the reference bit for bit
+ * (the point of these orders), and the reference must be the dot product.
+ */
+static void
+test_path_row(enum mm_path p, enum dtype w, int64_t n, bool extreme)
+{
+	enum dtype	act = quant_act_type(w);
+	void	   *wrow = malloc(dtype_row_bytes(w, n));
+	float	   *x = random_activations(n);
+	void	   *arow = malloc(dtype_row_bytes(act, n));
+	float	   *wr = malloc((size_t) n * sizeof(float));
+	float	   *ad = malloc((size_t) n * sizeof(float));
+	double		exact = 0.0;
+	double		mag = 0.0;
+	float		ref;
+	float		fast;
+
+	random_weights(w, wrow, n);
+	if (extreme)
+		for (int64_t b = 0; b < n / QK_K; b++)
+			switch (w)
+			{
+				case DTYPE_Q4_K:
+					memset(((struct block_q4_K *) wrow)[b].qs, 0xff, QK_K / 2);
+					memset(((struct block_q4_K *) wrow)[b].scales, 0xff, K_SCALE_SIZE);
+					break;
+				case DTYPE_Q5_K:
+					memset(((struct block_q5_K *) wrow)[b].qs, 0xff, QK_K / 2);
+					memset(((struct block_q5_K *) wrow)[b].qh, 0xff, QK_K / 8);
+					memset(((struct block_q5_K *) wrow)[b].scales, 0xff, K_SCALE_SIZE);
+					break;
+				default:
+					memset(((struct block_q6_K *) wrow)[b].ql, 0, QK_K / 2);
+					memset(((struct block_q6_K *) wrow)[b].qh, 0, QK_K / 4);
+					memset(((struct block_q6_K *) wrow)[b].scales, 0x80, QK_K / 16);
+					break;
+			}
+	quantize_row_act_ref(act, x, arow, n);
+	dequantize_row_ref(w, wrow, wr, n);
+	dequantize_row_ref(act, arow, ad, n);
+	for (int64_t i = 0; i < n; i++)
+	{
+		exact += (double) wr[i] * ad[i];
+		mag += fabs((double) wr[i] * ad[i]);
+	}
+	ref = vec_dot_path_ref(p, w, n, wrow, arow);
+	fast = vec_dot_path(p, w, n, wrow, arow);
+	CHECK(memcmp(&ref, &fast, sizeof ref) == 0,
+		  "dot %s order %d n=%lld: ref %.9g fast %.9g differ", dtype_name(w), (int) p,
+		  (long long) n, ref, fast);
+	CHECK(fabs(ref - exact) <= 1e-5 * mag + 1e-30,
+		  "dot %s order %d n=%lld: ref %.9g, double dot of dequantized %.9g (magnitude %g)",
+		  dtype_name(w), (int) p, (long long) n, ref, exact, mag);
+	free(wrow);
+	free(x);
+	free(arow);
+	free(wr);
+	free(ad);
+}
+
+static void
+test_path_kernels(void)
+{
+	static const struct
+	{
+		enum mm_path p;
+		enum dtype	w;
+	}			cases[] = {
+		{MM_X8_GEMV, DTYPE_Q4_K}, {MM_X8_GEMM, DTYPE_Q4_K}, {MM_TILED, DTYPE_Q4_K},
+		{MM_TILED, DTYPE_Q5_K}, {MM_TILED, DTYPE_Q6_K},
+	};
+	static const int nblocks[] = {1, 2, 4, 19};
+
+	for (int c = 0; c < NELEMS(cases); c++)
+	{
+		for (int rep = 0; rep < 20; rep++)
+			for (int k = 0; k < NELEMS(nblocks); k++)
+				test_path_row(cases[c].p, cases[c].w, (int64_t) nblocks[k] * QK_K, false);
+		test_path_row(cases[c].p, cases[c].w, 2 * QK_K, true);
+	}
+	/* a type without a kernel of its own in an order sums as vec_dot */
+	{
+		int64_t		n = 4 * QK8_0;
+		void	   *wrow = malloc(dtype_row_bytes(DTYPE_Q8_0, n));
+		float	   *x = random_activations(n);
+		void	   *arow = malloc(dtype_row_bytes(DTYPE_Q8_0, n));
+		float		a;
+		float		b;
+
+		random_weights(DTYPE_Q8_0, wrow, n);
+		quantize_row_act(DTYPE_Q8_0, x, arow, n);
+		a = vec_dot(DTYPE_Q8_0, n, wrow, arow);
+		b = vec_dot_path(MM_TILED, DTYPE_Q8_0, n, wrow, arow);
+		CHECK(memcmp(&a, &b, sizeof a) == 0, "Q8_0 in the tiled order is vec_dot");
+		free(wrow);
+		free(x);
+		free(arow);
+	}
+}
+
 /* ---- real model rows against gguf-py ---- */
 
 static const char *
@@ -837,6 +970,8 @@ main(void)
 	test_round_trip();
 	test_weights();
 	test_extremes();
+	test_mm_path_for();
+	test_path_kernels();
 	test_golden();
 	bench_dot(DTYPE_Q4_1);
 	bench_dot(DTYPE_Q4_K);
