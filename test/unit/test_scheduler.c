@@ -105,7 +105,7 @@ static bool
 same_tokens(const struct gen_result *a, const struct gen_result *b)
 {
 	return a->tokens.n == b->tokens.n &&
-		memcmp(a->tokens.ids, b->tokens.ids, a->tokens.n * sizeof(int32_t)) == 0;
+		(a->tokens.n == 0 || memcmp(a->tokens.ids, b->tokens.ids, a->tokens.n * sizeof(int32_t)) == 0);
 }
 
 static void
