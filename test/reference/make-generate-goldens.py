@@ -7,7 +7,8 @@ For every prompt of test/golden/prompts.jsonl, in two modes:
   raw   the prompt as a plain completion (llama.cpp's tokenization, BOS per
         the model);
   chat  the prompt as the user turn of the model's own chat template,
-        rendered with jinja2 from the GGUF's tokenizer.chat_template.
+        rendered with jinja2 from the GGUF's tokenizer.chat_template, set up
+        as Hugging Face transformers sets it up.
 Runs llama-oracle (built from llama-oracle.c against the llama.cpp build of
 build-llama-cpp.sh) and writes one JSON object per prompt and mode.
 """
@@ -18,6 +19,8 @@ import sys
 
 import gguf
 import jinja2
+import jinja2.ext
+import jinja2.sandbox
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -46,7 +49,9 @@ def chat_renderer(path):
     bos_id = field(r, "tokenizer.ggml.bos_token_id")
     eos_id = field(r, "tokenizer.ggml.eos_token_id")
     tok_text = lambda i: bytes(tokens.parts[tokens.data[i]]).decode() if i is not None else ""
-    env = jinja2.Environment(loader=jinja2.BaseLoader(), keep_trailing_newline=True)
+    # set up as Hugging Face transformers sets it up (as render-chat.py does)
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
 
     def raise_exception(msg):
         raise RuntimeError(msg)
