@@ -53,6 +53,8 @@ select_kernels(void)
 				active_table.vec_dot_x8_gemm[t] = fast->vec_dot_x8_gemm[t];
 			if (fast->vec_dot_tiled[t])
 				active_table.vec_dot_tiled[t] = fast->vec_dot_tiled[t];
+			if (fast->vec_dot_tinyblas[t])
+				active_table.vec_dot_tinyblas[t] = fast->vec_dot_tinyblas[t];
 		}
 	}
 	atomic_store_explicit(&active, &active_table, memory_order_release);
@@ -177,9 +179,10 @@ vec_dot_ref(enum dtype w, int64_t n, const void *wrow, const void *act)
  * multiple of 8 (ggml-cpu/repack.cpp): activation rows are then taken 4 at
  * a time by the gemm kernel and the 0..3 left over one by one by the gemv
  * kernel.  Other K-quants go to the tiled kernel (ggml-cpu/tiled) from 8
- * activation rows.  Everything else sums as vec_dot does: llamafile's
- * tinyBLAS, used from 2 rows for Q4_0/Q5_0/Q8_0, keeps vec_dot's per-element
- * order.
+ * activation rows.  From 2 activation rows, llamafile's tinyBLAS takes
+ * weights of F32, F16 and BF16 (the activations converted to the weight's
+ * type) with a row count that is a multiple of 4, and Q4_0/Q5_0/Q8_0, whose
+ * sums it keeps in vec_dot's order.  Everything else is vec_dot.
  */
 enum mm_path
 mm_path_for(enum dtype w, int64_t w_rows, int32_t n_act, int32_t i_act)
@@ -193,12 +196,19 @@ mm_path_for(enum dtype w, int64_t w_rows, int32_t n_act, int32_t i_act)
 		case DTYPE_Q5_K:
 		case DTYPE_Q6_K:
 			return n_act >= 8 ? MM_TILED : MM_VEC_DOT;
+		case DTYPE_F32:
+		case DTYPE_F16:
+		case DTYPE_BF16:
+			return n_act >= 2 && w_rows % 4 == 0 ? MM_TINYBLAS : MM_VEC_DOT;
 		default:
 			return MM_VEC_DOT;
 	}
 }
 
-/* A path without a kernel of its own for type w sums as vec_dot does. */
+/*
+ * A path without a kernel of its own for type w sums as vec_dot does, and
+ * so does tinyBLAS on rows whose length is not a multiple of its 8 lanes.
+ */
 static float
 vec_dot_path_with(const struct quant_kernels *k, enum mm_path p, enum dtype w,
 				  int64_t n, const void *wrow, const void *act)
@@ -217,6 +227,9 @@ vec_dot_path_with(const struct quant_kernels *k, enum mm_path p, enum dtype w,
 			break;
 		case MM_TILED:
 			table = k->vec_dot_tiled;
+			break;
+		case MM_TINYBLAS:
+			table = n % 8 == 0 ? k->vec_dot_tinyblas : k->vec_dot;
 			break;
 		default:
 			table = k->vec_dot;

@@ -67,13 +67,18 @@ float		vec_dot_ref(enum dtype w, int64_t n, const void *wrow, const void *act);
  * the number of activation rows in the product.  The integer sums are the
  * same; their float accumulation differs, and so do the last bits:
  *
- * MM_VEC_DOT	ggml's vec_dot, and llamafile's tinyBLAS (same sums per element)
+ * MM_VEC_DOT	ggml's vec_dot, and llamafile's tinyBLAS for the quantized
+ *				types (same sums per element); for F32/F16/BF16, vec_dot's
+ *				32 lanes and horizontal sums, reference included
  * MM_X8_GEMV	Q4_K repacked 8 rows at a time, an activation row on its own:
  *				one float term per super-block, mins kept apart
  * MM_X8_GEMM	the same, activation rows in groups of 4: one float term per
  *				64 elements
  * MM_TILED		the tiled K-quant kernel for 8+ activation rows: per
  *				super-block d*isum (- dmin*imin), then times the row's scale
+ * MM_TINYBLAS	tinyBLAS on F32/F16/BF16 weights, 2+ activation rows: 8 lanes
+ *				fused over the row, one horizontal sum; rows whose length is
+ *				not a multiple of 8 sum as vec_dot (tinyBLAS declines them)
  */
 enum mm_path
 {
@@ -81,6 +86,7 @@ enum mm_path
 	MM_X8_GEMV,
 	MM_X8_GEMM,
 	MM_TILED,
+	MM_TINYBLAS,
 	MM_PATH_COUNT
 };
 

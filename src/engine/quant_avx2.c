@@ -4,10 +4,12 @@
  * Only functions carry the target attribute, so this file builds with
  * portable flags and nothing here runs unless quant_avx2_usable() says the
  * CPU can.  Integer parts are exact and equal to the reference; the float
- * accumulation of vec_dot keeps ggml's 8 lanes, so its sums differ from
- * quant_ref.c only in their rounding order, while the kernels of the other
- * summation orders (quant.h, enum mm_path) equal their reference exactly.  Activation quantization is bit-identical to the
- * reference (same float products, round to nearest even on both sides).
+ * accumulation of the quantized vec_dots keeps ggml's 8 lanes, so their
+ * sums differ from quant_ref.c only in their rounding order, while the
+ * float types' vec_dot and the kernels of the other summation orders
+ * (quant.h, enum mm_path) equal their reference exactly.  Activation
+ * quantization is bit-identical to the reference (same float products,
+ * round to nearest even on both sides).
  *
  * Integer dot products of bytes use maddubs, which multiplies unsigned by
  * signed bytes: unsigned weights (Q4_1, Q5_1, K-quants) go in directly;
@@ -188,64 +190,10 @@ k_pair5(const uint8_t *qs, __m256i qh, const int8_t *qy, __m256i scales, int j)
 
 /* ---- dot products ---- */
 
-AVX2 static float
-dot_f32(int64_t n, const void *w, const void *a)
-{
-	const float *x = w;
-	const float *y = a;
-	__m256		acc0 = _mm256_setzero_ps();
-	__m256		acc1 = _mm256_setzero_ps();
-	__m256		acc2 = _mm256_setzero_ps();
-	__m256		acc3 = _mm256_setzero_ps();
-	int64_t		i = 0;
-	float		sum;
-
-	for (; i + 32 <= n; i += 32)
-	{
-		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
-		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
-		acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), acc2);
-		acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), acc3);
-	}
-	for (; i + 8 <= n; i += 8)
-		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
-	sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-	for (; i < n; i++)
-		sum += x[i] * y[i];
-	return sum;
-}
-
 AVX2 static inline __m256
 load_f16x8(const uint16_t *p)
 {
 	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) p));
-}
-
-AVX2 static float
-dot_f16(int64_t n, const void *w, const void *a)
-{
-	const uint16_t *x = w;
-	const uint16_t *y = a;
-	__m256		acc0 = _mm256_setzero_ps();
-	__m256		acc1 = _mm256_setzero_ps();
-	__m256		acc2 = _mm256_setzero_ps();
-	__m256		acc3 = _mm256_setzero_ps();
-	int64_t		i = 0;
-	float		sum;
-
-	for (; i + 32 <= n; i += 32)
-	{
-		acc0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), acc0);
-		acc1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), load_f16x8(y + i + 8), acc1);
-		acc2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), load_f16x8(y + i + 16), acc2);
-		acc3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), load_f16x8(y + i + 24), acc3);
-	}
-	for (; i + 8 <= n; i += 8)
-		acc0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), acc0);
-	sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-	for (; i < n; i++)
-		sum += f16_to_f32(x[i]) * f16_to_f32(y[i]);
-	return sum;
 }
 
 AVX2 static inline __m256
@@ -256,31 +204,67 @@ load_bf16x8(const uint16_t *p)
 	return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
 
+/* Elements i..i+7 of a float row of type t, as floats. */
+AVX2 static inline __m256
+load_x8(enum dtype t, const void *row, int64_t i)
+{
+	if (t == DTYPE_F16)
+		return load_f16x8((const uint16_t *) row + i);
+	if (t == DTYPE_BF16)
+		return load_bf16x8((const uint16_t *) row + i);
+	return _mm256_loadu_ps((const float *) row + i);
+}
+
+/*
+ * ggml's float vec_dot (quant_ref.c, ggml_lanes): 4 accumulators of 8
+ * lanes over n elements (a multiple of 32), added (0+2)+(1+3).
+ */
+AVX2 static inline __m256
+ggml_lanes(enum dtype t, int64_t n, const void *w, const void *a)
+{
+	__m256		acc[4];
+
+	for (int k = 0; k < 4; k++)
+		acc[k] = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n; i += 32)
+		for (int k = 0; k < 4; k++)
+			acc[k] = _mm256_fmadd_ps(load_x8(t, w, i + 8 * k), load_x8(t, a, i + 8 * k), acc[k]);
+	return _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+}
+
+/* GGML_F32x8_REDUCE's end: the halves added, then two hadds. */
+AVX2 static inline float
+hadd_sum(__m256 v)
+{
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_hadd_ps(s, s);
+	return _mm_cvtss_f32(_mm_hadd_ps(s, s));
+}
+
+AVX2 static float
+dot_f32(int64_t n, const void *w, const void *a)
+{
+	int64_t		np = n & ~(int64_t) 31;
+
+	return f32_dot_tail(w, a, np, n, hadd_sum(ggml_lanes(DTYPE_F32, np, w, a)));
+}
+
+AVX2 static float
+dot_f16(int64_t n, const void *w, const void *a)
+{
+	int64_t		np = n & ~(int64_t) 31;
+
+	return half_dot_tail(DTYPE_F16, w, a, np, n, hadd_sum(ggml_lanes(DTYPE_F16, np, w, a)));
+}
+
+/* ggml's BF16 vec_dot ends with the horizontal sum tinyBLAS uses. */
 AVX2 static float
 dot_bf16(int64_t n, const void *w, const void *a)
 {
-	const uint16_t *x = w;
-	const uint16_t *y = a;
-	__m256		acc0 = _mm256_setzero_ps();
-	__m256		acc1 = _mm256_setzero_ps();
-	__m256		acc2 = _mm256_setzero_ps();
-	__m256		acc3 = _mm256_setzero_ps();
-	int64_t		i = 0;
-	float		sum;
+	int64_t		np = n & ~(int64_t) 31;
 
-	for (; i + 32 <= n; i += 32)
-	{
-		acc0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), acc0);
-		acc1 = _mm256_fmadd_ps(load_bf16x8(x + i + 8), load_bf16x8(y + i + 8), acc1);
-		acc2 = _mm256_fmadd_ps(load_bf16x8(x + i + 16), load_bf16x8(y + i + 16), acc2);
-		acc3 = _mm256_fmadd_ps(load_bf16x8(x + i + 24), load_bf16x8(y + i + 24), acc3);
-	}
-	for (; i + 8 <= n; i += 8)
-		acc0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), acc0);
-	sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-	for (; i < n; i++)
-		sum += bf16_to_f32(x[i]) * bf16_to_f32(y[i]);
-	return sum;
+	return half_dot_tail(DTYPE_BF16, w, a, np, n, hsum_ps(ggml_lanes(DTYPE_BF16, np, w, a)));
 }
 
 AVX2 static float
@@ -662,6 +646,35 @@ dot_q6_K_tiled(int64_t n, const void *w, const void *a)
 	return acc;
 }
 
+/* As dot_tinyblas in quant_ref.c: one accumulator of 8 lanes, n a multiple of 8. */
+AVX2 static inline float
+dot_tinyblas(enum dtype t, int64_t n, const void *w, const void *a)
+{
+	__m256		acc = _mm256_setzero_ps();
+
+	for (int64_t i = 0; i < n; i += 8)
+		acc = _mm256_fmadd_ps(load_x8(t, w, i), load_x8(t, a, i), acc);
+	return hsum_ps(acc);
+}
+
+AVX2 static float
+dot_f32_tinyblas(int64_t n, const void *w, const void *a)
+{
+	return dot_tinyblas(DTYPE_F32, n, w, a);
+}
+
+AVX2 static float
+dot_f16_tinyblas(int64_t n, const void *w, const void *a)
+{
+	return dot_tinyblas(DTYPE_F16, n, w, a);
+}
+
+AVX2 static float
+dot_bf16_tinyblas(int64_t n, const void *w, const void *a)
+{
+	return dot_tinyblas(DTYPE_BF16, n, w, a);
+}
+
 /* ---- quantization of activations ---- */
 
 /* Round 8 floats to nearest even and convert to int32. */
@@ -846,6 +859,11 @@ const struct quant_kernels quant_kernels_avx2 = {
 		[DTYPE_Q4_K] = dot_q4_K_tiled,
 		[DTYPE_Q5_K] = dot_q5_K_tiled,
 		[DTYPE_Q6_K] = dot_q6_K_tiled,
+	},
+	.vec_dot_tinyblas = {
+		[DTYPE_F32] = dot_f32_tinyblas,
+		[DTYPE_F16] = dot_f16_tinyblas,
+		[DTYPE_BF16] = dot_bf16_tinyblas,
 	},
 };
 

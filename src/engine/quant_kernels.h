@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "dtype.h"
+#include "f16.h"
 
 typedef void (*dequant_fn) (const void *src, float *dst, int64_t n);
 typedef void (*quantize_fn) (const float *src, void *dst, int64_t n);
@@ -27,6 +28,7 @@ struct quant_kernels
 	vec_dot_fn	vec_dot_x8_gemv[DTYPE_COUNT];	/* enum mm_path in quant.h */
 	vec_dot_fn	vec_dot_x8_gemm[DTYPE_COUNT];
 	vec_dot_fn	vec_dot_tiled[DTYPE_COUNT];
+	vec_dot_fn	vec_dot_tinyblas[DTYPE_COUNT];	/* n a multiple of 8 */
 };
 
 extern const struct quant_kernels quant_kernels_ref;
@@ -83,6 +85,34 @@ k_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *mn)
 		*sc = (uint8_t) ((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
 		*mn = (uint8_t) ((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
 	}
+}
+
+/*
+ * The elements from `from` (a multiple of 32) to n of ggml's float
+ * vec_dots, after their 32-lane loop.  ggml_vec_dot_f32 adds x*y to a
+ * float: GCC (-O3 -march=native) vectorizes that loop by 8, then 4
+ * elements, with the products rounded, and fuses the last n % 4 into FMAs
+ * (our -std=c11 leaves `sum + x*y` unfused).  The F16 and BF16 versions add the float products (exact) to a double.
+ * Shared by both kernel tables so that their tails are the same code.
+ */
+static inline float
+f32_dot_tail(const float *x, const float *y, int64_t from, int64_t n, float sum)
+{
+	for (int64_t i = from; i < n; i++)
+		sum = i < n - n % 4 ? sum + x[i] * y[i] : fmaf(x[i], y[i], sum);
+	return sum;
+}
+
+static inline float
+half_dot_tail(enum dtype t, const uint16_t *x, const uint16_t *y, int64_t from, int64_t n,
+			  double sum)
+{
+	for (int64_t i = from; i < n; i++)
+		if (t == DTYPE_BF16)
+			sum += (double) (bf16_to_f32(x[i]) * bf16_to_f32(y[i]));
+		else
+			sum += (double) (f16_to_f32(x[i]) * f16_to_f32(y[i]));
+	return (float) sum;
 }
 
 #endif

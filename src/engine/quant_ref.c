@@ -4,8 +4,10 @@
  *
  * The formulas are ggml's (llama.cpp's CPU backend), so that results agree
  * with it to float rounding: integer sums inside a block, one float term
- * per block (or per K-quant super-block), accumulated in float.  Written for
- * clarity; these are also the kernels used on CPUs without AVX2.
+ * per block (or per K-quant super-block), accumulated in float.  Float
+ * weights, having no block, are summed in ggml's AVX2 lane order instead,
+ * equal to the fast kernels bit for bit.  Written for clarity; these are
+ * also the kernels used on CPUs without AVX2.
  *
  * Each weight format has one unpacking function that turns a block's packed
  * quants into plain int8 values; dequantization scales them and the dot
@@ -405,40 +407,76 @@ quantize_q8_K(const float *src, void *dst, int64_t n)
 
 /* ---- dot products ---- */
 
+/*
+ * Float weights sum in the order of ggml's AVX2 vec_dot (vec.cpp): element
+ * i goes to lane i % 32 by fused multiply-add over the first n & ~31
+ * elements, lane j being lane j % 8 of accumulator j / 8; the rest is
+ * f32_dot_tail's or half_dot_tail's.  elem() reads element i as a float.
+ */
+static float
+elem(enum dtype t, const void *row, int64_t i)
+{
+	if (t == DTYPE_F16)
+		return f16_to_f32(((const uint16_t *) row)[i]);
+	if (t == DTYPE_BF16)
+		return bf16_to_f32(((const uint16_t *) row)[i]);
+	return ((const float *) row)[i];
+}
+
+/* The 4 accumulators of 8 lanes over n elements, added (0+2)+(1+3). */
+static void
+ggml_lanes(enum dtype t, int64_t n, const void *w, const void *a, float v[8])
+{
+	float		acc[32] = {0};
+
+	for (int64_t i = 0; i < n; i++)
+		acc[i % 32] = fmaf(elem(t, w, i), elem(t, a, i), acc[i % 32]);
+	for (int j = 0; j < 8; j++)
+		v[j] = (acc[j] + acc[16 + j]) + (acc[8 + j] + acc[24 + j]);
+}
+
+/* GGML_F32x8_REDUCE's end, for F32 and F16: the halves added, two hadds. */
+static float
+hadd_sum8(const float v[8])
+{
+	return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+/* The horizontal sum of tinyBLAS and of ggml's BF16 vec_dot. */
+static float
+hsum8(const float v[8])
+{
+	return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
 static float
 dot_f32(int64_t n, const void *w, const void *a)
 {
-	const float *x = w;
-	const float *y = a;
-	float		sum = 0.0f;
+	int64_t		np = n & ~(int64_t) 31;
+	float		v[8];
 
-	for (int64_t i = 0; i < n; i++)
-		sum += x[i] * y[i];
-	return sum;
+	ggml_lanes(DTYPE_F32, np, w, a, v);
+	return f32_dot_tail(w, a, np, n, hadd_sum8(v));
 }
 
 static float
 dot_f16(int64_t n, const void *w, const void *a)
 {
-	const uint16_t *x = w;
-	const uint16_t *y = a;
-	float		sum = 0.0f;
+	int64_t		np = n & ~(int64_t) 31;
+	float		v[8];
 
-	for (int64_t i = 0; i < n; i++)
-		sum += f16_to_f32(x[i]) * f16_to_f32(y[i]);
-	return sum;
+	ggml_lanes(DTYPE_F16, np, w, a, v);
+	return half_dot_tail(DTYPE_F16, w, a, np, n, hadd_sum8(v));
 }
 
 static float
 dot_bf16(int64_t n, const void *w, const void *a)
 {
-	const uint16_t *x = w;
-	const uint16_t *y = a;
-	float		sum = 0.0f;
+	int64_t		np = n & ~(int64_t) 31;
+	float		v[8];
 
-	for (int64_t i = 0; i < n; i++)
-		sum += bf16_to_f32(x[i]) * bf16_to_f32(y[i]);
-	return sum;
+	ggml_lanes(DTYPE_BF16, np, w, a, v);
+	return half_dot_tail(DTYPE_BF16, w, a, np, n, hsum8(v));
 }
 
 static float
@@ -749,6 +787,35 @@ dot_q6_K_tiled(int64_t n, const void *w, const void *a)
 	return acc;
 }
 
+/* tinyBLAS: element i fused into lane i % 8 (n a multiple of 8), then hsum. */
+static float
+dot_tinyblas(enum dtype t, int64_t n, const void *w, const void *a)
+{
+	float		acc[8] = {0};
+
+	for (int64_t i = 0; i < n; i++)
+		acc[i % 8] = fmaf(elem(t, w, i), elem(t, a, i), acc[i % 8]);
+	return hsum8(acc);
+}
+
+static float
+dot_f32_tinyblas(int64_t n, const void *w, const void *a)
+{
+	return dot_tinyblas(DTYPE_F32, n, w, a);
+}
+
+static float
+dot_f16_tinyblas(int64_t n, const void *w, const void *a)
+{
+	return dot_tinyblas(DTYPE_F16, n, w, a);
+}
+
+static float
+dot_bf16_tinyblas(int64_t n, const void *w, const void *a)
+{
+	return dot_tinyblas(DTYPE_BF16, n, w, a);
+}
+
 const struct quant_kernels quant_kernels_ref = {
 	.name = "scalar",
 	.dequant = {
@@ -793,5 +860,10 @@ const struct quant_kernels quant_kernels_ref = {
 		[DTYPE_Q4_K] = dot_q4_K_tiled,
 		[DTYPE_Q5_K] = dot_q5_K_tiled,
 		[DTYPE_Q6_K] = dot_q6_K_tiled,
+	},
+	.vec_dot_tinyblas = {
+		[DTYPE_F32] = dot_f32_tinyblas,
+		[DTYPE_F16] = dot_f16_tinyblas,
+		[DTYPE_BF16] = dot_bf16_tinyblas,
 	},
 };

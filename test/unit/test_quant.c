@@ -7,8 +7,9 @@
  * The reference is checked against a double-precision dot product of the
  * dequantized operands, and dequantization against gguf-py on rows of the
  * real models (test/golden/dequant.tsv; skipped when a model is absent).
- * The kernels summing in llama.cpp's other orders (quant.h, enum mm_path)
- * must equal their reference bit for bit.  A short benchmark of the Q4_1
+ * The kernels summing in llama.cpp's other orders (quant.h, enum mm_path),
+ * and the float types' vec_dot, must equal their reference bit for bit;
+ * hand-made rows check that those orders are ggml's.  A short benchmark of the Q4_1
  * and Q4_K dot products is printed, never asserted on.
  */
 #include <math.h>
@@ -644,9 +645,16 @@ test_mm_path_for(void)
 		  "Q5_K/Q6_K: vec_dot below 8 rows, tiled from 8");
 	CHECK(mm_path_for(DTYPE_Q5_0, 896, 64, 5) == MM_VEC_DOT &&
 		  mm_path_for(DTYPE_Q8_0, 896, 2, 1) == MM_VEC_DOT &&
-		  mm_path_for(DTYPE_Q4_1, 576, 9, 0) == MM_VEC_DOT &&
-		  mm_path_for(DTYPE_F16, 64, 9, 0) == MM_VEC_DOT,
+		  mm_path_for(DTYPE_Q4_1, 576, 9, 0) == MM_VEC_DOT,
 		  "other types always sum as vec_dot");
+	CHECK(mm_path_for(DTYPE_F16, 64, 9, 0) == MM_TINYBLAS &&
+		  mm_path_for(DTYPE_F32, 896, 2, 1) == MM_TINYBLAS &&
+		  mm_path_for(DTYPE_BF16, 4, 300, 299) == MM_TINYBLAS,
+		  "F32/F16/BF16: tinyBLAS from 2 rows when the weight's rows are a multiple of 4");
+	CHECK(mm_path_for(DTYPE_F16, 64, 1, 0) == MM_VEC_DOT &&
+		  mm_path_for(DTYPE_F32, 898, 9, 0) == MM_VEC_DOT &&
+		  mm_path_for(DTYPE_BF16, 151937, 40, 3) == MM_VEC_DOT,
+		  "F32/F16/BF16: vec_dot for one row, or rows not a multiple of 4");
 }
 
 /*
@@ -730,6 +738,17 @@ test_path_kernels(void)
 				test_path_row(cases[c].p, cases[c].w, (int64_t) nblocks[k] * QK_K, false);
 		test_path_row(cases[c].p, cases[c].w, 2 * QK_K, true);
 	}
+	for (int t = 0; t < 3; t++)
+	{
+		static const int lens[] = {1, 7, 8, 32, 33, 39, 64, 1000, 4864};
+
+		for (int rep = 0; rep < 10; rep++)
+			for (int k = 0; k < NELEMS(lens); k++)
+			{
+				test_path_row(MM_VEC_DOT, weight_types[t], lens[k], false);
+				test_path_row(MM_TINYBLAS, weight_types[t], lens[k], false);
+			}
+	}
 	/* a type without a kernel of its own in an order sums as vec_dot */
 	{
 		int64_t		n = 4 * QK8_0;
@@ -747,6 +766,104 @@ test_path_kernels(void)
 		free(wrow);
 		free(x);
 		free(arow);
+	}
+	/* tinyBLAS declines rows whose length is not a multiple of 8 */
+	{
+		int64_t		n = 36;
+		float	   *wrow = random_activations(n);
+		float	   *x = random_activations(n);
+		float		a = vec_dot(DTYPE_F32, n, wrow, x);
+		float		b = vec_dot_path(MM_TINYBLAS, DTYPE_F32, n, wrow, x);
+
+		CHECK(memcmp(&a, &b, sizeof a) == 0, "F32 tinyBLAS on 36 elements is vec_dot");
+		free(wrow);
+		free(x);
+	}
+}
+
+/*
+ * Rows whose sum shows the order: 2^25 and -2^25 cancel only when added
+ * to each other before a 1 is added to either (a 1 is lost next to 2^25).
+ * Weight element i, times an activation of all 1024s, lands in vec_dot's
+ * lane i % 32 and tinyBLAS's lane i % 8.
+ */
+static float
+order_dot(enum mm_path p, enum dtype t, int64_t n, const float *wv)
+{
+	float		x[64];
+	uint16_t	w16[64];
+	uint16_t	x16[64];
+	float		wf[64];
+
+	for (int64_t i = 0; i < n; i++)
+	{
+		x[i] = 1024.0f;
+		wf[i] = wv[i];
+		w16[i] = t == DTYPE_BF16 ? f32_to_bf16(wv[i]) : f32_to_f16(wv[i]);
+		x16[i] = t == DTYPE_BF16 ? f32_to_bf16(x[i]) : f32_to_f16(x[i]);
+	}
+	if (t == DTYPE_F32)
+		return vec_dot_path_ref(p, t, n, wf, x);
+	return vec_dot_path_ref(p, t, n, w16, x16);
+}
+
+static void
+test_float_orders(void)
+{
+	const float big = 32768.0f;	/* times 1024: 2^25 */
+	const float one = 1.0f / 1024.0f;
+	float		w[64] = {big, -big, one, one};
+	float		tail[64] = {0};
+
+	/* vec_dot's lanes 0..3 meet as (0+1)+(2+3) for F32 and F16 (hadds) */
+	CHECK(order_dot(MM_VEC_DOT, DTYPE_F32, 32, w) == 2.0f &&
+		  order_dot(MM_VEC_DOT, DTYPE_F16, 32, w) == 2.0f,
+		  "F32/F16 vec_dot end in two hadds");
+	/* ... and as (0+2)+(1+3) for BF16, as in tinyBLAS's hsum */
+	CHECK(order_dot(MM_VEC_DOT, DTYPE_BF16, 32, w) == 0.0f &&
+		  order_dot(MM_TINYBLAS, DTYPE_F16, 32, w) == 0.0f &&
+		  order_dot(MM_TINYBLAS, DTYPE_F32, 32, w) == 0.0f,
+		  "BF16 vec_dot and tinyBLAS end in ((0+4)+(2+6))+((1+5)+(3+7))");
+	/* lanes 0 and 16 of vec_dot (accumulators 0 and 2) meet first */
+	memset(w, 0, sizeof w);
+	w[0] = big;
+	w[16] = -big;
+	w[8] = one;
+	w[24] = one;
+	CHECK(order_dot(MM_VEC_DOT, DTYPE_F16, 32, w) == 2.0f &&
+		  order_dot(MM_VEC_DOT, DTYPE_BF16, 32, w) == 2.0f,
+		  "vec_dot adds its accumulators (0+2)+(1+3)");
+	/*
+	 * Elements 0, 40 and 48 share tinyBLAS's lane 0, summed in turn; in
+	 * vec_dot, lane 16 (element 48) meets lane 0 before lane 8 (40) does.
+	 */
+	memset(w, 0, sizeof w);
+	w[0] = big;
+	w[40] = -big;
+	w[48] = one;
+	CHECK(order_dot(MM_TINYBLAS, DTYPE_F32, 56, w) == 1.0f &&
+		  order_dot(MM_VEC_DOT, DTYPE_F32, 64, w) == 0.0f,
+		  "tinyBLAS has 8 lanes, vec_dot 32");
+
+	/*
+	 * F32 tail past 32: the last n % 4 products are fused.  With (1 + e)^2
+	 * = 1 + 2e + e^2 and e = 2^-12, the rounded product loses e^2, which a
+	 * fused subtraction of it then leaves.
+	 */
+	{
+		float		e = 1.0f + 1.0f / 4096.0f;
+		float		x[40];
+
+		for (int i = 0; i < 40; i++)
+			x[i] = i >= 32 ? e : 0.0f;
+		tail[32] = e;
+		tail[36] = -e;
+		CHECK(vec_dot_ref(DTYPE_F32, 37, tail, x) == -1.0f / 16777216.0f,
+			  "F32 vec_dot fuses the last n %% 4 products");
+		tail[36] = 0.0f;
+		tail[35] = -e;
+		CHECK(vec_dot_ref(DTYPE_F32, 37, tail, x) == 0.0f,
+			  "F32 vec_dot rounds the products before the last n %% 4");
 	}
 }
 
@@ -972,6 +1089,7 @@ main(void)
 	test_extremes();
 	test_mm_path_for();
 	test_path_kernels();
+	test_float_orders();
 	test_golden();
 	bench_dot(DTYPE_Q4_1);
 	bench_dot(DTYPE_Q4_K);

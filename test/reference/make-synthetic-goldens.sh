@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Logits of small synthetic models (random weights, real layouts) from
+# llama.cpp, the reference for test/unit/test_synthetic.c.
+#
+# For every model of the list below: generate it with test/gen/gguf_gen.py
+# (deterministic from its seed), run llama-oracle on a fixed prompt and write
+# test/golden/synthetic/NAME.txt: the generator arguments, the prompt ids,
+# then the logits after the prompt, one per line.  The test regenerates the
+# model from the same arguments and compares.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+build=$(test/reference/build-llama-cpp.sh)
+src=$(dirname "$build")
+oracle=$build/bin/llama-oracle
+cc -O2 -o "$oracle" test/reference/llama-oracle.c -I"$src/include" -I"$src/ggml/include" \
+	-L"$build/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$build/bin"
+
+prompt='Hello world, this is a test of the synthetic model.'
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+shape="--layers 2 --dim 256 --ff 512 --heads 4 --kv-heads 2"
+while read -r name args; do
+	[ -n "$name" ] || continue
+	# shellcheck disable=SC2086
+	python3 test/gen/gguf_gen.py $args $shape --out "$work/$name.gguf" >/dev/null
+	printf '%s' "$prompt" | "$oracle" "$work/$name.gguf" 0 raw "$work/$name.logits" > "$work/$name.json"
+	{
+		echo "$args $shape"
+		python3 -c 'import json,sys; print(" ".join(map(str, json.load(open(sys.argv[1]))["prompt_ids"])))' "$work/$name.json"
+		cat "$work/$name.logits"
+	} > "test/golden/synthetic/$name.txt"
+	echo "synthetic: $name"
+done <<'LIST'
+qwen2-f32     --arch qwen2 --wtype F32 --seed 11
+qwen2-f16     --arch qwen2 --wtype F16 --seed 12
+qwen2-bf16    --arch qwen2 --wtype BF16 --seed 13
+qwen2-q8_0    --arch qwen2 --wtype Q8_0 --seed 14
+qwen2-q5_0    --arch qwen2 --wtype Q5_0 --seed 15
+qwen2-q4_k_m  --arch qwen2 --wtype Q4_K_M --seed 16
+qwen2-q5_1-tied --arch qwen2 --wtype Q5_1 --tied --seed 17
+llama-q4_0    --arch llama --wtype Q4_0 --seed 21
+llama-q4_1    --arch llama --wtype Q4_1 --seed 22
+llama-q4_k    --arch llama --wtype Q4_K --seed 23
+llama-q5_k    --arch llama --wtype Q5_K --seed 24
+llama-q6_k    --arch llama --wtype Q6_K --seed 25
+llama-q8_0-tied-ropefreqs --arch llama --wtype Q8_0 --tied --rope-freqs --seed 26
+LIST
