@@ -105,6 +105,35 @@ scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads)
 	return s;
 }
 
+/*
+ * device=auto takes the GPU backend when it is usable and falls back to the
+ * CPU with a note saying why; device=gpu makes its absence an error.
+ */
+static int
+choose_backend(struct infer_ctx *ic, const struct infer_config *cfg, char *err)
+{
+	const struct backend_ops *ops = cfg->gpu_ops;
+	struct backend_params p = {ic->n_ctx, ic->kv->n_blocks, ic->max_batch_tokens};
+	char		why[ERR_MAX] = "no GPU backend is built in";
+
+	snprintf(ic->device_note, sizeof ic->device_note, "running on the CPU");
+	if (cfg->device == INFER_DEVICE_CPU)
+		return 0;
+	if (!ops || !ops->available(why))
+	{
+		if (cfg->device == INFER_DEVICE_GPU)
+			return err_set(err, "device=cuda: %s", why);
+		snprintf(ic->device_note, sizeof ic->device_note, "no GPU (%s): running on the CPU", why);
+		return 0;
+	}
+	ic->gpu_state = ops->create(ic->model, &p, err);
+	if (!ic->gpu_state)
+		return -1;
+	ic->gpu = ops;
+	snprintf(ic->device_note, sizeof ic->device_note, "running on %s", ops->describe(ic->gpu_state));
+	return 0;
+}
+
 struct infer_ctx *
 infer_new(struct model *m, const struct infer_config *cfg, char *err)
 {
@@ -141,6 +170,8 @@ infer_new(struct model *m, const struct infer_config *cfg, char *err)
 		err_set(err, "out of memory for the forward pass buffers");
 		goto fail;
 	}
+	if (choose_backend(ic, cfg, err) != 0)
+		goto fail;
 	return ic;
 
 fail:
@@ -153,6 +184,8 @@ infer_free(struct infer_ctx *ic)
 {
 	if (!ic)
 		return;
+	if (ic->gpu)
+		ic->gpu->destroy(ic->gpu_state);
 	if (ic->pool)
 		threadpool_free(ic->pool);
 	kv_cache_free(ic->kv);
@@ -419,6 +452,14 @@ infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *
 
 	if (rc != 0)
 		return rc;
+	if (ic->gpu)
+	{
+		if (ic->gpu->forward(ic->gpu_state, batch, n_seqs, logits, NULL, err) != 0)
+			return -1;
+		for (int i = 0; i < n_seqs; i++)
+			batch[i].seq->n_tokens += batch[i].n_tokens;
+		return 0;
+	}
 	for (int i = 0; i < n_seqs; i++)
 		for (int32_t j = 0; j < batch[i].n_tokens; j++, t++)
 		{

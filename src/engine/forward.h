@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "kv_cache.h"
 #include "model.h"
 
@@ -29,6 +30,16 @@ struct infer_ctx
 	int32_t		n_ctx;			/* most positions one sequence may hold */
 	int32_t		max_batch_tokens;	/* most tokens one forward call may carry */
 	struct forward_scratch *scratch;
+	const struct backend_ops *gpu;	/* the backend running the pass; NULL: the CPU */
+	void	   *gpu_state;
+	char		device_note[256];	/* where the pass runs and why, for a log line */
+};
+
+enum infer_device
+{
+	INFER_DEVICE_AUTO,			/* the GPU backend when one is usable, else the CPU */
+	INFER_DEVICE_CPU,
+	INFER_DEVICE_GPU			/* the GPU backend or an error */
 };
 
 struct infer_config
@@ -37,6 +48,8 @@ struct infer_config
 	int32_t		n_ctx;			/* 0: the model's training context */
 	int32_t		max_batch_tokens;	/* 0: 512 */
 	size_t		kv_bytes;		/* 0: enough for one sequence of n_ctx */
+	enum infer_device device;
+	const struct backend_ops *gpu_ops;	/* the GPU backend linked in (cuda_backend_ops), or NULL */
 };
 
 struct infer_ctx *infer_new(struct model *m, const struct infer_config *cfg, char *err);

@@ -1,0 +1,242 @@
+/*
+ * attn_plan.h — how the CUDA attention divides its work, in plain C shared
+ * by the kernels, the host code that launches them and the CPU emulation
+ * test (test/gpu/test_cuda_emul.c).
+ *
+ * A thread block serves one tile of queries against one range of KV blocks:
+ * a tile is up to ATTN_QUERIES (token, head) pairs of one sequence that
+ * read the same KV head, so each KV block it loads serves them all (the
+ * heads of a GQA group, and for prefill several consecutive tokens).  The
+ * range is one of n_splits slices of the tile's context (split-K): decode
+ * with few sequences needs many blocks to fill the GPU.
+ *
+ * Numerics are the CPU's (attention.c): the softmax is two-pass, so the
+ * probabilities are normalised before they are rounded to F16 and weight
+ * the values.  Pass one gives each (query, split) the maximum m_s of its
+ * scores and l_s, the sum of exp(score - m_s); pass two combines those into
+ * the global m and 1/l, recomputes the scores and sums
+ * f16(exp(score - m) / l) * v; a last step adds the splits' partial sums.
+ */
+#ifndef DR1_ATTN_PLAN_H
+#define DR1_ATTN_PLAN_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "f16.h"
+#include "kv_cache.h"
+
+#ifdef __CUDACC__
+#include <cuda_fp16.h>
+#define AP_FN static __host__ __device__ __forceinline__
+#else
+#define AP_FN static inline
+#endif
+
+#define ATTN_QUERIES 16			/* queries of one tile */
+#define ATTN_WARPS 8			/* warps of a thread block; each takes queries w, w + 8 */
+#define ATTN_MAX_SPLITS 64
+#define ATTN_MAX_HEAD_DIM 256
+
+AP_FN uint32_t
+attn_bits(float f)
+{
+#ifdef __CUDA_ARCH__
+	return __float_as_uint(f);
+#else
+	return f32_to_bits(f);
+#endif
+}
+
+AP_FN float
+attn_from_bits(uint32_t u)
+{
+#ifdef __CUDA_ARCH__
+	return __uint_as_float(u);
+#else
+	return f32_from_bits(u);
+#endif
+}
+
+/* f rounded to F16 and back (to nearest even, as f16.h) */
+AP_FN float
+attn_round_f16(float f)
+{
+#ifdef __CUDA_ARCH__
+	return __half2float(__float2half_rn(f));
+#else
+	return f16_to_f32(f32_to_f16(f));
+#endif
+}
+
+/* Tokens [t_first, t_first + n_tok) of one sequence, whose block table
+ * starts at table_off in the batch's flat table array. */
+struct attn_tile
+{
+	int32_t		t_first;
+	int32_t		n_tok;
+	int32_t		table_off;
+	int32_t		seq;
+};
+
+struct attn_shape
+{
+	int32_t		n_head;
+	int32_t		n_kv_head;
+	int32_t		head_dim;
+	int32_t		group;			/* query heads per KV head */
+	int32_t		heads;			/* heads of a tile (of one group) */
+	int32_t		tokens;			/* tokens of a tile */
+	int32_t		chunks;			/* tiles per group when it has more heads than a tile */
+};
+
+AP_FN struct attn_shape
+attn_shape_make(int32_t n_head, int32_t n_kv_head, int32_t head_dim)
+{
+	struct attn_shape s;
+
+	s.n_head = n_head;
+	s.n_kv_head = n_kv_head;
+	s.head_dim = head_dim;
+	s.group = n_head / n_kv_head;
+	s.heads = s.group < ATTN_QUERIES ? s.group : ATTN_QUERIES;
+	s.tokens = ATTN_QUERIES / s.heads;
+	s.chunks = (s.group + s.heads - 1) / s.heads;
+	return s;
+}
+
+/*
+ * Cut each sequence's tokens of a batch into tiles.  Sequence i brought
+ * n_tok[i] tokens starting at batch index first[i]; its block table starts
+ * at table_off[i].  Returns the number of tiles (at most the token count).
+ */
+AP_FN int32_t
+attn_make_tiles(const struct attn_shape *s, const int32_t *first, const int32_t *n_tok,
+				const int32_t *table_off, int32_t n_seqs, struct attn_tile *tiles)
+{
+	int32_t		n = 0;
+
+	for (int32_t i = 0; i < n_seqs; i++)
+		for (int32_t k = 0; k < n_tok[i]; k += s->tokens)
+		{
+			tiles[n].t_first = first[i] + k;
+			tiles[n].n_tok = n_tok[i] - k < s->tokens ? n_tok[i] - k : s->tokens;
+			tiles[n].table_off = table_off[i];
+			tiles[n].seq = i;
+			n++;
+		}
+	return n;
+}
+
+/*
+ * Query qi of a tile of n_tok tokens in chunk `chunk` of KV head kvh: its
+ * token (offset in the tile) and head.  0 when the tile has no such query.
+ */
+AP_FN int
+attn_query(const struct attn_shape *s, int32_t n_tok, int32_t kvh, int32_t chunk, int32_t qi,
+		   int32_t *tok, int32_t *head)
+{
+	int32_t		first = chunk * s->heads;
+	int32_t		nh = s->group - first < s->heads ? s->group - first : s->heads;
+
+	*tok = qi / nh;
+	*head = kvh * s->group + first + qi % nh;
+	return *tok < n_tok;
+}
+
+/* The KV blocks [kb0, kb1) that split `split` of n_splits covers for a tile
+ * whose last token sees n_ctx positions (empty when the context is short). */
+AP_FN void
+attn_split_range(int32_t n_ctx, int32_t n_splits, int32_t split, int32_t *kb0, int32_t *kb1)
+{
+	int32_t		n_kb = (n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+	int32_t		per = (n_kb + n_splits - 1) / n_splits;
+	int32_t		a = split * per;
+
+	*kb0 = a < n_kb ? a : n_kb;
+	*kb1 = *kb0 + per < n_kb ? *kb0 + per : n_kb;
+}
+
+/*
+ * Splits for a call: enough thread blocks to fill the device (target), no
+ * more splits than the longest context has KV blocks, and no more partial
+ * results than the scratch holds (max_pairs (query, split) pairs).
+ */
+AP_FN int32_t
+attn_choose_splits(int32_t n_tiles, const struct attn_shape *s, int32_t T, int32_t max_ctx,
+				   int32_t target, int64_t max_pairs)
+{
+	int64_t		blocks = (int64_t) n_tiles * s->n_kv_head * s->chunks;
+	int32_t		n = (int32_t) ((target + blocks - 1) / blocks);
+	int32_t		n_kb = (max_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+	int64_t		fit = max_pairs / ((int64_t) T * s->n_head);
+
+	if (n > n_kb)
+		n = n_kb;
+	if (n > ATTN_MAX_SPLITS)
+		n = ATTN_MAX_SPLITS;
+	if (n > fit)
+		n = (int32_t) fit;
+	return n < 1 ? 1 : n;
+}
+
+/*
+ * exp(x) as ops.c expf_poly computes it (ggml's SIMD exp): range reduction
+ * to n ln2 + b and a degree-5 polynomial, with the same fused multiply-adds,
+ * so that scores give the CPU's probabilities bit for bit.
+ */
+AP_FN float
+attn_exp(float x)
+{
+	const float shift = 0x1.8p23f;
+	float		z = fmaf(x, 0x1.715476p+0f, shift);
+	float		n = z - shift;
+	float		b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+	uint32_t	e = attn_bits(z) << 23;
+	float		k = attn_from_bits(e + attn_bits(1.0f));
+	float		u = b * b;
+	float		j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+							  fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+						 u, 0x1.ffffecp-1f * b);
+
+	if (fabsf(n) <= 126.0f)
+		return fmaf(j, k, k);
+	{
+		uint32_t	g = n <= 0.0f ? 0x82000000u : 0;
+		float		s1 = attn_from_bits(g + 0x7f000000u);
+		float		s2 = attn_from_bits(e - g);
+
+		if (fabsf(n) > 192.0f)
+			return s1 * s1;
+		return fmaf(s2, j, s2) * s1;
+	}
+}
+
+/* Merge a split's (m_s, l_s) into the running (m, l) of a query. */
+AP_FN void
+attn_merge_stats(float *m, float *l, float m_s, float l_s)
+{
+	if (l_s == 0.0f)
+		return;
+	if (*l == 0.0f)
+	{
+		*m = m_s;
+		*l = l_s;
+	}
+	else if (m_s > *m)
+	{
+		*l = *l * attn_exp(*m - m_s) + l_s;
+		*m = m_s;
+	}
+	else
+		*l += l_s * attn_exp(m_s - *m);
+}
+
+/* The probability that weights a value: rounded to F16 as attention.c does. */
+AP_FN float
+attn_prob(float score, float m, float inv_l)
+{
+	return attn_round_f16(attn_exp(score - m) * inv_l);
+}
+
+#endif

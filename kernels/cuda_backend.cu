@@ -1,0 +1,1063 @@
+/*
+ * cuda_backend.cu — the CUDA backend: the model on the device, and the
+ * forward pass as a sequence of kernel launches on one stream.
+ *
+ * The pass mirrors forward.c step by step (embedding; per layer RMSNorm,
+ * Q/K/V with biases, RoPE, KV store, attention, output projection added to
+ * the residual, RMSNorm, gate and up, SwiGLU, down added to the residual;
+ * the last layer's feed-forward only for the rows whose logits are wanted;
+ * final norm and output projection), so that a reader can hold the two side
+ * by side.  Every launch reads its sizes from the batch shape and its data
+ * (tokens, positions, block tables) from device buffers at fixed addresses;
+ * that is what lets a decode step be captured once as a CUDA graph and
+ * replayed with new data.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_kernels.h"
+
+extern "C"
+{
+#include "cuda_backend.h"
+#include "forward.h"
+#include "model.h"
+#include "ops.h"
+}
+
+#define MAX_GRAPHS 32
+#define BLAS_WORKSPACE (32u << 20)
+#define MEMORY_RESERVE (512ull << 20)	/* left free when deciding on F16 copies */
+
+/* A weight matrix on the device. */
+struct dev_weight
+{
+	enum dtype	type;
+	int64_t		rows;
+	int64_t		cols;
+	size_t		row_bytes;
+	uint8_t    *q;				/* the GGUF blocks */
+	const void *dense;			/* what cuBLAS multiplies: q itself for F16, BF16
+								 * and F32, an F16 copy, or NULL (dequantized into
+								 * the scratch at each use) */
+	__half	   *copy;			/* the F16 copy we own, if any */
+};
+
+struct dev_layer
+{
+	float	   *attn_norm;
+	float	   *ffn_norm;
+	float	   *bq,
+			   *bk,
+			   *bv;
+	struct dev_weight wq,
+				wk,
+				wv,
+				wo,
+				gate,
+				up,
+				down;
+};
+
+/*
+ * The batch as the kernels read it: small per-token arrays in one region
+ * and the sequences' block tables after it, each at a fixed offset so that
+ * captured graphs keep pointing at them.  Mirrored in pinned host memory.
+ */
+struct batch_desc
+{
+	int32_t    *tokens;			/* [max_T] */
+	int32_t    *pos;			/* [max_T] */
+	int32_t    *table_off;		/* [max_T] start of each token's block table */
+	int32_t    *out_rows;		/* [max_T] rows whose logits are wanted */
+	int32_t    *argmax;			/* [max_T] results */
+	struct attn_tile *tiles;	/* [max_T] */
+	int32_t    *table;			/* [max_table] */
+};
+
+struct graph_entry
+{
+	int32_t		T;
+	int32_t		n_out;
+	int32_t		n_splits;
+	bool		argmax;
+	cudaGraphExec_t exec;
+	uint64_t	last_used;
+};
+
+/* The shape of one pass: what its launches depend on. */
+struct pass_shape
+{
+	int32_t		T;
+	int32_t		n_tiles;
+	int32_t		n_splits;
+	int32_t		n_out;
+	bool		argmax;
+};
+
+struct cuda_backend
+{
+	const struct model *m;
+	struct cuda_options o;
+	char		describe[320];
+	int			n_sm;
+	cudaStream_t st;
+	cublasHandle_t blas;
+	void	   *blas_ws;
+
+	struct dev_weight tok_embd;
+	struct dev_weight output;
+	bool		output_shared;	/* tied: output.q is tok_embd.q */
+	float	   *output_norm;
+	struct dev_layer *layers;
+	float2	   *rope_table;		/* [n_ctx][rope_dim / 2] (cos, sin) */
+	struct attn_shape attn;
+	float		attn_scale;
+	size_t		kv_layer_elems; /* halves of one layer of the cache */
+	__half	   *k_cache;		/* [n_layer][n_blocks][KV_BLOCK_TOKENS][kv_dim] */
+	__half	   *v_cache;
+
+	/* activations */
+	float	   *x;				/* [max_T][n_embd] residual stream */
+	float	   *x_out;			/* [max_T][n_embd] rows kept for the output */
+	float	   *xn;				/* [max_T][n_embd] */
+	float	   *q;				/* [max_T][n_embd] */
+	float	   *k;				/* [max_T][kv_dim] */
+	float	   *v;
+	float	   *att;			/* [max_T][n_embd] */
+	float	   *gate;			/* [max_T][n_ff] */
+	float	   *up;
+	float	   *logits;			/* [max_T][n_vocab] */
+	uint8_t    *act;			/* quantized (or dense) activations */
+	__half	   *wscratch;		/* a weight dequantized for cuBLAS */
+	float2	   *attn_stats;
+	float	   *attn_partial;
+	int64_t		attn_pairs;		/* (query, split) pairs the two hold */
+
+	/* which activations act holds (forward.c's acts_for) */
+	const float *act_src;
+	enum dtype	act_type;
+	bool		act_dense;
+
+	struct batch_desc dev;
+	struct batch_desc host;
+	void	   *desc_dev;
+	void	   *desc_host;
+	size_t		small_bytes;	/* the per-token region */
+	int64_t		max_table;
+
+	struct graph_entry graphs[MAX_GRAPHS];
+	int			n_graphs;
+	uint64_t	clock;
+};
+
+/* ---- options and device --------------------------------------------------- */
+
+static int
+env_int(const char *name, int dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? atoi(v) : dflt;
+}
+
+extern "C" void
+cuda_options_default(struct cuda_options *o, const struct backend_params *p)
+{
+	memset(o, 0, sizeof *o);
+	o->p = *p;
+	o->device = env_int("DR1_CUDA_DEVICE", 0);
+	o->gemm_min_tokens = env_int("DR1_CUDA_GEMM_MIN", 32);
+	o->f16_weights = env_int("DR1_CUDA_F16_WEIGHTS", 1) != 0;
+	o->graphs = env_int("DR1_CUDA_GRAPHS", 1) != 0;
+	if (o->gemm_min_tokens <= 0)
+		o->gemm_min_tokens = INT32_MAX;
+}
+
+static bool
+device_usable(int device, char *why)
+{
+	int			n = 0;
+	cudaError_t rc = cudaGetDeviceCount(&n);
+	cudaDeviceProp p;
+
+	if (rc != cudaSuccess)
+	{
+		err_set(why, "no usable CUDA driver or device (%s)", cudaGetErrorString(rc));
+		return false;
+	}
+	if (device < 0 || device >= n)
+	{
+		err_set(why, "CUDA device %d does not exist (%d found)", device, n);
+		return false;
+	}
+	rc = cudaGetDeviceProperties(&p, device);
+	if (rc != cudaSuccess)
+	{
+		err_set(why, "CUDA device %d: %s", device, cudaGetErrorString(rc));
+		return false;
+	}
+	if (p.major < 8)
+	{
+		err_set(why, "%s has compute capability %d.%d; this build needs 8.0 or newer",
+				p.name, p.major, p.minor);
+		return false;
+	}
+	return true;
+}
+
+extern "C" bool
+cuda_available(char *why)
+{
+	return device_usable(0, why);
+}
+
+/* ---- upload ---------------------------------------------------------------- */
+
+static int
+dev_alloc(void **p, size_t bytes, const char *what, char *err)
+{
+	cudaError_t rc = cudaMalloc(p, bytes > 0 ? bytes : 1);
+
+	if (rc != cudaSuccess)
+	{
+		*p = NULL;
+		return err_set(err, "cuda: no GPU memory for %s (%.1f MiB): %s", what,
+					   bytes / 1048576.0, cudaGetErrorString(rc));
+	}
+	return 0;
+}
+
+static int
+upload(void **dst, const void *src, size_t bytes, const char *what, char *err)
+{
+	if (dev_alloc(dst, bytes, what, err) != 0)
+		return -1;
+	CUDA_TRY(cudaMemcpy(*dst, src, bytes, cudaMemcpyHostToDevice), err);
+	return 0;
+}
+
+static int
+upload_vector(float **dst, const float *src, int64_t n, const char *what, char *err)
+{
+	*dst = NULL;
+	if (!src)
+		return 0;
+	return upload((void **) dst, src, n * sizeof(float), what, err);
+}
+
+static int
+upload_weight(struct dev_weight *d, const struct weight *w, const char *what, char *err)
+{
+	memset(d, 0, sizeof *d);
+	if (qb_shape_of(w->type).block_elems == 0)
+		return err_set(err, "cuda: %s has type %s, which the CUDA kernels do not read",
+					   what, dtype_name(w->type));
+	if (w->cols % 32 != 0)
+		return err_set(err, "cuda: %s has rows of %lld, not a multiple of 32",
+					   what, (long long) w->cols);
+	d->type = w->type;
+	d->rows = w->rows;
+	d->cols = w->cols;
+	d->row_bytes = w->row_bytes;
+	if (upload((void **) &d->q, w->data, w->row_bytes * w->rows, what, err) != 0)
+		return -1;
+	if (gemm_type(w->type) == w->type)
+		d->dense = d->q;
+	return 0;
+}
+
+static void
+free_weight(struct dev_weight *d)
+{
+	cudaFree(d->q);
+	cudaFree(d->copy);
+}
+
+/* Each layer's weights, then the output's, in one list. */
+static int
+weight_list(struct cuda_backend *cb, struct dev_weight **list)
+{
+	int			n = 0;
+
+	for (int il = 0; il < cb->m->hp.n_layer; il++)
+	{
+		struct dev_layer *l = &cb->layers[il];
+		struct dev_weight *ws[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
+
+		for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+			list[n++] = ws[i];
+	}
+	list[n++] = &cb->output;
+	return n;
+}
+
+/*
+ * F16 copies of the quantized weights for the cuBLAS path, as many as fit
+ * (all, on a GPU with room for them); the others are dequantized into one
+ * scratch matrix when used.
+ */
+static int
+make_dense_copies(struct cuda_backend *cb, char *err)
+{
+	struct dev_weight **list = (struct dev_weight **) malloc((7 * cb->m->hp.n_layer + 1) * sizeof(*list));
+	int			n;
+	size_t		need = 0;
+	size_t		largest = 0;
+	size_t		free_b,
+				total_b;
+	int			rc = 0;
+
+	if (!list)
+		return err_set(err, "cuda: out of memory");
+	n = weight_list(cb, list);
+	for (int i = 0; i < n; i++)
+		if (!list[i]->dense)
+		{
+			size_t		bytes = (size_t) list[i]->rows * list[i]->cols * sizeof(__half);
+
+			need += bytes;
+			largest = bytes > largest ? bytes : largest;
+		}
+	if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess)
+		free_b = 0;
+	if (largest > 0 && (!cb->o.f16_weights || need + MEMORY_RESERVE > free_b))
+		rc = dev_alloc((void **) &cb->wscratch, largest, "the dequantized weight scratch", err);
+	for (int i = 0; rc == 0 && cb->o.f16_weights && i < n; i++)
+	{
+		struct dev_weight *w = list[i];
+		size_t		bytes = (size_t) w->rows * w->cols * sizeof(__half);
+
+		if (w->dense)
+			continue;
+		if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess || bytes + MEMORY_RESERVE > free_b ||
+			cudaMalloc((void **) &w->copy, bytes) != cudaSuccess)
+		{
+			cudaGetLastError();
+			w->copy = NULL;
+			break;
+		}
+		rc = launch_dequant_f16(w->type, w->q, w->row_bytes, w->rows, w->cols, w->copy, cb->st, err);
+		w->dense = w->copy;
+	}
+	for (int i = 0; rc == 0 && !cb->wscratch && i < n; i++)
+		if (!list[i]->dense)
+			rc = dev_alloc((void **) &cb->wscratch, largest, "the dequantized weight scratch", err);
+	free(list);
+	if (rc == 0)
+		CUDA_TRY(cudaStreamSynchronize(cb->st), err);
+	return rc;
+}
+
+static int
+upload_layers(struct cuda_backend *cb, char *err)
+{
+	const struct hparams *hp = &cb->m->hp;
+	int64_t		kv_dim = (int64_t) hp->n_head_kv * hp->head_dim;
+	char		what[64];
+
+	cb->layers = (struct dev_layer *) calloc(hp->n_layer, sizeof(struct dev_layer));
+	if (!cb->layers)
+		return err_set(err, "cuda: out of memory");
+	for (int il = 0; il < hp->n_layer; il++)
+	{
+		const struct layer *l = &cb->m->layers[il];
+		struct dev_layer *d = &cb->layers[il];
+
+		snprintf(what, sizeof what, "layer %d", il);
+		if (upload_vector(&d->attn_norm, l->attn_norm, hp->n_embd, what, err) ||
+			upload_vector(&d->ffn_norm, l->ffn_norm, hp->n_embd, what, err) ||
+			upload_vector(&d->bq, l->bq, hp->n_embd, what, err) ||
+			upload_vector(&d->bk, l->bk, kv_dim, what, err) ||
+			upload_vector(&d->bv, l->bv, kv_dim, what, err) ||
+			upload_weight(&d->wq, &l->wq, what, err) ||
+			upload_weight(&d->wk, &l->wk, what, err) ||
+			upload_weight(&d->wv, &l->wv, what, err) ||
+			upload_weight(&d->wo, &l->wo, what, err) ||
+			upload_weight(&d->gate, &l->w_gate, what, err) ||
+			upload_weight(&d->up, &l->w_up, what, err) ||
+			upload_weight(&d->down, &l->w_down, what, err))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * (cos, sin) of every position and frequency, computed by ops.c's rope()
+ * itself: rotating the unit pair (1, 0) yields exactly (cos, sin), so the
+ * device rotates with the CPU's values to the last bit.
+ */
+static int
+make_rope_table(struct cuda_backend *cb, char *err)
+{
+	const struct model *m = cb->m;
+	const struct hparams *hp = &m->hp;
+	int			half = hp->rope_dim / 2;
+	size_t		n = (size_t) cb->o.p.n_ctx * half;
+	float2	   *table = (float2 *) malloc(n * sizeof(float2));
+	float	   *x = (float *) malloc(hp->head_dim * sizeof(float));
+	int			rc;
+
+	if (!table || !x)
+	{
+		free(table);
+		free(x);
+		return err_set(err, "cuda: out of memory for the RoPE table");
+	}
+	for (int32_t pos = 0; pos < cb->o.p.n_ctx; pos++)
+	{
+		for (int i = 0; i < half; i++)
+		{
+			int			a = m->arch->rope == ROPE_NEOX ? i : 2 * i;
+			int			b = m->arch->rope == ROPE_NEOX ? i + half : 2 * i + 1;
+
+			x[a] = 1.0f;
+			x[b] = 0.0f;
+		}
+		rope(x, 1, hp->head_dim, hp->rope_dim, pos, hp->rope_base, m->rope_freqs, m->arch->rope);
+		for (int i = 0; i < half; i++)
+		{
+			int			a = m->arch->rope == ROPE_NEOX ? i : 2 * i;
+			int			b = m->arch->rope == ROPE_NEOX ? i + half : 2 * i + 1;
+
+			table[(size_t) pos * half + i] = make_float2(x[a], x[b]);
+		}
+	}
+	rc = upload((void **) &cb->rope_table, table, n * sizeof(float2), "the RoPE table", err);
+	free(table);
+	free(x);
+	return rc;
+}
+
+/* ---- buffers ---------------------------------------------------------------- */
+
+static int
+alloc_activations(struct cuda_backend *cb, char *err)
+{
+	const struct hparams *hp = &cb->m->hp;
+	size_t		T = cb->o.p.max_batch_tokens;
+	size_t		d = hp->n_embd;
+	size_t		kv_dim = (size_t) hp->n_head_kv * hp->head_dim;
+	size_t		widest = hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd;
+
+	cb->attn_pairs = (int64_t) T * hp->n_head * 4;
+	if (dev_alloc((void **) &cb->x, T * d * 4, "activations", err) ||
+		dev_alloc((void **) &cb->x_out, T * d * 4, "activations", err) ||
+		dev_alloc((void **) &cb->xn, T * d * 4, "activations", err) ||
+		dev_alloc((void **) &cb->q, T * d * 4, "activations", err) ||
+		dev_alloc((void **) &cb->k, T * kv_dim * 4, "activations", err) ||
+		dev_alloc((void **) &cb->v, T * kv_dim * 4, "activations", err) ||
+		dev_alloc((void **) &cb->att, T * d * 4, "activations", err) ||
+		dev_alloc((void **) &cb->gate, T * hp->n_ff * 4, "activations", err) ||
+		dev_alloc((void **) &cb->up, T * hp->n_ff * 4, "activations", err) ||
+		dev_alloc((void **) &cb->logits, T * hp->n_vocab * 4, "logits", err) ||
+		/* F32 is the widest activation format */
+		dev_alloc((void **) &cb->act, T * widest * 4, "quantized activations", err) ||
+		dev_alloc((void **) &cb->attn_stats, cb->attn_pairs * sizeof(float2), "attention", err) ||
+		dev_alloc((void **) &cb->attn_partial, cb->attn_pairs * hp->head_dim * 4, "attention", err))
+		return -1;
+	return 0;
+}
+
+static int
+alloc_kv(struct cuda_backend *cb, char *err)
+{
+	const struct hparams *hp = &cb->m->hp;
+	size_t		kv_dim = (size_t) hp->n_head_kv * hp->head_dim;
+	size_t		bytes;
+
+	cb->kv_layer_elems = (size_t) cb->o.p.n_kv_blocks * KV_BLOCK_TOKENS * kv_dim;
+	bytes = cb->kv_layer_elems * hp->n_layer * sizeof(__half);
+	if (dev_alloc((void **) &cb->k_cache, bytes, "the KV cache keys", err) ||
+		dev_alloc((void **) &cb->v_cache, bytes, "the KV cache values", err))
+		return -1;
+	/* slots are only read once written; zeros keep a stray read finite */
+	CUDA_TRY(cudaMemset(cb->k_cache, 0, bytes), err);
+	CUDA_TRY(cudaMemset(cb->v_cache, 0, bytes), err);
+	return 0;
+}
+
+/* Carve the batch descriptor out of one block (device or pinned host). */
+static void
+desc_carve(struct batch_desc *d, void *base, int64_t max_T)
+{
+	int32_t    *p = (int32_t *) base;
+
+	d->tokens = p;
+	d->pos = p + max_T;
+	d->table_off = p + 2 * max_T;
+	d->out_rows = p + 3 * max_T;
+	d->argmax = p + 4 * max_T;
+	d->tiles = (struct attn_tile *) (p + 5 * max_T);
+	d->table = (int32_t *) (d->tiles + max_T);
+}
+
+static int
+alloc_desc(struct cuda_backend *cb, char *err)
+{
+	int64_t		max_T = cb->o.p.max_batch_tokens;
+	int64_t		per_seq = (cb->o.p.n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+	size_t		bytes;
+
+	cb->max_table = max_T * per_seq;
+	cb->small_bytes = (size_t) max_T * (5 * sizeof(int32_t) + sizeof(struct attn_tile));
+	bytes = cb->small_bytes + cb->max_table * sizeof(int32_t);
+	if (dev_alloc(&cb->desc_dev, bytes, "the batch descriptor", err) != 0)
+		return -1;
+	CUDA_TRY(cudaMallocHost(&cb->desc_host, bytes), err);
+	desc_carve(&cb->dev, cb->desc_dev, max_T);
+	desc_carve(&cb->host, cb->desc_host, max_T);
+	return 0;
+}
+
+/*
+ * Wait for the uploads and memsets: they ran on the legacy default stream,
+ * which the backend's non-blocking stream does not wait for, and a copy
+ * from pageable memory may return before it lands.
+ */
+static int
+settle(char *err)
+{
+	CUDA_TRY(cudaDeviceSynchronize(), err);
+	return 0;
+}
+
+static int
+blas_setup(struct cuda_backend *cb, char *err)
+{
+	if (cublasSetStream(cb->blas, cb->st) != CUBLAS_STATUS_SUCCESS ||
+		cublasSetWorkspace(cb->blas, cb->blas_ws, BLAS_WORKSPACE) != CUBLAS_STATUS_SUCCESS)
+		return err_set(err, "cuda: cannot set up cuBLAS");
+	return 0;
+}
+
+/* A tied output shares the embedding's blocks (its F16 copy is its own). */
+static int
+upload_output(struct cuda_backend *cb, char *err)
+{
+	if (!cb->m->output_tied)
+		return upload_weight(&cb->output, &cb->m->output, "output", err);
+	cb->output = cb->tok_embd;
+	cb->output_shared = true;
+	return 0;
+}
+
+extern "C" struct cuda_backend *
+cuda_backend_new(const struct model *m, const struct cuda_options *o, char *err)
+{
+	struct cuda_backend *cb;
+	const struct hparams *hp = &m->hp;
+	cudaDeviceProp prop;
+
+	if (!device_usable(o->device, err))
+		return NULL;
+	if (hp->head_dim % 2 != 0 || hp->head_dim > ATTN_MAX_HEAD_DIM)
+	{
+		err_set(err, "cuda: head size %d is not supported (even, at most %d)",
+				hp->head_dim, ATTN_MAX_HEAD_DIM);
+		return NULL;
+	}
+	if (o->p.max_batch_tokens < 1 || o->p.max_batch_tokens > 65535 || o->p.n_ctx < 1 ||
+		o->p.n_kv_blocks < 1)
+	{
+		err_set(err, "cuda: batch of %d tokens, context %d, %d KV blocks: out of range",
+				o->p.max_batch_tokens, o->p.n_ctx, o->p.n_kv_blocks);
+		return NULL;
+	}
+	cb = (struct cuda_backend *) calloc(1, sizeof *cb);
+	if (!cb)
+	{
+		err_set(err, "cuda: out of memory");
+		return NULL;
+	}
+	cb->m = m;
+	cb->o = *o;
+	cb->attn = attn_shape_make(hp->n_head, hp->n_head_kv, hp->head_dim);
+	cb->attn_scale = 1.0f / sqrtf((float) hp->head_dim);
+	if (cudaSetDevice(o->device) != cudaSuccess ||
+		cudaGetDeviceProperties(&prop, o->device) != cudaSuccess)
+	{
+		err_set(err, "cuda: cannot open device %d", o->device);
+		free(cb);
+		return NULL;
+	}
+	cb->n_sm = prop.multiProcessorCount;
+	snprintf(cb->describe, sizeof cb->describe, "%.120s (sm_%d%d, %d SMs, %.1f GiB)", prop.name,
+			 prop.major, prop.minor, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0);
+	if (cudaStreamCreateWithFlags(&cb->st, cudaStreamNonBlocking) != cudaSuccess ||
+		cublasCreate(&cb->blas) != CUBLAS_STATUS_SUCCESS)
+	{
+		err_set(err, "cuda: cannot create a stream and a cuBLAS handle");
+		cuda_backend_free(cb);
+		return NULL;
+	}
+	if (dev_alloc(&cb->blas_ws, BLAS_WORKSPACE, "the cuBLAS workspace", err) != 0 ||
+		blas_setup(cb, err) != 0 ||
+		upload_weight(&cb->tok_embd, &m->tok_embd, "token_embd", err) != 0 ||
+		upload_vector(&cb->output_norm, m->output_norm, hp->n_embd, "output_norm", err) != 0 ||
+		upload_output(cb, err) != 0 ||
+		upload_layers(cb, err) != 0 ||
+		make_rope_table(cb, err) != 0 ||
+		alloc_kv(cb, err) != 0 ||
+		alloc_activations(cb, err) != 0 ||
+		alloc_desc(cb, err) != 0 ||
+		settle(err) != 0 ||
+		(o->gemm_min_tokens <= o->p.max_batch_tokens && make_dense_copies(cb, err) != 0) ||
+		settle(err) != 0)
+	{
+		cuda_backend_free(cb);
+		return NULL;
+	}
+	return cb;
+}
+
+extern "C" void
+cuda_backend_free(struct cuda_backend *cb)
+{
+	if (!cb)
+		return;
+	cudaSetDevice(cb->o.device);
+	for (int i = 0; i < cb->n_graphs; i++)
+		cudaGraphExecDestroy(cb->graphs[i].exec);
+	if (cb->layers)
+	{
+		for (int il = 0; il < cb->m->hp.n_layer; il++)
+		{
+			struct dev_layer *l = &cb->layers[il];
+
+			cudaFree(l->attn_norm);
+			cudaFree(l->ffn_norm);
+			cudaFree(l->bq);
+			cudaFree(l->bk);
+			cudaFree(l->bv);
+			free_weight(&l->wq);
+			free_weight(&l->wk);
+			free_weight(&l->wv);
+			free_weight(&l->wo);
+			free_weight(&l->gate);
+			free_weight(&l->up);
+			free_weight(&l->down);
+		}
+		free(cb->layers);
+	}
+	free_weight(&cb->tok_embd);
+	if (cb->output_shared)
+		cudaFree(cb->output.copy);
+	else
+		free_weight(&cb->output);
+	cudaFree(cb->output_norm);
+	cudaFree(cb->rope_table);
+	cudaFree(cb->k_cache);
+	cudaFree(cb->v_cache);
+	cudaFree(cb->x);
+	cudaFree(cb->x_out);
+	cudaFree(cb->xn);
+	cudaFree(cb->q);
+	cudaFree(cb->k);
+	cudaFree(cb->v);
+	cudaFree(cb->att);
+	cudaFree(cb->gate);
+	cudaFree(cb->up);
+	cudaFree(cb->logits);
+	cudaFree(cb->act);
+	cudaFree(cb->wscratch);
+	cudaFree(cb->attn_stats);
+	cudaFree(cb->attn_partial);
+	cudaFree(cb->desc_dev);
+	cudaFreeHost(cb->desc_host);
+	cudaFree(cb->blas_ws);
+	if (cb->blas)
+		cublasDestroy(cb->blas);
+	if (cb->st)
+		cudaStreamDestroy(cb->st);
+	free(cb);
+}
+
+extern "C" const char *
+cuda_backend_describe(const struct cuda_backend *cb)
+{
+	return cb->describe;
+}
+
+/* ---- the pass ---------------------------------------------------------------- */
+
+static void
+acts_forget(struct cuda_backend *cb)
+{
+	cb->act_src = NULL;
+}
+
+/*
+ * out[T][w->rows] = x[T][w->cols] . w^T (+ bias), or += when accumulate.
+ * Few tokens: the quantized activations against the GGUF blocks, QB_MAX_T
+ * tokens per launch.  Many: cuBLAS on dense copies.  The activations are
+ * converted once per source (Q, K and V share them, as do gate and up).
+ */
+static int
+linear(struct cuda_backend *cb, const struct dev_weight *w, const float *x, int T,
+	   float *out, const float *bias, bool accumulate, char *err)
+{
+	enum dtype	act_type = quant_act_type(w->type);
+	bool		dense = T >= cb->o.gemm_min_tokens;
+	size_t		act_row_bytes = dtype_row_bytes(act_type, w->cols);
+
+	if (cb->act_src != x || cb->act_type != act_type || cb->act_dense != dense)
+	{
+		int			rc = dense
+			? launch_act_dense(act_type, x, T, w->cols, cb->act, cb->st, err)
+			: launch_quantize_act(act_type, x, T, w->cols, cb->act, act_row_bytes, cb->st, err);
+
+		if (rc != 0)
+			return -1;
+		cb->act_src = x;
+		cb->act_type = act_type;
+		cb->act_dense = dense;
+	}
+	if (dense)
+	{
+		const void *wd = w->dense;
+
+		if (!wd)
+		{
+			if (launch_dequant_f16(w->type, w->q, w->row_bytes, w->rows, w->cols, cb->wscratch,
+								   cb->st, err) != 0)
+				return -1;
+			wd = cb->wscratch;
+		}
+		if (gemm_rows(cb->blas, gemm_type(w->type), wd, w->rows, w->cols, cb->act, T, out,
+					  accumulate, err) != 0)
+			return -1;
+		return bias ? launch_add_bias(out, bias, T, w->rows, cb->st, err) : 0;
+	}
+	for (int t0 = 0; t0 < T; t0 += QB_MAX_T)
+	{
+		struct matvec_args a;
+
+		a.type = w->type;
+		a.w = w->q;
+		a.row_bytes = w->row_bytes;
+		a.rows = w->rows;
+		a.cols = w->cols;
+		a.act = cb->act + (size_t) t0 * act_row_bytes;
+		a.act_row_bytes = act_row_bytes;
+		a.T = T - t0 < QB_MAX_T ? T - t0 : QB_MAX_T;
+		a.out = out + (size_t) t0 * w->rows;
+		a.out_stride = w->rows;
+		a.bias = bias;
+		a.accumulate = accumulate;
+		if (launch_matvec(&a, cb->st, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+attention_block(struct cuda_backend *cb, int il, const struct pass_shape *ps, char *err)
+{
+	const struct model *m = cb->m;
+	const struct hparams *hp = &m->hp;
+	const struct dev_layer *l = &cb->layers[il];
+	int			T = ps->T;
+	int			kv_dim = hp->n_head_kv * hp->head_dim;
+	bool		neox = m->arch->rope == ROPE_NEOX;
+	struct kv_store_args kv;
+	struct attention_args at;
+
+	if (launch_rmsnorm(cb->x, l->attn_norm, NULL, T, hp->n_embd, hp->rms_eps, cb->xn, cb->st, err))
+		return -1;
+	acts_forget(cb);
+	if (linear(cb, &l->wq, cb->xn, T, cb->q, l->bq, false, err) ||
+		linear(cb, &l->wk, cb->xn, T, cb->k, l->bk, false, err) ||
+		linear(cb, &l->wv, cb->xn, T, cb->v, l->bv, false, err) ||
+		launch_rope(cb->q, hp->n_head, cb->k, hp->n_head_kv, T, hp->head_dim, hp->rope_dim,
+					cb->rope_table, cb->dev.pos, neox, cb->st, err))
+		return -1;
+
+	kv.k = cb->k;
+	kv.v = cb->v;
+	kv.T = T;
+	kv.kv_dim = kv_dim;
+	kv.pos = cb->dev.pos;
+	kv.table_off = cb->dev.table_off;
+	kv.table = cb->dev.table;
+	kv.k_cache = cb->k_cache + il * cb->kv_layer_elems;
+	kv.v_cache = cb->v_cache + il * cb->kv_layer_elems;
+	if (launch_kv_store(&kv, cb->st, err) != 0)
+		return -1;
+
+	at.shape = cb->attn;
+	at.q = cb->q;
+	at.k_cache = kv.k_cache;
+	at.v_cache = kv.v_cache;
+	at.kv_dim = kv_dim;
+	at.pos = cb->dev.pos;
+	at.table = cb->dev.table;
+	at.tiles = cb->dev.tiles;
+	at.n_tiles = ps->n_tiles;
+	at.T = T;
+	at.n_splits = ps->n_splits;
+	at.scale = cb->attn_scale;
+	at.stats = cb->attn_stats;
+	at.partial = cb->attn_partial;
+	at.out = cb->att;
+	if (launch_attention(&at, cb->st, err) != 0)
+		return -1;
+	acts_forget(cb);
+	return linear(cb, &l->wo, cb->att, T, cb->x, NULL, true, err);
+}
+
+/* The feed-forward block on T rows of the residual stream x. */
+static int
+ffn_block(struct cuda_backend *cb, int il, float *x, int T, char *err)
+{
+	const struct hparams *hp = &cb->m->hp;
+	const struct dev_layer *l = &cb->layers[il];
+
+	if (launch_rmsnorm(x, l->ffn_norm, NULL, T, hp->n_embd, hp->rms_eps, cb->xn, cb->st, err))
+		return -1;
+	acts_forget(cb);
+	if (linear(cb, &l->gate, cb->xn, T, cb->gate, NULL, false, err) ||
+		linear(cb, &l->up, cb->xn, T, cb->up, NULL, false, err) ||
+		launch_swiglu(cb->gate, cb->gate, cb->up, (int64_t) T * hp->n_ff, cb->st, err))
+		return -1;
+	acts_forget(cb);
+	return linear(cb, &l->down, cb->gate, T, x, NULL, true, err);
+}
+
+/* Every launch of one forward pass; no host synchronisation inside. */
+static int
+run_pass(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
+{
+	const struct model *m = cb->m;
+	const struct hparams *hp = &m->hp;
+	int			last = hp->n_layer - 1;
+
+	acts_forget(cb);
+	if (launch_embed(cb->tok_embd.type, cb->tok_embd.q, cb->tok_embd.row_bytes, hp->n_embd,
+					 cb->dev.tokens, ps->T, cb->x, cb->st, err) != 0)
+		return -1;
+	for (int il = 0; il < last; il++)
+		if (attention_block(cb, il, ps, err) || ffn_block(cb, il, cb->x, ps->T, err))
+			return -1;
+	if (attention_block(cb, last, ps, err) != 0)
+		return -1;
+	if (ps->n_out == 0)
+		return 0;
+	/* as forward.c: the last feed-forward block only for the output rows */
+	if (launch_gather_rows(cb->x_out, cb->x, cb->dev.out_rows, ps->n_out, hp->n_embd, cb->st, err) ||
+		ffn_block(cb, last, cb->x_out, ps->n_out, err) ||
+		launch_rmsnorm(cb->x_out, cb->output_norm, NULL, ps->n_out, hp->n_embd, hp->rms_eps,
+					   cb->xn, cb->st, err))
+		return -1;
+	acts_forget(cb);
+	if (linear(cb, &cb->output, cb->xn, ps->n_out, cb->logits, NULL, false, err) != 0)
+		return -1;
+	return ps->argmax ? launch_argmax(cb->logits, ps->n_out, hp->n_vocab, cb->dev.argmax, cb->st, err) : 0;
+}
+
+/* ---- the batch --------------------------------------------------------------- */
+
+/*
+ * Fill the host descriptor from the batch and upload it.  Each sequence's
+ * table is the prefix of its block list that covers its new positions.
+ */
+static int
+describe_batch(struct cuda_backend *cb, const struct seq_batch *batch, int n_seqs,
+			   struct pass_shape *ps, bool *decode, char *err)
+{
+	struct batch_desc *h = &cb->host;
+	int32_t    *first = (int32_t *) malloc(3 * (size_t) n_seqs * sizeof(int32_t));
+	int32_t    *n_tok = first + n_seqs;
+	int32_t    *table_off = n_tok + n_seqs;
+	int64_t		n_table = 0;
+	int32_t		T = 0;
+	int32_t		max_ctx = 0;
+
+	if (!first)
+		return err_set(err, "cuda: out of memory");
+	memset(ps, 0, sizeof *ps);
+	*decode = true;
+	for (int i = 0; i < n_seqs; i++)
+	{
+		const struct seq_batch *b = &batch[i];
+		int32_t		end = b->seq->n_tokens + b->n_tokens;
+		int32_t		nb = (end + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+
+		if (T + b->n_tokens > cb->o.p.max_batch_tokens || n_table + nb > cb->max_table ||
+			nb > b->seq->n_blocks || end > cb->o.p.n_ctx)
+		{
+			free(first);
+			return err_set(err, "cuda: the batch exceeds what the backend was set up for");
+		}
+		first[i] = T;
+		n_tok[i] = b->n_tokens;
+		table_off[i] = (int32_t) n_table;
+		memcpy(h->table + n_table, b->seq->blocks, nb * sizeof(int32_t));
+		n_table += nb;
+		for (int32_t j = 0; j < b->n_tokens; j++, T++)
+		{
+			h->tokens[T] = b->tokens[j];
+			h->pos[T] = b->seq->n_tokens + j;
+			h->table_off[T] = table_off[i];
+		}
+		if (b->want_logits)
+			h->out_rows[ps->n_out++] = T - 1;
+		*decode &= b->n_tokens == 1;
+		max_ctx = end > max_ctx ? end : max_ctx;
+	}
+	ps->T = T;
+	ps->n_tiles = attn_make_tiles(&cb->attn, first, n_tok, table_off, n_seqs, h->tiles);
+	/* in powers of two: fewer shapes, fewer graphs, and a graph replay
+	 * sums exactly as the same step run without one */
+	ps->n_splits = attn_choose_splits(ps->n_tiles, &cb->attn, T, max_ctx, 2 * cb->n_sm,
+									  cb->attn_pairs);
+	while (ps->n_splits & (ps->n_splits - 1))
+		ps->n_splits &= ps->n_splits - 1;
+	free(first);
+	CUDA_TRY(cudaMemcpyAsync(cb->desc_dev, cb->desc_host, cb->small_bytes,
+							 cudaMemcpyHostToDevice, cb->st), err);
+	CUDA_TRY(cudaMemcpyAsync(cb->dev.table, h->table, n_table * sizeof(int32_t),
+							 cudaMemcpyHostToDevice, cb->st), err);
+	return 0;
+}
+
+/*
+ * A capture that fails turns graphs off for good: the steps run launch by
+ * launch, which is slower but the same arithmetic, and describe says why.
+ */
+static void
+graphs_off(struct cuda_backend *cb, struct graph_entry *g, const char *why)
+{
+	size_t		n = strlen(cb->describe);
+
+	cudaGetLastError();
+	g->exec = NULL;
+	if (g == &cb->graphs[cb->n_graphs - 1])
+		cb->n_graphs--;
+	cb->o.graphs = false;
+	snprintf(cb->describe + n, sizeof cb->describe - n, "; CUDA graphs off: %.80s", why);
+}
+
+/* The graph of a decode step of this shape, captured on first use; NULL
+ * when capture fails (graphs_off). */
+static cudaGraphExec_t
+graph_for(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
+{
+	struct graph_entry *g = NULL;
+	cudaGraph_t graph;
+	cudaError_t rc;
+	int			pass_rc;
+
+	for (int i = 0; i < cb->n_graphs; i++)
+		if (cb->graphs[i].T == ps->T && cb->graphs[i].n_out == ps->n_out &&
+			cb->graphs[i].n_splits == ps->n_splits && cb->graphs[i].argmax == ps->argmax)
+			g = &cb->graphs[i];
+	if (!g)
+	{
+		if (cb->n_graphs < MAX_GRAPHS)
+			g = &cb->graphs[cb->n_graphs++];
+		else
+		{
+			g = &cb->graphs[0];
+			for (int i = 1; i < MAX_GRAPHS; i++)
+				if (cb->graphs[i].last_used < g->last_used)
+					g = &cb->graphs[i];
+			cudaGraphExecDestroy(g->exec);
+		}
+		g->exec = NULL;
+		rc = cudaStreamBeginCapture(cb->st, cudaStreamCaptureModeThreadLocal);
+		if (rc != cudaSuccess)
+		{
+			graphs_off(cb, g, cudaGetErrorString(rc));
+			return NULL;
+		}
+		pass_rc = run_pass(cb, ps, err);
+		rc = cudaStreamEndCapture(cb->st, &graph);
+		if (rc == cudaSuccess)
+		{
+			if (pass_rc == 0)
+				rc = cudaGraphInstantiate(&g->exec, graph, 0);
+			cudaGraphDestroy(graph);
+		}
+		if (pass_rc != 0 || rc != cudaSuccess || !g->exec)
+		{
+			graphs_off(cb, g, pass_rc != 0 ? err : cudaGetErrorString(rc));
+			return NULL;
+		}
+		g->T = ps->T;
+		g->n_out = ps->n_out;
+		g->n_splits = ps->n_splits;
+		g->argmax = ps->argmax;
+	}
+	g->last_used = ++cb->clock;
+	return g->exec;
+}
+
+extern "C" int
+cuda_forward(struct cuda_backend *cb, const struct seq_batch *batch, int n_seqs,
+			 float *logits, int32_t *argmax, char *err)
+{
+	const struct hparams *hp = &cb->m->hp;
+	struct pass_shape ps;
+	bool		decode = false;
+	cudaGraphExec_t exec;
+	cudaError_t rc;
+
+	CUDA_TRY(cudaSetDevice(cb->o.device), err);
+	if (n_seqs < 1)
+		return 0;
+	if (describe_batch(cb, batch, n_seqs, &ps, &decode, err) != 0)
+		return -1;
+	ps.argmax = argmax != NULL && ps.n_out > 0;
+	exec = cb->o.graphs && decode ? graph_for(cb, &ps, err) : NULL;
+	if (exec)
+		CUDA_TRY(cudaGraphLaunch(exec, cb->st), err);
+	else if (run_pass(cb, &ps, err) != 0)
+		return -1;
+	if (logits && ps.n_out > 0)
+		CUDA_TRY(cudaMemcpyAsync(logits, cb->logits, (size_t) ps.n_out * hp->n_vocab * sizeof(float),
+								 cudaMemcpyDeviceToHost, cb->st), err);
+	if (ps.argmax)
+		CUDA_TRY(cudaMemcpyAsync(cb->host.argmax, cb->dev.argmax, ps.n_out * sizeof(int32_t),
+								 cudaMemcpyDeviceToHost, cb->st), err);
+	rc = cudaStreamSynchronize(cb->st);
+	if (rc != cudaSuccess)
+		return err_set(err, "cuda: the forward pass failed: %s", cudaGetErrorString(rc));
+	if (ps.argmax)
+		memcpy(argmax, cb->host.argmax, ps.n_out * sizeof(int32_t));
+	return 0;
+}
+
+/* ---- backend_ops -------------------------------------------------------------- */
+
+static void *
+ops_create(const struct model *m, const struct backend_params *p, char *err)
+{
+	struct cuda_options o;
+
+	cuda_options_default(&o, p);
+	return cuda_backend_new(m, &o, err);
+}
+
+static int
+ops_forward(void *be, const struct seq_batch *batch, int n_seqs, float *logits, int32_t *argmax,
+			char *err)
+{
+	return cuda_forward((struct cuda_backend *) be, batch, n_seqs, logits, argmax, err);
+}
+
+static const char *
+ops_describe(void *be)
+{
+	return cuda_backend_describe((const struct cuda_backend *) be);
+}
+
+static void
+ops_destroy(void *be)
+{
+	cuda_backend_free((struct cuda_backend *) be);
+}
+
+extern "C" const struct backend_ops cuda_backend_ops = {
+	"cuda", cuda_available, ops_create, ops_forward, ops_describe, ops_destroy,
+};

@@ -1,0 +1,135 @@
+/*
+ * cuda_kernels.h — the kernel launchers, one family per .cu file (C++,
+ * internal to kernels/).
+ *
+ * Every launcher queues its work on the given stream and returns 0, or -1
+ * with err set when the launch itself fails.  Matrices are row-major; a
+ * token's row of activations is contiguous.  Nothing here synchronises, so
+ * a sequence of launches can be captured into a CUDA graph.
+ */
+#ifndef DR1_CUDA_KERNELS_H
+#define DR1_CUDA_KERNELS_H
+
+#include <cublas_v2.h>
+
+#include "cuda_common.cuh"
+
+/* act_quant.cu: x [T][n] -> the activation rows a weight of type w is dotted
+ * with (quant_act_type(w): Q8_0, Q8_1, Q8_K, F16, BF16 or F32), byte for
+ * byte what quantize_row_act_ref writes, row_bytes apart. */
+int			launch_quantize_act(enum dtype act, const float *x, int T, int64_t n,
+								uint8_t *out, size_t row_bytes, cudaStream_t st, char *err);
+
+/* act_quant.cu: x [T][n] -> the values those activation rows stand for, as
+ * a dense [T][n] matrix for cuBLAS: F16 for the quantized and F16 weights,
+ * BF16 for BF16, F32 for F32 (gemm_type). */
+int			launch_act_dense(enum dtype act, const float *x, int T, int64_t n, void *out,
+							 cudaStream_t st, char *err);
+
+/* matvec.cu: out[t][r] (out_stride apart) = row r of w . activation row t
+ * (+ bias[r]), or += that when accumulate; T <= QB_MAX_T. */
+struct matvec_args
+{
+	enum dtype	type;
+	const uint8_t *w;
+	size_t		row_bytes;
+	int64_t		rows;
+	int64_t		cols;
+	const uint8_t *act;
+	size_t		act_row_bytes;
+	int			T;
+	float	   *out;
+	int64_t		out_stride;
+	const float *bias;
+	bool		accumulate;
+};
+
+int			launch_matvec(const struct matvec_args *a, cudaStream_t st, char *err);
+
+/* dequant.cu: a whole weight to F16 (the GEMM path), and the embedding rows
+ * of tokens[T] to F32 (bit for bit dequantize_row_ref). */
+int			launch_dequant_f16(enum dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
+							   int64_t cols, __half *out, cudaStream_t st, char *err);
+int			launch_embed(enum dtype type, const uint8_t *w, size_t row_bytes, int64_t cols,
+						 const int32_t *tokens, int T, float *x, cudaStream_t st, char *err);
+
+/* gemm.cu: out[T][rows] = X[T][cols] . W[rows][cols]^T (+= when
+ * accumulate), W and X dense of one type (F16, BF16 or F32), FP32 sums. */
+int			gemm_rows(cublasHandle_t h, enum dtype dense_type, const void *w, int64_t rows,
+					  int64_t cols, const void *x, int T, float *out, bool accumulate, char *err);
+
+/* rmsnorm.cu: y[t] = x[row] / rms(x[row]) * w, row = rows ? rows[t] : t. */
+int			launch_rmsnorm(const float *x, const float *w, const int32_t *rows, int T, int n,
+						   float eps, float *y, cudaStream_t st, char *err);
+
+/* rope_kv.cu: rotate the first rope_dim dims of each head of the queries
+ * q [T][n_q * head_dim] and keys k [T][n_k * head_dim] (k may be NULL with
+ * n_k 0) at position pos[t]; table [n_ctx][rope_dim/2] holds (cos, sin) as
+ * ops.c computes them. */
+int			launch_rope(float *q, int n_q, float *k, int n_k, int T, int head_dim, int rope_dim,
+						const float2 *table, const int32_t *pos, bool neox,
+						cudaStream_t st, char *err);
+
+/* rope_kv.cu: store the keys and values of T tokens (kv_dim floats each)
+ * into one layer of the paged cache, rounding to F16; token t's sequence's
+ * block table starts at table[table_off[t]]. */
+struct kv_store_args
+{
+	const float *k;
+	const float *v;
+	int			T;
+	int			kv_dim;
+	const int32_t *pos;
+	const int32_t *table_off;
+	const int32_t *table;
+	__half	   *k_cache;		/* this layer: [n_blocks][KV_BLOCK_TOKENS][kv_dim] */
+	__half	   *v_cache;
+};
+
+int			launch_kv_store(const struct kv_store_args *a, cudaStream_t st, char *err);
+
+/* attention.cu: out [T][n_head * head_dim] = softmax(q.K * scale) V over
+ * each token's positions 0..pos[t] (attn_plan.h says how). */
+struct attention_args
+{
+	struct attn_shape shape;
+	const float *q;				/* [T][n_head * head_dim] */
+	const __half *k_cache;		/* this layer */
+	const __half *v_cache;
+	int			kv_dim;
+	const int32_t *pos;			/* [T] */
+	const int32_t *table;
+	const struct attn_tile *tiles;
+	int			n_tiles;
+	int			T;
+	int			n_splits;
+	float		scale;
+	float2	   *stats;			/* [T * n_head][n_splits] (m, l) */
+	float	   *partial;		/* [T * n_head][n_splits][head_dim] */
+	float	   *out;
+};
+
+int			launch_attention(const struct attention_args *a, cudaStream_t st, char *err);
+
+/* elementwise.cu */
+int			launch_swiglu(float *h, const float *gate, const float *up, int64_t n,
+						  cudaStream_t st, char *err);
+int			launch_add_bias(float *y, const float *bias, int T, int64_t n,
+							cudaStream_t st, char *err);
+int			launch_gather_rows(float *dst, const float *src, const int32_t *rows, int n_rows,
+							   int64_t n, cudaStream_t st, char *err);
+
+/* argmax.cu: out[r] = the index of the largest of x[r][0..n), the lowest
+ * on ties, NaN losing to anything (sampler.c). */
+int			launch_argmax(const float *x, int n_rows, int64_t n, int32_t *out,
+						  cudaStream_t st, char *err);
+
+/* The dense type cuBLAS multiplies for a weight type (dequantized weights
+ * are F16). */
+static inline enum dtype
+gemm_type(enum dtype w)
+{
+	return w == DTYPE_F32 || w == DTYPE_BF16 ? w : DTYPE_F16;
+}
+
+#endif
