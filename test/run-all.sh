@@ -7,16 +7,19 @@ cd "$(dirname "$0")/.."
 
 log() { printf '== %s\n' "$*"; }
 
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
 setup() {
-	local pkgs="build-essential libutf8proc-dev pkg-config"
+	# the server and its headers come together so that their minor versions match
+	local pkgs="build-essential libutf8proc-dev pkg-config postgresql-15 postgresql-server-dev-15 libipc-run-perl"
 	# shellcheck disable=SC2086
 	if ! dpkg -s $pkgs >/dev/null 2>&1; then
 		log "installing Debian packages: $pkgs"
-		if [ "$(id -u)" = 0 ]; then
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
-		else
-			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
-		fi || { echo "cannot install $pkgs"; return 1; }
+		as_root apt-get update -qq &&
+			as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null ||
+			{ echo "cannot install $pkgs"; return 1; }
 	fi
 	log "installing Python packages (numpy, gguf, jinja2) for the generators"
 	python3 -m pip install --quiet --disable-pip-version-check numpy gguf jinja2 2>&1 | grep -v WARNING || true
@@ -53,8 +56,9 @@ if ! setup; then
 fi
 
 log "building"
-if ! make -j"$(nproc)" all unit-tests >/dev/null; then
-	make all unit-tests	# show the errors
+# build/test/test_cuda_emul: the CUDA kernels' index arithmetic, on the host
+if ! make -j"$(nproc)" all unit-tests build/test/test_cuda_emul >/dev/null; then
+	make all unit-tests build/test/test_cuda_emul	# show the errors
 	echo "0 passed, 1 failed"
 	exit 1
 fi
@@ -64,7 +68,7 @@ for t in build/test/test_*; do
 	run "$(basename "$t")" "$t"
 done
 # greedy continuations against llama.cpp's (test/reference/make-generate-goldens.py)
-for g in test/golden/generate-smollm2.jsonl; do
+for g in test/golden/generate-smollm2.jsonl test/golden/generate-qwen2.jsonl; do
 	model=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["model"])' "$g")
 	if [ -f "$DR1_MODEL_CACHE/$model" ]; then
 		run "$(basename "$g")" python3 test/check_generate.py bin/deepseek-r1 "$DR1_MODEL_CACHE/$model" "$g" 2
@@ -72,6 +76,42 @@ for g in test/golden/generate-smollm2.jsonl; do
 		echo "SKIP $g: model $model not in $DR1_MODEL_CACHE"
 	fi
 done
+
+# The extension: pg_regress and TAP in temporary instances.  initdb refuses
+# root, so as root the suites run as the user dr1ci from a copy it can read.
+pg_suites() {
+	local tmp user=() models=$DR1_MODEL_CACHE
+	log "installing the extension"
+	as_root make install >/dev/null || return 1
+	tmp=$(mktemp -d /tmp/dr1-pgtest.XXXXXX)
+	mkdir -p "$tmp/src/test"
+	cp -r sql expected "$tmp/src/"
+	cp -r test/t test/pg "$tmp/src/test/"
+	if [ "$(id -u)" = 0 ]; then
+		id dr1ci >/dev/null 2>&1 || useradd -m -s /bin/bash dr1ci || return 1
+		models=$tmp/models
+		mkdir -p "$models"
+		for m in "$DR1_MODEL_CACHE"/*.gguf; do
+			[ -f "$m" ] && { cp -l "$m" "$models/" 2>/dev/null || cp "$m" "$models/"; }
+		done
+		# the model files stay root's (they may be hard links to the cache)
+		chown dr1ci "$tmp" && chown -R dr1ci "$tmp/src"
+		chmod 755 "$tmp" "$models"
+		user=(runuser -u dr1ci --)
+	fi
+	if [ -f "$models/SmolLM2-135M-Instruct-Q4_1.gguf" ]; then
+		run pg_regress "${user[@]}" env DR1_MODEL_CACHE="$models" \
+			"$tmp/src/test/pg/run-regress.sh" "$tmp/regress" "$models"
+	else
+		echo "SKIP pg_regress: SmolLM2 not in $DR1_MODEL_CACHE"
+	fi
+	run tap "${user[@]}" env DR1_MODEL_CACHE="$models" "$tmp/src/test/pg/run-tap.sh" "$tmp/tap"
+	rm -rf "$tmp"
+}
+if ! pg_suites; then
+	echo "cannot set up the PostgreSQL suites"
+	total_failed=$((total_failed + 1)); failed_suites+=(postgresql)
+fi
 
 [ ${#failed_suites[@]} -gt 0 ] && echo "failed suites: ${failed_suites[*]}"
 echo "$total_passed passed, $total_failed failed"

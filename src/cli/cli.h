@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "forward.h"
 #include "tokenizer.h"
 
 struct cli_opts
@@ -24,12 +25,17 @@ struct cli_opts
 	bool		raw;
 	bool		ids;
 	bool		special;
+	enum infer_device device;	/* --device auto|cpu|cuda */
 };
+
+/* "auto", "cpu" or "cuda"; -1 for anything else. */
+int			device_parse(const char *name, enum infer_device *out);
 
 int			cmd_info(const struct cli_opts *o);
 int			cmd_tokenize(const struct cli_opts *o);
 int			cmd_generate(const struct cli_opts *o);
 int			cmd_bench(const struct cli_opts *o);
+int			cmd_serve(int argc, char **argv);
 
 /* Print a one-line error to stderr; returns the exit status 1. */
 int			cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

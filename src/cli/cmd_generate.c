@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "cuda_backend.h"
 #include "error.h"
 #include "generate.h"
 #include "prompt.h"
@@ -24,7 +25,10 @@ cmd_generate(const struct cli_opts *o)
 	m = model_load(o->model, err);
 	if (!m)
 		return cli_fail("%s", err);
-	ic = infer_new(m, &(struct infer_config) {.n_threads = o->threads, .n_ctx = o->ctx}, err);
+	ic = infer_new(m, &(struct infer_config) {.n_threads = o->threads, .n_ctx = o->ctx,
+				   .device = o->device, .gpu_ops = &cuda_backend_ops}, err);
+	if (ic && !ic->gpu && o->device == INFER_DEVICE_AUTO)
+		fprintf(stderr, "deepseek-r1: %s\n", ic->device_note);
 	if (!ic)
 		cli_fail("%s", err);
 	else if (prompt_tokens(m, o->prompt, o->system, o->raw, &prompt, err) != 0)

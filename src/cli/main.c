@@ -6,6 +6,7 @@
  *   deepseek-r1 generate -m FILE -p TEXT [-n N] [--temp T] [--seed S] [-t THREADS]
  *                        [--system TEXT] [--raw] [--ids] [-c CTX]
  *   deepseek-r1 bench    -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS]
+ *   deepseek-r1 serve    --fd N -m FILE ...     (started by the extension's worker)
  */
 #include <errno.h>
 #include <math.h>
@@ -20,7 +21,7 @@ static const char usage[] =
 	"usage: deepseek-r1 info -m FILE\n"
 	"       deepseek-r1 tokenize -m FILE [--special]   (reads text from stdin)\n"
 	"       deepseek-r1 generate -m FILE -p TEXT [-n N] [--temp T] [--seed S] [-t THREADS]\n"
-	"                            [--system TEXT] [--raw] [--ids] [-c CTX]\n"
+	"                            [--system TEXT] [--raw] [--ids] [-c CTX] [--device auto|cpu|cuda]\n"
 	"       deepseek-r1 bench -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS]\n";
 
 int
@@ -62,6 +63,20 @@ print_ids(FILE *out, const int32_t *ids, size_t n)
 	for (size_t i = 0; i < n; i++)
 		fprintf(out, i ? " %d" : "%d", ids[i]);
 	fputc('\n', out);
+}
+
+int
+device_parse(const char *name, enum infer_device *out)
+{
+	if (!strcmp(name, "auto"))
+		*out = INFER_DEVICE_AUTO;
+	else if (!strcmp(name, "cpu"))
+		*out = INFER_DEVICE_CPU;
+	else if (!strcmp(name, "cuda"))
+		*out = INFER_DEVICE_GPU;
+	else
+		return -1;
+	return 0;
 }
 
 static int
@@ -137,6 +152,11 @@ parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 			rc = parse_float(a, v, 0.0f, 100.0f, &o->temperature);
 		else if (!strcmp(a, "--seed"))
 			rc = parse_seed(v, &o->seed);
+		else if (!strcmp(a, "--device"))
+		{
+			if (device_parse(v, &o->device) != 0)
+				return cli_fail("--device expects auto, cpu or cuda, got '%s'", v);
+		}
 		else
 			return cli_fail("unknown option %s", a);
 		if (rc)
@@ -162,6 +182,8 @@ main(int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc, argv);	/* the extension's engine process */
 	if (strcmp(cmd, "info") && strcmp(cmd, "tokenize") && strcmp(cmd, "generate") && strcmp(cmd, "bench"))
 	{
 		fputs(usage, stderr);

@@ -1,0 +1,102 @@
+-- deepseek_r1 0.1.0: LLM inference served by a background worker.
+\echo Use "CREATE EXTENSION deepseek_r1" to load this file. \quit
+
+CREATE FUNCTION generate(
+	prompt text,
+	max_tokens integer DEFAULT 512,
+	temperature double precision DEFAULT 0.6,
+	top_p double precision DEFAULT 0.95,
+	top_k integer DEFAULT 40,
+	seed bigint DEFAULT NULL,
+	stop text[] DEFAULT NULL,
+	system text DEFAULT NULL,
+	raw boolean DEFAULT false,
+	include_reasoning boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'dr1_generate'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION generate IS
+'The model''s answer to a prompt (chat template applied unless raw); reasoning removed unless include_reasoning';
+
+CREATE FUNCTION chat(
+	messages jsonb,
+	max_tokens integer DEFAULT 512,
+	temperature double precision DEFAULT 0.6,
+	top_p double precision DEFAULT 0.95,
+	top_k integer DEFAULT 40,
+	seed bigint DEFAULT NULL,
+	stop text[] DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'dr1_chat'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION chat IS
+'OpenAI-style messages in; {content, reasoning_content, finish_reason, usage} out';
+
+CREATE FUNCTION tokenize(input text)
+RETURNS integer[]
+AS 'MODULE_PATHNAME', 'dr1_tokenize'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+
+CREATE FUNCTION detokenize(tokens integer[])
+RETURNS text
+AS 'MODULE_PATHNAME', 'dr1_detokenize'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+
+CREATE FUNCTION count_tokens(input text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'dr1_count_tokens'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+
+CREATE FUNCTION model_info()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'dr1_model_info'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION status(
+	OUT state text,
+	OUT reason text,
+	OUT model text,
+	OUT worker_pid integer,
+	OUT engine_pid integer,
+	OUT ready_since timestamptz,
+	OUT requests bigint,
+	OUT requests_failed bigint,
+	OUT requests_canceled bigint,
+	OUT requests_in_flight integer,
+	OUT engine_in_flight integer,
+	OUT prompt_tokens bigint,
+	OUT generated_tokens bigint,
+	OUT engine_starts bigint,
+	OUT last_engine_ms double precision,
+	OUT engine_ms_total double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'dr1_status'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION requests_internal(
+	OUT pid integer,
+	OUT state text,
+	OUT prompt_tokens integer,
+	OUT generated_tokens integer,
+	OUT tokens_per_second double precision,
+	OUT started timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'dr1_requests'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW requests AS SELECT * FROM requests_internal();
+
+-- Inference is granted by an administrator, never to everyone by default.
+REVOKE ALL ON FUNCTION generate(text, integer, double precision, double precision, integer,
+	bigint, text[], text, boolean, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION chat(jsonb, integer, double precision, double precision, integer,
+	bigint, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tokenize(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION detokenize(integer[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION count_tokens(text) FROM PUBLIC;
+
+-- Everyone may look (status, model_info, requests); the grants above decide who may run.
+GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
+GRANT SELECT ON requests TO PUBLIC;

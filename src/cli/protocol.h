@@ -1,0 +1,157 @@
+/*
+ * protocol.h — the wire protocol between the extension's background worker
+ * and the engine process (`deepseek-r1 serve`).
+ *
+ * Plain C with no PostgreSQL or engine include: both sides use it.  The two
+ * ends are always the same build on the same machine (the worker execs the
+ * program installed with the module), so integers travel in native byte
+ * order and the fixed parts are plain structs.
+ *
+ * A frame is a struct dr1_frame followed by len bytes of payload.  Requests
+ * carry a 64-bit id chosen by the worker; every event names the request it
+ * belongs to.  Several requests may be in flight: the engine queues what it
+ * cannot run yet, and ends every request it accepted with exactly one DONE
+ * or ERROR frame (a CANCEL for a request it still knows gives DONE with
+ * finish "cancel" or ERROR DR1_ERR_CANCELED; a CANCEL for one that already
+ * ended is ignored).
+ *
+ *   worker -> engine   SUBMIT   struct dr1_submit, then strings, then ids
+ *                      CANCEL   (no payload)
+ *   engine -> worker   READY    model description, JSON text (id 0)
+ *                      LOAD_FAILED  the load error, text (id 0)
+ *                      STARTED  int32 prompt tokens: the request left the queue
+ *                      TOKEN    int32 tokens generated so far
+ *                      DONE     struct dr1_done, then ids, then 3 strings
+ *                      ERROR    uint32 code, then the message text
+ *
+ * A string is a uint32 byte length and that many bytes of UTF-8 (no NUL).
+ */
+#ifndef DR1_PROTOCOL_H
+#define DR1_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define DR1_PROTOCOL_VERSION 1
+#define DR1_FRAME_MAX ((uint32_t) 256 << 20)	/* largest payload accepted */
+
+enum dr1_frame_type
+{
+	DR1_SUBMIT = 1,
+	DR1_CANCEL,
+	DR1_READY,
+	DR1_LOAD_FAILED,
+	DR1_STARTED,
+	DR1_TOKEN,
+	DR1_DONE,
+	DR1_ERROR
+};
+
+struct dr1_frame
+{
+	uint32_t	len;			/* payload bytes after this header */
+	uint32_t	type;			/* enum dr1_frame_type */
+	uint64_t	id;
+};
+
+enum dr1_request_kind
+{
+	DR1_REQ_COMPLETE = 1,		/* messages in, text out */
+	DR1_REQ_TOKENIZE,			/* one string in, ids out */
+	DR1_REQ_DETOKENIZE			/* ids in, text out */
+};
+
+#define DR1_FLAG_RAW 1			/* one message: its content is a plain prompt */
+
+/*
+ * SUBMIT payload: this struct, then n_messages pairs of strings (role,
+ * content), then n_stops strings, then n_ids int32.  TOKENIZE sends its text
+ * as the content of a single message.
+ */
+struct dr1_submit
+{
+	uint32_t	kind;			/* enum dr1_request_kind */
+	uint32_t	flags;
+	int32_t		max_tokens;
+	int32_t		top_k;
+	float		temperature;
+	float		top_p;
+	uint64_t	seed;
+	uint32_t	n_messages;
+	uint32_t	n_stops;
+	uint32_t	n_ids;
+	uint32_t	pad;
+};
+
+/* DONE payload: this struct, then n_ids int32 (tokenize only), then the
+ * strings text (all of it), content (after the reasoning) and reasoning. */
+enum dr1_finish
+{
+	DR1_FINISH_LENGTH,			/* max_tokens or the context reached */
+	DR1_FINISH_STOP,			/* end of turn or a stop string */
+	DR1_FINISH_CANCEL
+};
+
+struct dr1_done
+{
+	uint32_t	finish;			/* enum dr1_finish */
+	int32_t		n_prompt;
+	int32_t		n_generated;
+	uint32_t	n_ids;
+	double		prefill_seconds;
+	double		decode_seconds;
+	double		engine_seconds; /* from receiving SUBMIT to sending DONE */
+};
+
+enum dr1_error_code
+{
+	DR1_ERR_ARGUMENT = 1,		/* a bad parameter or input */
+	DR1_ERR_TOO_LONG,			/* the prompt does not fit the context */
+	DR1_ERR_CANCELED,			/* canceled before it ran */
+	DR1_ERR_UNAVAILABLE,		/* no model loaded (sent by the worker) */
+	DR1_ERR_ENGINE				/* anything else */
+};
+
+/*
+ * Reading a payload: a cursor that never reads past the end.  Every getter
+ * returns false (and leaves the cursor failed) when the payload is short.
+ */
+struct dr1_cursor
+{
+	const char *p;
+	const char *end;
+	bool		ok;
+};
+
+static inline void
+dr1_cursor_init(struct dr1_cursor *c, const void *data, size_t len)
+{
+	c->p = (const char *) data;
+	c->end = c->p + len;
+	c->ok = true;
+}
+
+static inline bool
+dr1_get(struct dr1_cursor *c, void *dst, size_t n)
+{
+	if (!c->ok || (size_t) (c->end - c->p) < n)
+		return c->ok = false;
+	memcpy(dst, c->p, n);
+	c->p += n;
+	return true;
+}
+
+/* A string: *s points into the payload (not NUL-terminated). */
+static inline bool
+dr1_get_str(struct dr1_cursor *c, const char **s, uint32_t *len)
+{
+	if (!dr1_get(c, len, sizeof *len) || (size_t) (c->end - c->p) < *len)
+		return c->ok = false;
+	*s = c->p;
+	c->p += *len;
+	return true;
+}
+
+#endif

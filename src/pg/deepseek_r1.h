@@ -1,0 +1,165 @@
+/*
+ * deepseek_r1.h — what the extension's files share: settings, the shared
+ * memory layout, and the entry points of the worker and the backend side.
+ *
+ * Process model (DESIGN §4.1): backends hand requests to the background
+ * worker through request slots in fixed shared memory and one DSM segment
+ * per request; the worker relays them to the engine process over a
+ * socketpair (src/cli/protocol.h).
+ */
+#ifndef DEEPSEEK_R1_H
+#define DEEPSEEK_R1_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "storage/dsm.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+#include "protocol.h"
+
+/* settings (pg_init.c) */
+extern char *dr1_model;
+extern int	dr1_device;
+extern int	dr1_threads;
+extern int	dr1_context_length;
+extern int	dr1_kv_cache_memory;	/* kB, 0 = enough for one sequence */
+extern int	dr1_max_batch;
+extern int	dr1_max_tokens_limit;
+extern int	dr1_request_timeout;	/* ms, 0 = none */
+
+enum dr1_device
+{
+	DR1_DEVICE_AUTO,
+	DR1_DEVICE_CPU,
+	DR1_DEVICE_CUDA
+};
+
+/* The worker's state, as status() shows it. */
+typedef enum DR1State
+{
+	DR1_STATE_STARTING,			/* no engine process yet, or restarting one */
+	DR1_STATE_LOADING,			/* the engine process is loading the model */
+	DR1_STATE_READY,
+	DR1_STATE_FAILED			/* the load failed; reason says why */
+} DR1State;
+
+/*
+ * A request slot.  The backend owns a slot from claiming it (FREE -> NEW)
+ * until its DSM segment is detached; the worker takes NEW slots (-> ACTIVE)
+ * and marks them DONE once the answer is sent.  Whichever side finishes
+ * second frees the slot: the backend's detach callback frees a NEW or DONE
+ * slot and turns an ACTIVE one into ABANDONED, which the worker then
+ * cancels in the engine and frees.
+ */
+typedef enum DR1SlotState
+{
+	DR1_SLOT_FREE,
+	DR1_SLOT_NEW,
+	DR1_SLOT_ACTIVE,
+	DR1_SLOT_DONE,
+	DR1_SLOT_ABANDONED
+} DR1SlotState;
+
+typedef struct DR1Slot
+{
+	DR1SlotState state;
+	int			pid;			/* backend */
+	uint64		id;				/* request id, unique for the server's life */
+	dsm_handle	handle;
+	TimestampTz submitted;
+	TimestampTz started;		/* when the engine began it; 0 while queued */
+	int32		n_prompt;
+	int32		n_generated;
+} DR1Slot;
+
+#define DR1_REASON_MAX 1024
+#define DR1_INFO_MAX 4096
+
+typedef struct DR1Shared
+{
+	slock_t		mutex;			/* protects everything below */
+	int			worker_pid;		/* 0 while no worker runs */
+	Latch	   *worker_latch;
+	int			engine_pid;
+	DR1State	state;
+	char		reason[DR1_REASON_MAX]; /* why failed / restarting */
+	char		model_path[MAXPGPATH];
+	char		model_info[DR1_INFO_MAX];	/* JSON from the engine */
+	TimestampTz ready_since;
+	uint64		next_id;
+	/* counters since the server started */
+	uint64		requests;
+	uint64		requests_failed;
+	uint64		requests_canceled;
+	uint64		prompt_tokens;
+	uint64		generated_tokens;
+	uint64		engine_starts;
+	int			engine_in_flight;	/* requests the engine still holds */
+	double		last_engine_seconds;	/* the engine's own time, last request */
+	double		engine_seconds;		/* its sum over all requests */
+	int			n_slots;
+	DR1Slot		slots[FLEXIBLE_ARRAY_MEMBER];
+} DR1Shared;
+
+extern DR1Shared *dr1_shared;	/* NULL unless preloaded */
+
+/* shmem.c */
+extern Size dr1_shmem_size(void);
+extern void dr1_shmem_startup(void);
+extern const char *dr1_state_name(DR1State s);
+extern void dr1_set_state(DR1State s, const char *reason);
+extern void dr1_wake_worker(void);
+
+/* worker.c */
+extern PGDLLEXPORT void dr1_worker_main(Datum arg);
+
+/* engine_proc.c: the worker's handle on the engine process */
+typedef struct DR1Engine
+{
+	int			pid;			/* 0 when not running */
+	int			fd;				/* the worker's end of the socketpair */
+	bool		ready;			/* READY received */
+	char	   *in;				/* bytes received, not yet handled */
+	Size		in_off;			/* start of the next frame in it */
+	Size		in_len;
+	Size		in_cap;
+	char		settings[MAXPGPATH + 256];	/* what it was started with */
+} DR1Engine;
+
+extern void dr1_engine_settings(char *buf, Size size);
+extern bool dr1_engine_start(DR1Engine *e, char *err, Size errsize);
+extern void dr1_engine_stop(DR1Engine *e, char *why, Size whysize);
+extern bool dr1_engine_send(DR1Engine *e, uint32 type, uint64 id, const void *payload, Size len);
+extern int	dr1_engine_read(DR1Engine *e);
+extern bool dr1_engine_next_frame(DR1Engine *e, struct dr1_frame *h, const char **payload);
+
+/* The DSM segment of one request: the SUBMIT payload the backend wrote,
+ * then the shm_mq the worker answers on (one message: a DONE or ERROR
+ * frame, header included). */
+typedef struct DR1RequestShm
+{
+	uint32		payload_len;
+	Size		mq_offset;
+	char		payload[FLEXIBLE_ARRAY_MEMBER];
+} DR1RequestShm;
+
+#define DR1_MQ_SIZE 65536
+
+/* request.c: the backend side of one request */
+typedef struct DR1Result
+{
+	struct dr1_done done;
+	int32	   *ids;
+	char	   *text;			/* all three in the database encoding */
+	char	   *content;
+	char	   *reasoning;
+} DR1Result;
+
+extern void dr1_check_available(void);
+extern void dr1_put_str(StringInfo buf, const char *s, int len, bool convert);
+extern void dr1_request_run(StringInfo submit, DR1Result *res);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * pg_init.c — loading the module: settings, shared memory hooks and the
+ * background worker's registration.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+#include "deepseek_r1.h"
+
+PG_MODULE_MAGIC;
+
+char	   *dr1_model = NULL;
+int			dr1_device = DR1_DEVICE_AUTO;
+int			dr1_threads = 0;
+int			dr1_context_length = 4096;
+int			dr1_kv_cache_memory = 0;
+int			dr1_max_batch = 8;
+int			dr1_max_tokens_limit = 4096;
+int			dr1_request_timeout = 0;
+
+static const struct config_enum_entry device_options[] = {
+	{"auto", DR1_DEVICE_AUTO, false},
+	{"cpu", DR1_DEVICE_CPU, false},
+	{"cuda", DR1_DEVICE_CUDA, false},
+	{NULL, 0, false}
+};
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+
+static bool
+check_device(int *newval, void **extra, GucSource source)
+{
+#ifndef DR1_HAVE_CUDA
+	if (*newval == DR1_DEVICE_CUDA)
+	{
+		GUC_check_errdetail("This build of deepseek_r1 has no CUDA support; use \"auto\" or \"cpu\".");
+		return false;
+	}
+#endif
+	return true;
+}
+
+static void
+define_settings(void)
+{
+	DefineCustomStringVariable("deepseek_r1.model",
+							   "Path of the GGUF model file the worker serves.",
+							   NULL, &dr1_model, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomEnumVariable("deepseek_r1.device",
+							 "Where the engine runs the model: auto, cpu or cuda.",
+							 NULL, &dr1_device, DR1_DEVICE_AUTO, device_options,
+							 PGC_SIGHUP, 0, check_device, NULL, NULL);
+	DefineCustomIntVariable("deepseek_r1.threads",
+							"CPU threads of the engine process (0: one per core).",
+							NULL, &dr1_threads, 0, 0, 1024,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("deepseek_r1.context_length",
+							"Most tokens (prompt and answer) one request may hold (0: the model's own).",
+							NULL, &dr1_context_length, 4096, 0, 1 << 24,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("deepseek_r1.kv_cache_memory",
+							"Memory for the KV cache (0: enough for one request of context_length).",
+							NULL, &dr1_kv_cache_memory, 0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("deepseek_r1.max_batch",
+							"Most requests handed to the engine process at once; the rest wait in the worker.",
+							NULL, &dr1_max_batch, 8, 1, 1024,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("deepseek_r1.max_tokens_limit",
+							"Largest max_tokens a request may ask for.",
+							NULL, &dr1_max_tokens_limit, 4096, 1, 1 << 24,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("deepseek_r1.request_timeout",
+							"Longest a request may wait and run (0: no limit).",
+							NULL, &dr1_request_timeout, 0, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("deepseek_r1");
+#else
+	EmitWarningsOnPlaceholders("deepseek_r1");
+#endif
+}
+
+#if PG_VERSION_NUM >= 150000
+static void
+dr1_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(dr1_shmem_size());
+}
+#endif
+
+static void
+dr1_shmem_startup_hook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	dr1_shmem_startup();
+}
+
+static void
+register_worker(void)
+{
+	BackgroundWorker w;
+
+	memset(&w, 0, sizeof w);
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = 1;
+	strlcpy(w.bgw_library_name, "deepseek_r1", BGW_MAXLEN);
+	strlcpy(w.bgw_function_name, "dr1_worker_main", BGW_MAXLEN);
+	strlcpy(w.bgw_name, "deepseek_r1 worker", BGW_MAXLEN);
+	strlcpy(w.bgw_type, "deepseek_r1 worker", BGW_MAXLEN);
+	RegisterBackgroundWorker(&w);
+}
+
+void
+_PG_init(void)
+{
+	define_settings();
+	if (!process_shared_preload_libraries_in_progress)
+		return;					/* the SQL functions say what to do */
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = dr1_shmem_request;
+#else
+	RequestAddinShmemSpace(dr1_shmem_size());
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = dr1_shmem_startup_hook;
+	register_worker();
+}

@@ -1,0 +1,312 @@
+/*
+ * request.c — the backend side of a request: a DSM segment with the
+ * request and a queue for the answer, a slot that tells the worker, and a
+ * wait that query cancel, statement_timeout and request_timeout end.
+ *
+ * The slot is released by a DSM detach callback, so it is released on
+ * every path out: the answer read, an error, a cancel.  If the worker
+ * still holds the request then, it cancels it in the engine.
+ */
+#include "postgres.h"
+
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/proc.h"
+#include "storage/shm_mq.h"
+#include "utils/timestamp.h"
+
+#include "deepseek_r1.h"
+
+static uint64 my_request_id = 0;
+
+void
+dr1_check_available(void)
+{
+	if (!dr1_shared)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("deepseek_r1 is not loaded through shared_preload_libraries"),
+				 errhint("Add deepseek_r1 to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/* Append a protocol string; convert from the database encoding when asked. */
+void
+dr1_put_str(StringInfo buf, const char *s, int len, bool convert)
+{
+	char	   *utf8 = convert ? pg_server_to_any(s, len, PG_UTF8) : (char *) s;
+	uint32		n = (uint32) (utf8 == s ? len : strlen(utf8));
+
+	appendBinaryStringInfo(buf, (const char *) &n, sizeof n);
+	appendBinaryStringInfo(buf, utf8, n);
+	if (utf8 != s)
+		pfree(utf8);
+}
+
+static void
+check_deadline(TimestampTz deadline)
+{
+	if (deadline && GetCurrentTimestamp() >= deadline)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling deepseek_r1 request due to deepseek_r1.request_timeout (%d ms)",
+						dr1_request_timeout)));
+}
+
+static void
+wait_a_little(TimestampTz deadline)
+{
+	long		ms = 100;
+
+	if (deadline)
+		ms = Max(1, Min(ms, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline)));
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * The postmaster restarts the worker within seconds; if none runs for
+ * longer, something is wrong with it and waiting would hang the query.
+ */
+#define WORKER_GONE_MS 10000
+
+static void
+check_worker(TimestampTz *gone_since)
+{
+	int			pid;
+
+	SpinLockAcquire(&dr1_shared->mutex);
+	pid = dr1_shared->worker_pid;
+	SpinLockRelease(&dr1_shared->mutex);
+	if (pid != 0)
+		*gone_since = 0;
+	else if (*gone_since == 0)
+		*gone_since = GetCurrentTimestamp();
+	else if (TimestampDifferenceExceeds(*gone_since, GetCurrentTimestamp(), WORKER_GONE_MS))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the deepseek_r1 worker is not running"),
+				 errhint("See the server log for why it stopped.")));
+}
+
+static void
+raise_unavailable(const char *reason)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the deepseek_r1 model is not available"),
+			 errdetail("%s", reason),
+			 errhint("Set deepseek_r1.model to a readable GGUF file and reload the configuration.")));
+}
+
+/* Wait while the worker starts or loads the model; fail if it failed. */
+static void
+wait_ready(TimestampTz deadline)
+{
+	TimestampTz gone_since = 0;
+
+	for (;;)
+	{
+		DR1State	state;
+		char		reason[DR1_REASON_MAX];
+
+		SpinLockAcquire(&dr1_shared->mutex);
+		state = dr1_shared->state;
+		strlcpy(reason, dr1_shared->reason, sizeof reason);
+		SpinLockRelease(&dr1_shared->mutex);
+		if (state == DR1_STATE_READY)
+			return;
+		if (state == DR1_STATE_FAILED)
+			raise_unavailable(reason);
+		check_worker(&gone_since);
+		check_deadline(deadline);
+		wait_a_little(deadline);
+	}
+}
+
+static void
+release_slot(dsm_segment *seg, Datum arg)
+{
+	DR1Slot    *s = &dr1_shared->slots[DatumGetInt32(arg)];
+	bool		wake = false;
+
+	SpinLockAcquire(&dr1_shared->mutex);
+	if (s->id == my_request_id && s->pid == MyProcPid)
+	{
+		if (s->state == DR1_SLOT_ACTIVE)
+		{
+			s->state = DR1_SLOT_ABANDONED;
+			wake = true;
+		}
+		else if (s->state == DR1_SLOT_NEW || s->state == DR1_SLOT_DONE)
+			s->state = DR1_SLOT_FREE;
+	}
+	SpinLockRelease(&dr1_shared->mutex);
+	if (wake)
+		dr1_wake_worker();
+}
+
+static int
+claim_slot(dsm_segment *seg)
+{
+	int			slot = -1;
+
+	SpinLockAcquire(&dr1_shared->mutex);
+	for (int i = 0; i < dr1_shared->n_slots && slot < 0; i++)
+		if (dr1_shared->slots[i].state == DR1_SLOT_FREE)
+		{
+			DR1Slot    *s = &dr1_shared->slots[i];
+
+			slot = i;
+			s->id = my_request_id = ++dr1_shared->next_id;
+			s->pid = MyProcPid;
+			s->handle = dsm_segment_handle(seg);
+			s->submitted = GetCurrentTimestamp();
+			s->started = 0;
+			s->n_prompt = s->n_generated = 0;
+			s->state = DR1_SLOT_NEW;
+		}
+	SpinLockRelease(&dr1_shared->mutex);
+	if (slot < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many deepseek_r1 requests in flight")));
+	return slot;
+}
+
+static char *
+to_server(const char *s, uint32 len)
+{
+	char	   *copy = pnstrdup(s, len);
+	char	   *conv = pg_any_to_server(copy, (int) len, PG_UTF8);
+
+	if (conv != copy)
+		pfree(copy);
+	return conv;
+}
+
+static void
+raise_engine_error(const char *payload, Size len)
+{
+	uint32		code = DR1_ERR_ENGINE;
+	char	   *msg;
+	int			sqlstate;
+
+	if (len >= sizeof code)
+		memcpy(&code, payload, sizeof code);
+	msg = to_server(payload + sizeof code, len >= sizeof code ? len - sizeof code : 0);
+	switch (code)
+	{
+		case DR1_ERR_ARGUMENT:
+			sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
+			break;
+		case DR1_ERR_TOO_LONG:
+			sqlstate = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+			break;
+		case DR1_ERR_CANCELED:
+			sqlstate = ERRCODE_QUERY_CANCELED;
+			break;
+		case DR1_ERR_UNAVAILABLE:
+			raise_unavailable(msg);
+			return;
+		default:
+			sqlstate = ERRCODE_INTERNAL_ERROR;
+			break;
+	}
+	ereport(ERROR, (errcode(sqlstate), errmsg("%s", msg)));
+}
+
+static void
+parse_done(const char *payload, Size len, DR1Result *res)
+{
+	struct dr1_cursor c;
+	const char *s[3];
+	uint32		n[3];
+
+	dr1_cursor_init(&c, payload, len);
+	dr1_get(&c, &res->done, sizeof res->done);
+	res->ids = palloc(sizeof(int32) * (res->done.n_ids + 1));
+	if (c.ok && (Size) (c.end - c.p) >= res->done.n_ids * sizeof(int32))
+		dr1_get(&c, res->ids, res->done.n_ids * sizeof(int32));
+	else
+		c.ok = false;
+	for (int i = 0; i < 3; i++)
+		dr1_get_str(&c, &s[i], &n[i]);
+	if (!c.ok)
+		elog(ERROR, "deepseek_r1: malformed answer from the worker");
+	res->text = to_server(s[0], n[0]);
+	res->content = to_server(s[1], n[1]);
+	res->reasoning = to_server(s[2], n[2]);
+}
+
+/* Wait for the one answer on the queue and copy it out. */
+static void
+receive(shm_mq_handle *mqh, TimestampTz deadline, struct dr1_frame *h, char **payload)
+{
+	TimestampTz gone_since = 0;
+
+	for (;;)
+	{
+		Size		n;
+		void	   *data;
+		shm_mq_result r = shm_mq_receive(mqh, &n, &data, true);
+
+		if (r == SHM_MQ_SUCCESS && n >= sizeof *h)
+		{
+			memcpy(h, data, sizeof *h);
+			*payload = palloc(n - sizeof *h + 1);
+			memcpy(*payload, (char *) data + sizeof *h, n - sizeof *h);
+			h->len = (uint32) (n - sizeof *h);
+			return;
+		}
+		if (r != SHM_MQ_WOULD_BLOCK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("the deepseek_r1 worker ended the request without an answer"),
+					 errdetail("The worker was restarted or stopped while the request ran.")));
+		check_worker(&gone_since);
+		check_deadline(deadline);
+		wait_a_little(deadline);
+	}
+}
+
+void
+dr1_request_run(StringInfo submit, DR1Result *res)
+{
+	TimestampTz deadline = 0;
+	Size		mq_offset = MAXALIGN(offsetof(DR1RequestShm, payload) + submit->len);
+	dsm_segment *seg;
+	DR1RequestShm *rq;
+	shm_mq	   *mq;
+	shm_mq_handle *mqh;
+	struct dr1_frame h;
+	char	   *payload;
+	int			slot;
+
+	dr1_check_available();
+	if (dr1_request_timeout > 0)
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), dr1_request_timeout);
+	wait_ready(deadline);
+
+	seg = dsm_create(mq_offset + DR1_MQ_SIZE, 0);
+	rq = dsm_segment_address(seg);
+	rq->payload_len = submit->len;
+	rq->mq_offset = mq_offset;
+	memcpy(rq->payload, submit->data, submit->len);
+	mq = shm_mq_create((char *) rq + mq_offset, DR1_MQ_SIZE);
+	shm_mq_set_receiver(mq, MyProc);
+	mqh = shm_mq_attach(mq, seg, NULL);
+	slot = claim_slot(seg);
+	on_dsm_detach(seg, release_slot, Int32GetDatum(slot));
+	dr1_wake_worker();
+
+	receive(mqh, deadline, &h, &payload);
+	dsm_detach(seg);
+	if (h.type == DR1_ERROR)
+		raise_engine_error(payload, h.len);
+	if (h.type != DR1_DONE)
+		elog(ERROR, "deepseek_r1: unexpected answer %u from the worker", h.type);
+	memset(res, 0, sizeof *res);
+	parse_done(payload, h.len, res);
+}

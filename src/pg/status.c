@@ -1,0 +1,123 @@
+/*
+ * status.c — what the worker and the engine are doing: model_info(),
+ * status() and the rows of the requests view.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "deepseek_r1.h"
+
+PG_FUNCTION_INFO_V1(dr1_model_info);
+PG_FUNCTION_INFO_V1(dr1_status);
+PG_FUNCTION_INFO_V1(dr1_requests);
+
+Datum
+dr1_model_info(PG_FUNCTION_ARGS)
+{
+	char		info[DR1_INFO_MAX];
+	char		reason[DR1_REASON_MAX];
+	DR1State	state;
+
+	dr1_check_available();
+	SpinLockAcquire(&dr1_shared->mutex);
+	state = dr1_shared->state;
+	strlcpy(info, dr1_shared->model_info, sizeof info);
+	strlcpy(reason, dr1_shared->reason, sizeof reason);
+	SpinLockRelease(&dr1_shared->mutex);
+	if (state != DR1_STATE_READY)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the deepseek_r1 model is not loaded (state %s)", dr1_state_name(state)),
+				 reason[0] ? errdetail("%s", reason) : 0));
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(info)));
+}
+
+#define STATUS_COLS 16
+
+Datum
+dr1_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		v[STATUS_COLS];
+	bool		nulls[STATUS_COLS] = {0};
+	DR1Shared	s;
+	int			in_flight = 0;
+	int			k = 0;
+
+	dr1_check_available();
+	InitMaterializedSRF(fcinfo, 0);
+	SpinLockAcquire(&dr1_shared->mutex);
+	memcpy(&s, dr1_shared, offsetof(DR1Shared, slots));
+	for (int i = 0; i < dr1_shared->n_slots; i++)
+		if (dr1_shared->slots[i].state == DR1_SLOT_NEW || dr1_shared->slots[i].state == DR1_SLOT_ACTIVE)
+			in_flight++;
+	SpinLockRelease(&dr1_shared->mutex);
+
+	v[k++] = CStringGetTextDatum(dr1_state_name(s.state));
+	nulls[k] = !s.reason[0];
+	v[k++] = CStringGetTextDatum(s.reason);
+	nulls[k] = !s.model_path[0];
+	v[k++] = CStringGetTextDatum(s.model_path);
+	nulls[k] = !s.worker_pid;
+	v[k++] = Int32GetDatum(s.worker_pid);
+	nulls[k] = !s.engine_pid;
+	v[k++] = Int32GetDatum(s.engine_pid);
+	nulls[k] = s.state != DR1_STATE_READY;
+	v[k++] = TimestampTzGetDatum(s.ready_since);
+	v[k++] = Int64GetDatum(s.requests);
+	v[k++] = Int64GetDatum(s.requests_failed);
+	v[k++] = Int64GetDatum(s.requests_canceled);
+	v[k++] = Int32GetDatum(in_flight);
+	v[k++] = Int32GetDatum(s.engine_in_flight);
+	v[k++] = Int64GetDatum(s.prompt_tokens);
+	v[k++] = Int64GetDatum(s.generated_tokens);
+	v[k++] = Int64GetDatum(s.engine_starts);
+	v[k++] = Float8GetDatum(s.last_engine_seconds * 1000.0);
+	v[k++] = Float8GetDatum(s.engine_seconds * 1000.0);
+	Assert(k == STATUS_COLS);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	return (Datum) 0;
+}
+
+#define REQUEST_COLS 6
+
+Datum
+dr1_requests(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			n = 0;
+	DR1Slot    *copy;
+	TimestampTz now = GetCurrentTimestamp();
+
+	dr1_check_available();
+	InitMaterializedSRF(fcinfo, 0);
+	copy = palloc(sizeof(DR1Slot) * dr1_shared->n_slots);
+	SpinLockAcquire(&dr1_shared->mutex);
+	for (int i = 0; i < dr1_shared->n_slots; i++)
+		if (dr1_shared->slots[i].state == DR1_SLOT_NEW || dr1_shared->slots[i].state == DR1_SLOT_ACTIVE)
+			copy[n++] = dr1_shared->slots[i];
+	SpinLockRelease(&dr1_shared->mutex);
+
+	for (int i = 0; i < n; i++)
+	{
+		DR1Slot    *s = &copy[i];
+		Datum		v[REQUEST_COLS];
+		bool		nulls[REQUEST_COLS] = {0};
+		const char *state = !s->started ? "queued" : s->n_generated ? "generating" : "prefill";
+
+		v[0] = Int32GetDatum(s->pid);
+		v[1] = CStringGetTextDatum(state);
+		v[2] = Int32GetDatum(s->n_prompt);
+		v[3] = Int32GetDatum(s->n_generated);
+		nulls[4] = !s->started || now <= s->started;
+		v[4] = Float8GetDatum(nulls[4] ? 0 : s->n_generated / ((now - s->started) / 1e6));
+		v[5] = TimestampTzGetDatum(s->submitted);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
+	return (Datum) 0;
+}
