@@ -7,11 +7,13 @@
 #include "attention.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "f16.h"
 #include "model.h"
 #include "ops.h"
+#include "quant.h"
 
 static inline int32_t
 block_count(int32_t first, int32_t n_ctx)
@@ -51,49 +53,103 @@ lanes_sum(const float *l, bool gemm)
 	return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
 }
 
+/* ---- scalar kernels: the reference ---------------------------------------- */
+
+/* scores[j] = (q . k_j) * scale for count keys stride halves apart */
+static void
+scores_scalar(const float *qh, const uint16_t *k, int32_t count, int32_t stride,
+			  int32_t head_dim, bool gemm, float scale, float *scores)
+{
+	for (int32_t j = 0; j < count; j++, k += stride)
+	{
+		float		lane[LANES] = {0};
+
+		for (int32_t d = 0; d < head_dim; d++)
+			lane[lane_of(d, gemm)] = fmaf(qh[d], f16_to_f32(k[d]), lane[lane_of(d, gemm)]);
+		scores[j] = lanes_sum(lane, gemm) * scale;
+	}
+}
+
+/* acc[lane][d] += p_j * v_j[d], position first + j going to its lane */
+static void
+values_scalar(const float *p, const uint16_t *v, int32_t count, int32_t stride,
+			  int32_t head_dim, int32_t first, bool gemm, float *acc)
+{
+	for (int32_t j = 0; j < count; j++, v += stride)
+	{
+		float	   *a = acc + (size_t) lane_of(first + j, gemm) * head_dim;
+
+		for (int32_t d = 0; d < head_dim; d++)
+			a[d] = fmaf(p[j], f16_to_f32(v[d]), a[d]);
+	}
+}
+
+const struct attention_kernels attention_kernels_scalar = {
+	"scalar", scores_scalar, values_scalar
+};
+
+static const struct attention_kernels *fast_kernels;
+static pthread_once_t fast_once = PTHREAD_ONCE_INIT;
+
+static void
+choose_fast(void)
+{
+	/* the same choice as the quantized kernels' (DR1_QUANT_KERNELS=scalar) */
+	fast_kernels = strcmp(quant_init(), "scalar") != 0
+		? &attention_kernels_avx2 : &attention_kernels_scalar;
+}
+
+static const struct attention_kernels *
+kernels_for(int32_t head_dim, bool gemm)
+{
+	pthread_once(&fast_once, choose_fast);
+	/* the SIMD kernels take whole vectors: 8 elements, 32 for the dot order */
+	if (head_dim % (gemm ? 8 : 32) != 0)
+		return &attention_kernels_scalar;
+	return fast_kernels;
+}
+
 void
 attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq,
 				int32_t n_ctx, int32_t kv_head, int32_t head_dim,
 				const float *q, float scale, bool gemm, float *out, float *scores)
 {
+	const struct attention_kernels *kr = kernels_for(head_dim, gemm);
 	float		qh[MODEL_MAX_HEAD_DIM];
-	float		acc[MODEL_MAX_HEAD_DIM][LANES];
+	float		acc[LANES * MODEL_MAX_HEAD_DIM];
+	float		p[KV_BLOCK_TOKENS];
 	int32_t		head_off = kv_head * head_dim;
+	int32_t		n_lanes = gemm ? 8 : LANES;
 
 	for (int32_t d = 0; d < head_dim; d++)
 		qh[d] = f16_to_f32(f32_to_f16(q[d]));
-
 	for (int32_t first = 0; first < n_ctx; first += KV_BLOCK_TOKENS)
-	{
-		int32_t		count = block_count(first, n_ctx);
-		const uint16_t *k = kv->k + kv_row_offset(kv, layer, seq, first) + head_off;
-
-		for (int32_t j = 0; j < count; j++, k += kv->kv_dim)
-		{
-			float		lane[LANES] = {0};
-
-			for (int32_t d = 0; d < head_dim; d++)
-				lane[lane_of(d, gemm)] = fmaf(qh[d], f16_to_f32(k[d]), lane[lane_of(d, gemm)]);
-			scores[first + j] = lanes_sum(lane, gemm) * scale;
-		}
-	}
+		kr->scores(qh, kv->k + kv_row_offset(kv, layer, seq, first) + head_off,
+				   block_count(first, n_ctx), kv->kv_dim, head_dim, gemm, scale, scores + first);
 	softmax(scores, n_ctx);
 
-	memset(acc, 0, sizeof(float) * LANES * head_dim);
+	memset(acc, 0, sizeof(float) * n_lanes * head_dim);
 	for (int32_t first = 0; first < n_ctx; first += KV_BLOCK_TOKENS)
 	{
 		int32_t		count = block_count(first, n_ctx);
-		const uint16_t *v = kv->v + kv_row_offset(kv, layer, seq, first) + head_off;
 
-		for (int32_t j = 0; j < count; j++, v += kv->kv_dim)
-		{
-			float		p = f16_to_f32(f32_to_f16(scores[first + j]));
-			int			l = lane_of(first + j, gemm);
-
-			for (int32_t d = 0; d < head_dim; d++)
-				acc[d][l] = fmaf(p, f16_to_f32(v[d]), acc[d][l]);
-		}
+		for (int32_t j = 0; j < count; j++)
+			p[j] = f16_to_f32(f32_to_f16(scores[first + j]));
+		kr->values(p, kv->v + kv_row_offset(kv, layer, seq, first) + head_off,
+				   count, kv->kv_dim, head_dim, first, gemm, acc);
 	}
 	for (int32_t d = 0; d < head_dim; d++)
-		out[d] = lanes_sum(acc[d], gemm);
+	{
+		float		l[LANES];
+
+		for (int32_t i = 0; i < n_lanes; i++)
+			l[i] = acc[(size_t) i * head_dim + d];
+		out[d] = lanes_sum(l, gemm);
+	}
+}
+
+const char *
+attention_kernels_name(void)
+{
+	return kernels_for(64, true)->name;
 }

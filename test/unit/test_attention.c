@@ -1,0 +1,124 @@
+/*
+ * test_attention.c — the attention kernels: AVX2 equal to the scalar
+ * reference bit for bit in both summation orders, and the scalar reference
+ * within float rounding of a double-precision attention.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "check.h"
+#include "f16.h"
+#include "quant.h"
+
+static float
+frand(unsigned *state)
+{
+	*state = *state * 1103515245u + 12345u;
+	return ((*state >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static void
+fill_f16(uint16_t *x, size_t n, float amp, unsigned *st)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = f32_to_f16(amp * frand(st));
+}
+
+/* One block of keys and values through a kernel set. */
+static void
+run_kernels(const struct attention_kernels *k, const float *q, const uint16_t *keys,
+			const uint16_t *vals, int32_t count, int32_t head_dim, int32_t first, bool gemm,
+			float *scores, float *acc)
+{
+	float		p[64];
+
+	k->scores(q, keys, count, head_dim, head_dim, gemm, 0.125f, scores);
+	for (int32_t j = 0; j < count; j++)
+		p[j] = f16_to_f32(f32_to_f16(fabsf(scores[j]) / 16));
+	memset(acc, 0, sizeof(float) * 32 * head_dim);
+	k->values(p, vals, count, head_dim, head_dim, first, gemm, acc);
+}
+
+static void
+test_simd_equals_scalar(void)
+{
+	static const int32_t dims[] = {64, 128, 96};
+	unsigned	st = 7;
+
+	if (strcmp(quant_init(), "scalar") == 0)
+	{
+		printf("SKIP attention AVX2 kernels: this CPU runs the scalar ones\n");
+		return;
+	}
+	for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+		for (int g = 0; g < 2; g++)
+		{
+			int32_t		hd = dims[di];
+			bool		gemm = g;
+			int32_t		count = 32;
+			float		q[128];
+			uint16_t	keys[32 * 128];
+			uint16_t	vals[32 * 128];
+			float		s1[32], s2[32];
+			float	   *a1 = calloc(32 * 128, sizeof(float));
+			float	   *a2 = calloc(32 * 128, sizeof(float));
+
+			if (!gemm && hd % 32 != 0)
+				continue;
+			for (int32_t d = 0; d < hd; d++)
+				q[d] = f16_to_f32(f32_to_f16(40 * frand(&st)));
+			/* large values, as in models with massive activations */
+			fill_f16(keys, (size_t) count * hd, 300, &st);
+			fill_f16(vals, (size_t) count * hd, 50, &st);
+			run_kernels(&attention_kernels_scalar, q, keys, vals, count, hd, 32 * (int32_t) di, gemm, s1, a1);
+			run_kernels(&attention_kernels_avx2, q, keys, vals, count, hd, 32 * (int32_t) di, gemm, s2, a2);
+			CHECK(memcmp(s1, s2, sizeof(float) * count) == 0, "scores differ (dim %d, gemm %d)", hd, gemm);
+			CHECK(memcmp(a1, a2, sizeof(float) * 32 * hd) == 0, "values differ (dim %d, gemm %d)", hd, gemm);
+			free(a1);
+			free(a2);
+		}
+}
+
+static void
+test_against_double(void)
+{
+	int32_t		hd = 64;
+	unsigned	st = 11;
+
+	for (int g = 0; g < 2; g++)
+	{
+		float		q[64];
+		uint16_t	keys[32 * 64];
+		float		s[32];
+		float		acc[32 * 64];
+		double		worst = 0;
+		uint16_t	vals[32 * 64];
+
+		for (int32_t d = 0; d < hd; d++)
+			q[d] = f16_to_f32(f32_to_f16(frand(&st)));
+		fill_f16(keys, sizeof keys / 2, 1, &st);
+		fill_f16(vals, sizeof vals / 2, 1, &st);
+		run_kernels(&attention_kernels_scalar, q, keys, vals, 32, hd, 0, g, s, acc);
+		for (int32_t j = 0; j < 32; j++)
+		{
+			double		ref = 0;
+
+			for (int32_t d = 0; d < hd; d++)
+				ref += (double) q[d] * f16_to_f32(keys[j * hd + d]);
+			ref *= 0.125;
+			if (fabs(ref - s[j]) > worst)
+				worst = fabs(ref - s[j]);
+		}
+		CHECK(worst < 1e-5, "scores off a double dot by %g (gemm %d)", worst, g);
+	}
+}
+
+int
+main(void)
+{
+	test_simd_equals_scalar();
+	test_against_double();
+	return check_done("attention");
+}
