@@ -6,11 +6,12 @@
  *
  * The background worker starts this program with one end of a socketpair
  * as fd N and speaks protocol.h over it.  The model is loaded once; then
- * requests are queued as they arrive and run one at a time (batching them
- * is the scheduler's job, a later step).  Between two generated tokens the
- * socket is read without blocking, so a CANCEL stops the running request
- * at the next token and new requests are queued meanwhile.  End of file on
- * the socket (the worker went away) ends the program.
+ * completions go to one continuous-batching scheduler as they arrive (up
+ * to --max-batch of them run together) and tokenize requests are answered
+ * at once.  Between two scheduler steps the socket is read without
+ * blocking, so a CANCEL stops its request at the next step; when nothing
+ * runs the program waits on the socket.  End of file on the socket (the
+ * worker went away) ends the program.
  */
 #include <errno.h>
 #include <poll.h>
@@ -27,6 +28,7 @@
 #include "gguf.h"
 #include "prompt.h"
 #include "protocol.h"
+#include "scheduler.h"
 
 struct serve_opts
 {
@@ -39,13 +41,23 @@ struct serve_opts
 	int			max_batch;
 };
 
-struct job
+/* The request's strings, copied NUL-terminated into one allocation. */
+struct request
 {
-	struct job *next;
+	struct dr1_submit h;
+	char	  **str;			/* messages (role, content pairs), then stops */
+	int32_t    *ids;
+	char	   *arena;
+};
+
+/* A completion in the scheduler; its stop strings live in rq. */
+struct pending
+{
+	struct pending *next;
 	uint64_t	id;
-	char	   *payload;
-	uint32_t	len;
 	double		received;
+	struct request rq;
+	struct sched_request *req;
 };
 
 struct server
@@ -53,13 +65,11 @@ struct server
 	int			fd;
 	struct model *m;
 	struct infer_ctx *ic;
+	struct scheduler *sched;
 	char	   *in;				/* bytes read but not yet parsed */
 	size_t		in_len;
 	size_t		in_cap;
-	struct job *head;
-	struct job *tail;
-	uint64_t	running;		/* id of the request being generated, or 0 */
-	bool		cancel_running;
+	struct pending *pending;
 	bool		eof;
 };
 
@@ -113,53 +123,261 @@ send_int(struct server *s, uint32_t type, uint64_t id, int32_t v)
 	send_frame(s, type, id, &v, sizeof v);
 }
 
-static void
-enqueue(struct server *s, const struct dr1_frame *h, const char *payload)
+static int
+parse_request(const char *payload, uint32_t len, struct request *rq, char *err)
 {
-	struct job *j = calloc(1, sizeof *j);
+	struct dr1_cursor c;
+	uint32_t	n_str;
+	char	   *a;
 
-	j->id = h->id;
-	j->len = h->len;
-	j->payload = malloc(h->len ? h->len : 1);
-	memcpy(j->payload, payload, h->len);
-	j->received = clock_seconds();
-	if (s->tail)
-		s->tail->next = j;
-	else
-		s->head = j;
-	s->tail = j;
+	memset(rq, 0, sizeof *rq);
+	dr1_cursor_init(&c, payload, len);
+	if (!dr1_get(&c, &rq->h, sizeof rq->h) || rq->h.n_messages > len || rq->h.n_stops > len)
+		return err_set(err, "malformed request");
+	n_str = rq->h.n_messages * 2 + rq->h.n_stops;
+	rq->str = calloc(n_str + 1, sizeof(char *));
+	a = rq->arena = malloc(len + n_str + 1);
+	for (uint32_t i = 0; i < n_str; i++)
+	{
+		const char *p;
+		uint32_t	slen;
+
+		if (!dr1_get_str(&c, &p, &slen))
+			return err_set(err, "malformed request");
+		memcpy(a, p, slen);
+		a[slen] = '\0';
+		rq->str[i] = a;
+		a += slen + 1;
+	}
+	if ((size_t) (c.end - c.p) != (size_t) rq->h.n_ids * sizeof(int32_t))
+		return err_set(err, "malformed request");
+	/* copied: the frame is not aligned in the input buffer */
+	rq->ids = malloc(rq->h.n_ids * sizeof(int32_t) + 1);
+	memcpy(rq->ids, c.p, rq->h.n_ids * sizeof(int32_t));
+	return 0;
 }
 
 static void
-job_free(struct job *j)
+request_free(struct request *rq)
 {
-	free(j->payload);
-	free(j);
+	free(rq->str);
+	free(rq->ids);
+	free(rq->arena);
+}
+
+static void
+send_done(struct server *s, uint64_t id, double received, struct dr1_done *d,
+		  const int32_t *ids, const struct text_buf *text, const struct text_buf *content,
+		  const struct text_buf *reasoning)
+{
+	struct text_buf b = {0};
+
+	d->engine_seconds = clock_seconds() - received;
+	text_buf_append(&b, (const char *) d, sizeof *d);
+	if (d->n_ids)
+		text_buf_append(&b, (const char *) ids, d->n_ids * sizeof(int32_t));
+	put_str(&b, text->s, text->len);
+	put_str(&b, content->s, content->len);
+	put_str(&b, reasoning->s, reasoning->len);
+	send_frame(s, DR1_DONE, id, b.s, b.len);
+	text_buf_free(&b);
+}
+
+static void
+run_tokenize(struct server *s, uint64_t id, double received, const struct request *rq)
+{
+	char		err[ERR_MAX];
+	struct token_list ids = {0};
+	struct text_buf none = {0};
+	const char *text = rq->h.n_messages == 1 ? rq->str[1] : "";
+
+	if (tokenizer_encode(s->m->tok, text, strlen(text), false, &ids, err) != 0)
+		send_error(s, id, DR1_ERR_ARGUMENT, err);
+	else
+		send_done(s, id, received, &(struct dr1_done) {.n_ids = (uint32_t) ids.n}, ids.ids,
+				  &none, &none, &none);
+	token_list_free(&ids);
+}
+
+static void
+run_detokenize(struct server *s, uint64_t id, double received, const struct request *rq)
+{
+	int32_t		n_vocab = tokenizer_n_vocab(s->m->tok);
+	struct detokenizer d;
+	struct text_buf text = {0};
+	struct text_buf none = {0};
+
+	for (uint32_t i = 0; i < rq->h.n_ids; i++)
+		if (rq->ids[i] < 0 || rq->ids[i] >= n_vocab)
+		{
+			char		msg[128];
+
+			snprintf(msg, sizeof msg, "token id %d is out of range: valid ids are 0 to %d",
+					 rq->ids[i], n_vocab - 1);
+			send_error(s, id, DR1_ERR_ARGUMENT, msg);
+			return;
+		}
+	detokenizer_init(&d, s->m->tok, true);
+	for (uint32_t i = 0; i < rq->h.n_ids; i++)
+		detokenizer_push(&d, rq->ids[i], &text);
+	detokenizer_flush(&d, &text);
+	send_done(s, id, received, &(struct dr1_done) {0}, NULL, &text, &text, &none);
+	text_buf_free(&text);
+}
+
+static int
+request_prompt(const struct server *s, const struct request *rq, struct token_list *prompt,
+			   char *err)
+{
+	struct chat_message *msgs;
+	int			rc;
+
+	if (rq->h.n_messages == 0)
+		return err_set(err, "the request has no message");
+	if (rq->h.flags & DR1_FLAG_RAW)
+		return prompt_tokens(s->m, rq->str[1], NULL, true, prompt, err);
+	msgs = calloc(rq->h.n_messages, sizeof *msgs);
+	for (uint32_t i = 0; i < rq->h.n_messages; i++)
+		msgs[i] = (struct chat_message) {rq->str[2 * i], rq->str[2 * i + 1]};
+	rc = prompt_tokens_chat(s->m, msgs, rq->h.n_messages, prompt, err);
+	free(msgs);
+	return rc;
+}
+
+static uint32_t
+wire_finish(enum finish_reason f)
+{
+	if (f == FINISH_LENGTH)
+		return DR1_FINISH_LENGTH;
+	return f == FINISH_CANCEL ? DR1_FINISH_CANCEL : DR1_FINISH_STOP;
+}
+
+static void
+pending_free(struct server *s, struct pending *p)
+{
+	struct pending **pp = &s->pending;
+
+	while (*pp != p)
+		pp = &(*pp)->next;
+	*pp = p->next;
+	request_free(&p->rq);
+	free(p);
+}
+
+static void
+send_completion(struct server *s, const struct pending *p, const struct gen_result *r)
+{
+	struct text_buf content = {0};
+	struct text_buf reasoning = {0};
+
+	chat_split_reasoning(r->text.s ? r->text.s : "", r->text.len, false, &reasoning, &content);
+	send_done(s, p->id, p->received, &(struct dr1_done) {
+			  .finish = wire_finish(r->finish), .n_prompt = r->n_prompt,
+			  .n_generated = (int32_t) r->tokens.n,
+			  .prefill_seconds = r->prefill_seconds,
+			  .decode_seconds = r->decode_seconds},
+			  NULL, &r->text, &content, &reasoning);
+	text_buf_free(&content);
+	text_buf_free(&reasoning);
+}
+
+static bool
+on_event(void *ctx, struct sched_request *req, enum sched_event ev, struct gen_result *r,
+		 const char *error)
+{
+	struct server *s = ctx;
+	struct pending *p = sched_request_user(req);
+
+	if (ev == SCHED_TOKEN)
+	{
+		send_int(s, DR1_TOKEN, p->id, (int32_t) r->tokens.n);
+		return true;
+	}
+	if (ev == SCHED_DONE)
+		send_completion(s, p, r);
+	else
+		send_error(s, p->id, DR1_ERR_ENGINE, error);
+	pending_free(s, p);
+	return true;
+}
+
+/* Hand a completion to the scheduler, or answer it with an error and free p. */
+static void
+submit_complete(struct server *s, struct pending *p)
+{
+	char		err[ERR_MAX];
+	struct token_list prompt = {0};
+	struct gen_params gp = {0};
+	const struct request *rq = &p->rq;
+
+	if (request_prompt(s, rq, &prompt, err) != 0)
+		send_error(s, p->id, DR1_ERR_ARGUMENT, err);
+	else if ((int64_t) prompt.n >= s->ic->n_ctx)
+	{
+		snprintf(err, sizeof err, "the prompt has %zu tokens; the context length is %d",
+				 prompt.n, s->ic->n_ctx);
+		send_error(s, p->id, DR1_ERR_TOO_LONG, err);
+	}
+	else
+	{
+		sampler_params_default(&gp.sampling);
+		gp.sampling.temperature = rq->h.temperature;
+		gp.sampling.top_p = rq->h.top_p;
+		gp.sampling.top_k = rq->h.top_k;
+		gp.sampling.seed = rq->h.seed;
+		gp.max_tokens = rq->h.max_tokens;
+		gp.stops = (const char *const *) rq->str + 2 * rq->h.n_messages;
+		gp.n_stops = rq->h.n_stops;
+		p->req = scheduler_submit(s->sched, &prompt, &gp, p, err);
+		if (p->req)
+			send_int(s, DR1_STARTED, p->id, (int32_t) prompt.n);
+		else
+			send_error(s, p->id, DR1_ERR_ARGUMENT, err);
+	}
+	token_list_free(&prompt);
+	if (p->req)
+	{
+		p->next = s->pending;
+		s->pending = p;
+	}
+	else
+	{
+		request_free(&p->rq);
+		free(p);
+	}
+}
+
+static void
+handle_submit(struct server *s, uint64_t id, const char *payload, uint32_t len)
+{
+	char		err[ERR_MAX];
+	struct pending *p = calloc(1, sizeof *p);
+
+	p->id = id;
+	p->received = clock_seconds();
+	if (parse_request(payload, len, &p->rq, err) != 0)
+		send_error(s, id, DR1_ERR_ENGINE, err);
+	else if (p->rq.h.kind == DR1_REQ_COMPLETE)
+	{
+		submit_complete(s, p);
+		return;
+	}
+	else if (p->rq.h.kind == DR1_REQ_TOKENIZE)
+		run_tokenize(s, id, p->received, &p->rq);
+	else if (p->rq.h.kind == DR1_REQ_DETOKENIZE)
+		run_detokenize(s, id, p->received, &p->rq);
+	else
+		send_error(s, id, DR1_ERR_ENGINE, "unknown request kind");
+	request_free(&p->rq);
+	free(p);
 }
 
 static void
 cancel(struct server *s, uint64_t id)
 {
-	struct job **pp = &s->head;
-	struct job *prev = NULL;
-
-	if (id == s->running)
-	{
-		s->cancel_running = true;
-		return;
-	}
-	for (; *pp; prev = *pp, pp = &(*pp)->next)
-		if ((*pp)->id == id)
-		{
-			struct job *j = *pp;
-
-			*pp = j->next;
-			if (s->tail == j)
-				s->tail = prev;
-			job_free(j);
-			send_error(s, id, DR1_ERR_CANCELED, "canceled before it started");
-			return;
-		}
+	for (struct pending *p = s->pending; p; p = p->next)
+		if (p->id == id)
+			scheduler_cancel(s->sched, p->req);
 }
 
 /* Handle every complete frame in the input buffer. */
@@ -181,7 +399,7 @@ parse_input(struct server *s)
 		if (s->in_len - off - sizeof h < h.len)
 			break;
 		if (h.type == DR1_SUBMIT)
-			enqueue(s, &h, s->in + off + sizeof h);
+			handle_submit(s, h.id, s->in + off + sizeof h, h.len);
 		else if (h.type == DR1_CANCEL)
 			cancel(s, h.id);
 		off += sizeof h + h.len;
@@ -217,222 +435,6 @@ read_input(struct server *s, bool block)
 		block = false;
 	}
 	parse_input(s);
-}
-
-static bool
-on_token(void *ctx, const struct gen_result *r)
-{
-	struct server *s = ctx;
-
-	send_int(s, DR1_TOKEN, s->running, (int32_t) r->tokens.n);
-	read_input(s, false);
-	return !s->cancel_running && !s->eof;
-}
-
-/* The request's strings, copied NUL-terminated into one allocation. */
-struct request
-{
-	struct dr1_submit h;
-	char	  **str;			/* messages (role, content pairs), then stops */
-	const int32_t *ids;
-	char	   *arena;
-};
-
-static int
-parse_request(const struct job *j, struct request *rq, char *err)
-{
-	struct dr1_cursor c;
-	uint32_t	n_str;
-	char	   *a;
-
-	memset(rq, 0, sizeof *rq);
-	dr1_cursor_init(&c, j->payload, j->len);
-	if (!dr1_get(&c, &rq->h, sizeof rq->h) || rq->h.n_messages > j->len || rq->h.n_stops > j->len)
-		return err_set(err, "malformed request");
-	n_str = rq->h.n_messages * 2 + rq->h.n_stops;
-	rq->str = calloc(n_str + 1, sizeof(char *));
-	a = rq->arena = malloc(j->len + n_str + 1);
-	for (uint32_t i = 0; i < n_str; i++)
-	{
-		const char *p;
-		uint32_t	len;
-
-		if (!dr1_get_str(&c, &p, &len))
-			return err_set(err, "malformed request");
-		memcpy(a, p, len);
-		a[len] = '\0';
-		rq->str[i] = a;
-		a += len + 1;
-	}
-	if ((size_t) (c.end - c.p) != (size_t) rq->h.n_ids * sizeof(int32_t))
-		return err_set(err, "malformed request");
-	rq->ids = (const int32_t *) c.p;	/* the payload is malloc'd: aligned */
-	return 0;
-}
-
-static void
-request_free(struct request *rq)
-{
-	free(rq->str);
-	free(rq->arena);
-}
-
-static void
-send_done(struct server *s, const struct job *j, struct dr1_done *d, const int32_t *ids,
-		  const struct text_buf *text, const struct text_buf *content,
-		  const struct text_buf *reasoning)
-{
-	struct text_buf b = {0};
-
-	d->engine_seconds = clock_seconds() - j->received;
-	text_buf_append(&b, (const char *) d, sizeof *d);
-	if (d->n_ids)
-		text_buf_append(&b, (const char *) ids, d->n_ids * sizeof(int32_t));
-	put_str(&b, text->s, text->len);
-	put_str(&b, content->s, content->len);
-	put_str(&b, reasoning->s, reasoning->len);
-	send_frame(s, DR1_DONE, j->id, b.s, b.len);
-	text_buf_free(&b);
-}
-
-static void
-run_tokenize(struct server *s, const struct job *j, const struct request *rq)
-{
-	char		err[ERR_MAX];
-	struct token_list ids = {0};
-	struct text_buf none = {0};
-	const char *text = rq->h.n_messages == 1 ? rq->str[1] : "";
-
-	if (tokenizer_encode(s->m->tok, text, strlen(text), false, &ids, err) != 0)
-		send_error(s, j->id, DR1_ERR_ARGUMENT, err);
-	else
-		send_done(s, j, &(struct dr1_done) {.n_ids = (uint32_t) ids.n}, ids.ids, &none, &none, &none);
-	token_list_free(&ids);
-}
-
-static void
-run_detokenize(struct server *s, const struct job *j, const struct request *rq)
-{
-	int32_t		n_vocab = tokenizer_n_vocab(s->m->tok);
-	struct detokenizer d;
-	struct text_buf text = {0};
-	struct text_buf none = {0};
-
-	for (uint32_t i = 0; i < rq->h.n_ids; i++)
-		if (rq->ids[i] < 0 || rq->ids[i] >= n_vocab)
-		{
-			char		msg[128];
-
-			snprintf(msg, sizeof msg, "token id %d is out of range: valid ids are 0 to %d",
-					 rq->ids[i], n_vocab - 1);
-			send_error(s, j->id, DR1_ERR_ARGUMENT, msg);
-			return;
-		}
-	detokenizer_init(&d, s->m->tok, true);
-	for (uint32_t i = 0; i < rq->h.n_ids; i++)
-		detokenizer_push(&d, rq->ids[i], &text);
-	detokenizer_flush(&d, &text);
-	send_done(s, j, &(struct dr1_done) {0}, NULL, &text, &text, &none);
-	text_buf_free(&text);
-}
-
-static int
-request_prompt(const struct server *s, const struct request *rq, struct token_list *prompt,
-			   char *err)
-{
-	struct chat_message *msgs;
-	int			rc;
-
-	if (rq->h.n_messages == 0)
-		return err_set(err, "the request has no message");
-	if (rq->h.flags & DR1_FLAG_RAW)
-		return prompt_tokens(s->m, rq->str[1], NULL, true, prompt, err);
-	msgs = calloc(rq->h.n_messages, sizeof *msgs);
-	for (uint32_t i = 0; i < rq->h.n_messages; i++)
-		msgs[i] = (struct chat_message) {rq->str[2 * i], rq->str[2 * i + 1]};
-	rc = prompt_tokens_chat(s->m, msgs, rq->h.n_messages, prompt, err);
-	free(msgs);
-	return rc;
-}
-
-static uint32_t
-wire_finish(enum finish_reason f)
-{
-	if (f == FINISH_LENGTH)
-		return DR1_FINISH_LENGTH;
-	return f == FINISH_CANCEL ? DR1_FINISH_CANCEL : DR1_FINISH_STOP;
-}
-
-static void
-run_complete(struct server *s, const struct job *j, const struct request *rq)
-{
-	char		err[ERR_MAX];
-	struct token_list prompt = {0};
-	struct gen_params gp = {0};
-	struct gen_result r = {0};
-	struct text_buf content = {0};
-	struct text_buf reasoning = {0};
-
-	if (request_prompt(s, rq, &prompt, err) != 0)
-		send_error(s, j->id, DR1_ERR_ARGUMENT, err);
-	else if ((int64_t) prompt.n >= s->ic->n_ctx)
-	{
-		snprintf(err, sizeof err, "the prompt has %zu tokens; the context length is %d",
-				 prompt.n, s->ic->n_ctx);
-		send_error(s, j->id, DR1_ERR_TOO_LONG, err);
-	}
-	else
-	{
-		send_int(s, DR1_STARTED, j->id, (int32_t) prompt.n);
-		sampler_params_default(&gp.sampling);
-		gp.sampling.temperature = rq->h.temperature;
-		gp.sampling.top_p = rq->h.top_p;
-		gp.sampling.top_k = rq->h.top_k;
-		gp.sampling.seed = rq->h.seed;
-		gp.max_tokens = rq->h.max_tokens;
-		gp.stops = (const char *const *) rq->str + 2 * rq->h.n_messages;
-		gp.n_stops = rq->h.n_stops;
-		gp.on_token = on_token;
-		gp.on_token_ctx = s;
-		s->running = j->id;
-		s->cancel_running = false;
-		if (generate(s->ic, &prompt, &gp, &r, err) != 0)
-			send_error(s, j->id, DR1_ERR_ENGINE, err);
-		else
-		{
-			chat_split_reasoning(r.text.s ? r.text.s : "", r.text.len, false, &reasoning, &content);
-			send_done(s, j, &(struct dr1_done) {
-					  .finish = wire_finish(r.finish), .n_prompt = r.n_prompt,
-					  .n_generated = (int32_t) r.tokens.n,
-					  .prefill_seconds = r.prefill_seconds,
-					  .decode_seconds = r.decode_seconds},
-					  NULL, &r.text, &content, &reasoning);
-		}
-		s->running = 0;
-	}
-	text_buf_free(&content);
-	text_buf_free(&reasoning);
-	gen_result_free(&r);
-	token_list_free(&prompt);
-}
-
-static void
-run_job(struct server *s, const struct job *j)
-{
-	char		err[ERR_MAX];
-	struct request rq;
-
-	if (parse_request(j, &rq, err) != 0)
-		send_error(s, j->id, DR1_ERR_ENGINE, err);
-	else if (rq.h.kind == DR1_REQ_TOKENIZE)
-		run_tokenize(s, j, &rq);
-	else if (rq.h.kind == DR1_REQ_DETOKENIZE)
-		run_detokenize(s, j, &rq);
-	else if (rq.h.kind == DR1_REQ_COMPLETE)
-		run_complete(s, j, &rq);
-	else
-		send_error(s, j->id, DR1_ERR_ENGINE, "unknown request kind");
-	request_free(&rq);
 }
 
 /* The model description the worker shows in model_info(), as JSON. */
@@ -509,6 +511,8 @@ parse_serve_opts(int argc, char **argv, struct serve_opts *o)
 	}
 	if (o->fd < 0 || !o->model)
 		return cli_fail("serve needs --fd N and -m FILE");
+	if (o->max_batch < 1)
+		return cli_fail("serve: --max-batch must be at least 1");
 	if (o->threads <= 0)
 	{
 		long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -518,13 +522,26 @@ parse_serve_opts(int argc, char **argv, struct serve_opts *o)
 	return 0;
 }
 
+/* The KV pool: --kv-bytes, else room for max_batch sequences of the whole
+ * context. */
+static size_t
+kv_bytes(const struct model *m, const struct serve_opts *o)
+{
+	const struct hparams *hp = &m->hp;
+	int64_t		n_ctx = o->ctx > 0 ? o->ctx : hp->n_ctx_train;
+
+	if (o->kv_bytes > 0)
+		return (size_t) o->kv_bytes;
+	return (size_t) o->max_batch * ((n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS)
+		* kv_block_bytes(hp->n_layer, hp->n_head_kv * hp->head_dim);
+}
+
 /* Load the model; tell the worker how it went.  0 when ready. */
 static int
 load(struct server *s, const struct serve_opts *o)
 {
 	char		err[ERR_MAX];
 	char	   *json;
-
 	enum infer_device device = INFER_DEVICE_AUTO;
 
 	if (o->device && device_parse(o->device, &device) != 0)
@@ -532,8 +549,12 @@ load(struct server *s, const struct serve_opts *o)
 	else if ((s->m = model_load(o->model, err)) != NULL &&
 			 (s->ic = infer_new(s->m, &(struct infer_config) {
 				 .n_threads = o->threads, .n_ctx = o->ctx,
-				 .kv_bytes = (size_t) (o->kv_bytes > 0 ? o->kv_bytes : 0),
-				 .device = device, .gpu_ops = &cuda_backend_ops}, err)) != NULL)
+				 .max_batch_tokens = SCHED_PROMPT_CHUNK + o->max_batch,
+				 .kv_bytes = kv_bytes(s->m, o),
+				 .device = device, .gpu_ops = &cuda_backend_ops}, err)) != NULL &&
+			 (s->sched = scheduler_new(s->ic, &(struct scheduler_config) {
+				 .max_seqs = o->max_batch, .prefix_sharing = true,
+				 .on_event = on_event, .on_event_ctx = s}, err)) != NULL)
 	{
 		json = model_json(s, o);
 		send_frame(s, DR1_READY, 0, json, strlen(json));
@@ -564,18 +585,16 @@ cmd_serve(int argc, char **argv)
 		return 1;
 	while (!s.eof)
 	{
-		read_input(&s, s.head == NULL);
-		while (s.head && !s.eof)
-		{
-			struct job *j = s.head;
+		char		err[ERR_MAX];
 
-			s.head = j->next;
-			if (!s.head)
-				s.tail = NULL;
-			run_job(&s, j);
-			job_free(j);
-		}
+		read_input(&s, scheduler_idle(s.sched));
+		/* an engine fault fails only the requests it hit: they were told */
+		if (!s.eof && !scheduler_idle(s.sched))
+			scheduler_step(s.sched, err);
 	}
+	scheduler_free(s.sched);
+	while (s.pending)
+		pending_free(&s, s.pending);
 	infer_free(s.ic);
 	model_free(s.m);
 	return 0;
