@@ -48,11 +48,48 @@ chat_style_name(enum chat_style s)
 	return "unknown";
 }
 
+/* Where a renderer writes: the text, and the spans of it that came from the
+ * caller (contents, roles) rather than from the template. */
+struct chat_sink
+{
+	struct text_buf *text;
+	struct text_spans *caller;	/* may be NULL */
+};
+
 static void
-put(struct text_buf *out, const char *s)
+mark(struct chat_sink *out, size_t from)
+{
+	struct text_spans *sp = out->caller;
+
+	if (!sp || out->text->len == from)
+		return;
+	if (sp->n == sp->cap)
+	{
+		sp->cap = sp->cap ? 2 * sp->cap : 8;
+		sp->span = realloc(sp->span, sp->cap * sizeof *sp->span);
+		if (!sp->span)
+			abort();			/* as text_buf_append does on out of memory */
+	}
+	sp->span[sp->n].start = from;
+	sp->span[sp->n++].end = out->text->len;
+}
+
+/* Template text. */
+static void
+put(struct chat_sink *out, const char *s)
 {
 	if (s)
-		text_buf_append(out, s, strlen(s));
+		text_buf_append(out->text, s, strlen(s));
+}
+
+/* Text the caller gave. */
+static void
+put_caller(struct chat_sink *out, const char *s)
+{
+	size_t		from = out->text->len;
+
+	put(out, s);
+	mark(out, from);
 }
 
 static bool
@@ -69,7 +106,7 @@ is_role(const struct chat_message *m, const char *role)
  */
 static void
 render_chatml(const struct chat_message *msgs, size_t n, bool add_generation_prompt,
-			  const char *default_system, struct text_buf *out)
+			  const char *default_system, struct chat_sink *out)
 {
 	for (size_t i = 0; i < n; i++)
 	{
@@ -80,9 +117,9 @@ render_chatml(const struct chat_message *msgs, size_t n, bool add_generation_pro
 			put(out, "<|im_end|>\n");
 		}
 		put(out, "<|im_start|>");
-		put(out, msgs[i].role);
+		put_caller(out, msgs[i].role);
 		put(out, "\n");
-		put(out, msgs[i].content);
+		put_caller(out, msgs[i].content);
 		put(out, "<|im_end|>\n");
 	}
 	if (add_generation_prompt)
@@ -96,7 +133,7 @@ render_chatml(const struct chat_message *msgs, size_t n, bool add_generation_pro
  */
 static void
 render_deepseek_r1(const struct chat_message *msgs, size_t n, bool add_generation_prompt,
-				   const char *bos_text, struct text_buf *out)
+				   const char *bos_text, struct chat_sink *out)
 {
 	const char *system = NULL;
 
@@ -104,7 +141,7 @@ render_deepseek_r1(const struct chat_message *msgs, size_t n, bool add_generatio
 		if (is_role(&msgs[i], "system"))
 			system = msgs[i].content;
 	put(out, bos_text);
-	put(out, system);
+	put_caller(out, system);
 	for (size_t i = 0; i < n; i++)
 	{
 		const char *content = msgs[i].content ? msgs[i].content : "";
@@ -112,7 +149,7 @@ render_deepseek_r1(const struct chat_message *msgs, size_t n, bool add_generatio
 		if (is_role(&msgs[i], "user"))
 		{
 			put(out, "<｜User｜>");
-			put(out, content);
+			put_caller(out, content);
 		}
 		else if (is_role(&msgs[i], "assistant"))
 		{
@@ -121,7 +158,7 @@ render_deepseek_r1(const struct chat_message *msgs, size_t n, bool add_generatio
 			while ((p = strstr(content, THINK_CLOSE)) != NULL)
 				content = p + strlen(THINK_CLOSE);
 			put(out, "<｜Assistant｜>");
-			put(out, content);
+			put_caller(out, content);
 			put(out, "<｜end▁of▁sentence｜>");
 		}
 	}
@@ -162,10 +199,11 @@ is_py_space(unsigned c)
 		c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
-/* Append s trimmed as Jinja's `| trim` does. */
+/* Append the caller's s trimmed as Jinja's `| trim` does. */
 static void
-put_py_trimmed(struct text_buf *out, const char *s)
+put_caller_trimmed(struct chat_sink *out, const char *s)
 {
+	size_t		from = out->text->len;
 	const unsigned char *b = (const unsigned char *) (s ? s : "");
 	size_t		start = 0;
 	size_t		end = strlen((const char *) b);
@@ -183,22 +221,23 @@ put_py_trimmed(struct text_buf *out, const char *s)
 			break;
 		end = k;
 	}
-	text_buf_append(out, (const char *) b + start, end - start);
+	text_buf_append(out->text, (const char *) b + start, end - start);
+	mark(out, from);
 }
 
 /* Meta's Llama 3 template: BOS before the first message, contents trimmed. */
 static void
 render_llama3(const struct chat_message *msgs, size_t n, bool add_generation_prompt,
-			  const char *bos_text, struct text_buf *out)
+			  const char *bos_text, struct chat_sink *out)
 {
 	for (size_t i = 0; i < n; i++)
 	{
 		if (i == 0)
 			put(out, bos_text);
 		put(out, "<|start_header_id|>");
-		put(out, msgs[i].role);
+		put_caller(out, msgs[i].role);
 		put(out, "<|end_header_id|>\n\n");
-		put_py_trimmed(out, msgs[i].content);
+		put_caller_trimmed(out, msgs[i].content);
 		put(out, "<|eot_id|>");
 	}
 	if (add_generation_prompt)
@@ -208,8 +247,19 @@ render_llama3(const struct chat_message *msgs, size_t n, bool add_generation_pro
 void
 chat_render(enum chat_style s, const struct chat_message *msgs, size_t n,
 			bool add_generation_prompt, const char *default_system,
-			const char *bos_text, struct text_buf *out)
+			const char *bos_text, struct text_buf *text)
 {
+	chat_render_marked(s, msgs, n, add_generation_prompt, default_system, bos_text, text, NULL);
+}
+
+void
+chat_render_marked(enum chat_style s, const struct chat_message *msgs, size_t n,
+				   bool add_generation_prompt, const char *default_system,
+				   const char *bos_text, struct text_buf *text, struct text_spans *caller)
+{
+	struct chat_sink sink = {text, caller};
+	struct chat_sink *out = &sink;
+
 	switch (s)
 	{
 		case CHAT_CHATML:

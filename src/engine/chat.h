@@ -40,6 +40,17 @@ void		chat_render(enum chat_style s, const struct chat_message *msgs, size_t n,
 						bool add_generation_prompt, const char *default_system,
 						const char *bos_text, struct text_buf *out);
 
+/*
+ * The same, also recording in caller the byte ranges of the text that came
+ * from the messages (contents and roles) rather than from the template, so
+ * that the tokenizer can refuse control tokens there (tokenizer_encode_guarded).
+ * caller may be NULL; the caller frees caller->span.
+ */
+void		chat_render_marked(enum chat_style s, const struct chat_message *msgs, size_t n,
+							   bool add_generation_prompt, const char *default_system,
+							   const char *bos_text, struct text_buf *out,
+							   struct text_spans *caller);
+
 /* The default system prompt a ChatML template writes when there is none
  * (malloc'd, or NULL when the template has none). */
 char	   *chat_default_system(const char *tmpl, size_t len);

@@ -3,6 +3,7 @@
  */
 #include "prompt.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
@@ -12,13 +13,16 @@ prompt_tokens_chat(const struct model *m, const struct chat_message *msgs, size_
 				   struct token_list *out, char *err)
 {
 	struct text_buf text = {0};
+	struct text_spans caller = {0};
 	int32_t		bos = tokenizer_bos(m->tok);
 	size_t		start = out->n;
 	int			rc;
 
-	chat_render(m->chat, msgs, n, true, m->default_system, m->bos_text, &text);
-	rc = tokenizer_encode(m->tok, text.s ? text.s : "", text.len, true, out, err);
+	/* control tokens come from the template only, never from the messages */
+	chat_render_marked(m->chat, msgs, n, true, m->default_system, m->bos_text, &text, &caller);
+	rc = tokenizer_encode_guarded(m->tok, text.s ? text.s : "", text.len, &caller, out, err);
 	text_buf_free(&text);
+	free(caller.span);
 	if (rc != 0)
 		return -1;
 	if (tokenizer_add_bos(m->tok) && bos >= 0 && (out->n == start || out->ids[start] != bos))

@@ -14,7 +14,8 @@
  * (BOS iff the vocabulary's add_bos_token, no control tokens parsed).
  * Otherwise it is the user turn of the model's chat template (system may be
  * NULL: the template's default applies); the rendered template is parsed
- * with control tokens, and BOS is added only if the template did not write it.
+ * with control tokens, except inside the text that came from the messages,
+ * and BOS is added only if the template did not write it.
  */
 int			prompt_tokens(const struct model *m, const char *text, const char *system, bool raw,
 						  struct token_list *out, char *err);

@@ -904,11 +904,24 @@ frag_push(struct frag_list *l, int32_t id, size_t off, size_t len)
 	l->f[l->n++] = (struct frag) {id, off, len};
 }
 
-/* Cut every raw fragment of in at each occurrence of special token id. */
+/* Whether [at, at + len) overlaps a guarded span. */
+static bool
+overlaps_guarded(const struct text_spans *g, size_t at, size_t len)
+{
+	for (size_t i = 0; g && i < g->n; i++)
+		if (at < g->span[i].end && g->span[i].start < at + len)
+			return true;
+	return false;
+}
+
+/* Cut every raw fragment of in at each occurrence of special token id
+ * (control tokens not where they overlap a guarded span). */
 static void
 cut_at_special(const struct tokenizer *t, int32_t id, const char *text,
-			   const struct frag_list *in, struct frag_list *out)
+			   const struct frag_list *in, const struct text_spans *guarded,
+			   struct frag_list *out)
 {
+	bool		control = (t->attr[id] & ATTR_SPECIAL) != 0;
 	size_t		slen;
 	const char *stext = strtab_str(&t->vocab, (uint32_t) id, &slen);
 
@@ -924,14 +937,19 @@ cut_at_special(const struct tokenizer *t, int32_t id, const char *text,
 			frag_push(out, in->f[i].id, 0, 0);
 			continue;
 		}
-		while ((m = memmem(text + off, end - off, stext, slen)) != NULL)
+		for (size_t from = off; (m = memmem(text + from, end - from, stext, slen)) != NULL;)
 		{
 			size_t		at = (size_t) (m - text);
 
+			if (control && overlaps_guarded(guarded, at, slen))
+			{
+				from = at + 1;	/* plain text here: keep looking after it */
+				continue;
+			}
 			if (at > off)
 				frag_push(out, -1, off, at - off);
 			frag_push(out, id, 0, 0);
-			off = at + slen;
+			off = from = at + slen;
 		}
 		if (end > off)
 			frag_push(out, -1, off, end - off);
@@ -945,8 +963,8 @@ cut_at_special(const struct tokenizer *t, int32_t id, const char *text,
  * in llama.cpp (<think> of the R1 vocabulary, <tool_call> of Qwen2.5).
  */
 static void
-split_specials(const struct tokenizer *t, const char *text, size_t len,
-			   bool parse_special, struct frag_list *a, struct frag_list *b)
+split_specials(const struct tokenizer *t, const char *text, size_t len, bool parse_special,
+			   const struct text_spans *guarded, struct frag_list *a, struct frag_list *b)
 {
 	frag_push(a, -1, 0, len);
 	for (size_t i = 0; i < t->n_special; i++)
@@ -956,16 +974,16 @@ split_specials(const struct tokenizer *t, const char *text, size_t len,
 
 		if (!parse_special && (t->attr[id] & ATTR_SPECIAL))
 			continue;
-		cut_at_special(t, id, text, a, b);
+		cut_at_special(t, id, text, a, guarded, b);
 		tmp = *a;
 		*a = *b;
 		*b = tmp;
 	}
 }
 
-int
-tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
-				 bool parse_special, struct token_list *out, char *err)
+static int
+encode(const struct tokenizer *t, const char *text, size_t len, bool parse_special,
+	   const struct text_spans *guarded, struct token_list *out, char *err)
 {
 	size_t		bad = utf8_valid_prefix(text, len);
 	struct frag_list a = {0},
@@ -978,7 +996,7 @@ tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
 		return err_set(err, "text too long to tokenize (%zu bytes, at most %d)", len, MAX_TEXT);
 	if (len == 0)
 		return 0;
-	split_specials(t, text, len, parse_special, &a, &b);
+	split_specials(t, text, len, parse_special, guarded, &a, &b);
 	for (size_t i = 0; i < a.n; i++)
 	{
 		if (a.f[i].id >= 0)
@@ -995,6 +1013,20 @@ tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
 	free(s.heap);
 	pretok_words_free(&s.words);
 	return 0;
+}
+
+int
+tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
+				 bool parse_special, struct token_list *out, char *err)
+{
+	return encode(t, text, len, parse_special, NULL, out, err);
+}
+
+int
+tokenizer_encode_guarded(const struct tokenizer *t, const char *text, size_t len,
+						 const struct text_spans *guarded, struct token_list *out, char *err)
+{
+	return encode(t, text, len, true, guarded, out, err);
 }
 
 /* ---- queries ---- */

@@ -37,6 +37,31 @@ void		tokenizer_free(struct tokenizer *t);
 int			tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
 							 bool parse_special, struct token_list *out, char *err);
 
+/* Byte ranges [start, end) of a text, in increasing order. */
+struct text_span
+{
+	size_t		start;
+	size_t		end;
+};
+
+struct text_spans
+{
+	struct text_span *span;
+	size_t		n;
+	size_t		cap;
+};
+
+/*
+ * As tokenizer_encode with parse_special, except that no control token is
+ * recognised where it would overlap one of the guarded spans: text a user
+ * wrote, placed inside a chat template, cannot inject "<|im_end|>".  The
+ * text around and inside the spans is otherwise cut and merged exactly as
+ * tokenizer_encode does.
+ */
+int			tokenizer_encode_guarded(const struct tokenizer *t, const char *text, size_t len,
+									 const struct text_spans *guarded, struct token_list *out,
+									 char *err);
+
 int32_t		tokenizer_n_vocab(const struct tokenizer *t);
 int32_t		tokenizer_bos(const struct tokenizer *t);	/* -1 if none */
 int32_t		tokenizer_eos(const struct tokenizer *t);	/* -1 if none */
