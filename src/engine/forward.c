@@ -231,6 +231,11 @@ struct matmul_task
 	const float *bias;
 };
 
+/*
+ * Rows [r0, r1) of the product, a panel of rows at a time (small enough to
+ * stay in the L1 cache while every token passes over it), each panel over
+ * the runs of tokens that share a summation path.
+ */
 static void
 matmul_worker(void *ctx, int i, int n)
 {
@@ -238,17 +243,26 @@ matmul_worker(void *ctx, int i, int n)
 	const struct weight *w = mt->w;
 	int64_t		r0 = w->rows * i / n;
 	int64_t		r1 = w->rows * (i + 1) / n;
+	int64_t		panel = 16384 / (int64_t) w->row_bytes;
 
-	for (int64_t r = r0; r < r1; r++)
+	panel = panel < 4 ? 4 : panel & ~(int64_t) 3;
+	for (int64_t p0 = r0; p0 < r1; p0 += panel)
 	{
-		const uint8_t *wrow = w->data + r * w->row_bytes;
-		float		b = mt->bias ? mt->bias[r] : 0.0f;
+		int			rows = (int) (p0 + panel < r1 ? panel : r1 - p0);
 
-		for (int32_t t = 0; t < mt->T; t++)
-			mt->out[t * w->rows + r] =
-				vec_dot_path(mt->path[t], w->type, w->cols, wrow,
-							 mt->act + t * mt->act_row_bytes) + b;
+		for (int32_t t0 = 0, t1; t0 < mt->T; t0 = t1)
+		{
+			for (t1 = t0 + 1; t1 < mt->T && mt->path[t1] == mt->path[t0]; t1++)
+				;
+			vec_dot_block(mt->path[t0], w->type, w->cols, w->data + p0 * w->row_bytes,
+						  w->row_bytes, rows, mt->act + t0 * mt->act_row_bytes,
+						  mt->act_row_bytes, t1 - t0, mt->out + t0 * w->rows + p0, w->rows);
+		}
 	}
+	if (mt->bias)
+		for (int32_t t = 0; t < mt->T; t++)
+			for (int64_t r = r0; r < r1; r++)
+				mt->out[t * w->rows + r] += mt->bias[r];
 }
 
 /*

@@ -55,6 +55,8 @@ select_kernels(void)
 				active_table.vec_dot_tiled[t] = fast->vec_dot_tiled[t];
 			if (fast->vec_dot_tinyblas[t])
 				active_table.vec_dot_tinyblas[t] = fast->vec_dot_tinyblas[t];
+			if (fast->vec_dot_block[t])
+				active_table.vec_dot_block[t] = fast->vec_dot_block[t];
 		}
 	}
 	atomic_store_explicit(&active, &active_table, memory_order_release);
@@ -250,4 +252,25 @@ float
 vec_dot_path_ref(enum mm_path p, enum dtype w, int64_t n, const void *wrow, const void *act)
 {
 	return vec_dot_path_with(&quant_kernels_ref, p, w, n, wrow, act);
+}
+
+void
+vec_dot_block(enum mm_path p, enum dtype w, int64_t n,
+			  const void *wrows, size_t w_stride, int n_rows,
+			  const void *acts, size_t a_stride, int n_acts,
+			  float *out, size_t out_stride)
+{
+	const struct quant_kernels *k = kernels();
+	const uint8_t *wr = wrows;
+	const uint8_t *ar = acts;
+
+	if (p == MM_VEC_DOT && (unsigned) w < DTYPE_COUNT && k->vec_dot_block[w])
+	{
+		k->vec_dot_block[w] (n, wr, w_stride, n_rows, ar, a_stride, n_acts, out, out_stride);
+		return;
+	}
+	for (int c = 0; c < n_acts; c++)
+		for (int r = 0; r < n_rows; r++)
+			out[c * out_stride + r] =
+				vec_dot_path_with(k, p, w, n, wr + r * w_stride, ar + c * a_stride);
 }

@@ -100,6 +100,18 @@ enum mm_path mm_path_for(enum dtype w, int64_t w_rows, int32_t n_act, int32_t i_
 float		vec_dot_path(enum mm_path p, enum dtype w, int64_t n, const void *wrow, const void *act);
 float		vec_dot_path_ref(enum mm_path p, enum dtype w, int64_t n, const void *wrow, const void *act);
 
+/*
+ * A block of products: out[c * out_stride + r] = vec_dot_path(p, w, n, row r,
+ * activation c) for r < n_rows and c < n_acts, equal to it bit for bit.
+ * Weight rows lie w_stride bytes apart, activation rows a_stride.  Where a
+ * kernel shares its loads across the block this is several times faster
+ * than one call per pair.
+ */
+void		vec_dot_block(enum mm_path p, enum dtype w, int64_t n,
+						  const void *wrows, size_t w_stride, int n_rows,
+						  const void *acts, size_t a_stride, int n_acts,
+						  float *out, size_t out_stride);
+
 /* Select the fast kernels for this CPU ("avx2" or "scalar"); called once by
  * quant_init, also callable by tests to force the reference path. */
 const char *quant_init(void);

@@ -267,99 +267,191 @@ dot_bf16(int64_t n, const void *w, const void *a)
 	return half_dot_tail(DTYPE_BF16, w, a, np, n, hsum_ps(ggml_lanes(DTYPE_BF16, np, w, a)));
 }
 
-AVX2 static float
-dot_q8_0(int64_t n, const void *w, const void *a)
+/*
+ * The 32-element types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), ggml's vec_dot for
+ * each: per block, the integer dot product times d_w * d_a fused into 8
+ * float lanes; for Q4_1/Q5_1 also the scalar sum of m_w * s_a.  One kernel
+ * computes a tile of rows x activations: each pair keeps its own
+ * accumulators, updated in the same order as a lone vec_dot, so a tile's
+ * results equal vec_dot's bit for bit, while the weight block is unpacked
+ * once per row and the activation block loaded once per column.
+ */
+#define TILE_MAX 4
+
+/* The 32 weights of a block as bytes: unsigned (0..31) for the types with
+ * a min, signed otherwise. */
+AVX2 static inline __m256i
+block32_weights(enum dtype t, const void *blk)
 {
-	const struct block_q8_0 *x = w;
-	const struct block_q8_0 *y = a;
-	__m256		acc = _mm256_setzero_ps();
-
-	for (int64_t b = 0; b < n / QK8_0; b++)
+	switch (t)
 	{
-		__m256i		qx = _mm256_loadu_si256((const __m256i *) x[b].qs);
-		__m256i		qy = _mm256_loadu_si256((const __m256i *) y[b].qs);
-		__m256		d = _mm256_set1_ps(half(x[b].d) * half(y[b].d));
+		case DTYPE_Q4_0:
+			return _mm256_sub_epi8(nibbles32(((const struct block_q4_0 *) blk)->qs),
+								   _mm256_set1_epi8(8));
+		case DTYPE_Q4_1:
+			return nibbles32(((const struct block_q4_1 *) blk)->qs);
+		case DTYPE_Q5_0:
+			{
+				const struct block_q5_0 *x = blk;
 
-		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(qx, qy)), acc);
+				return _mm256_sub_epi8(_mm256_or_si256(nibbles32(x->qs), fifth_bits32(x->qh)),
+									   _mm256_set1_epi8(16));
+			}
+		case DTYPE_Q5_1:
+			{
+				const struct block_q5_1 *x = blk;
+
+				return _mm256_or_si256(nibbles32(x->qs), fifth_bits32(x->qh));
+			}
+		default:
+			return _mm256_loadu_si256((const __m256i *) ((const struct block_q8_0 *) blk)->qs);
 	}
-	return hsum_ps(acc);
 }
 
-AVX2 static float
-dot_q4_0(int64_t n, const void *w, const void *a)
+static inline size_t
+block32_bytes(enum dtype t)
 {
-	const struct block_q4_0 *x = w;
-	const struct block_q8_0 *y = a;
-	__m256		acc = _mm256_setzero_ps();
-
-	for (int64_t b = 0; b < n / QK4_0; b++)
+	switch (t)
 	{
-		__m256i		qx = _mm256_sub_epi8(nibbles32(x[b].qs), _mm256_set1_epi8(8));
-		__m256i		qy = _mm256_loadu_si256((const __m256i *) y[b].qs);
-		__m256		d = _mm256_set1_ps(half(x[b].d) * half(y[b].d));
-
-		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(qx, qy)), acc);
+		case DTYPE_Q4_0:
+			return sizeof(struct block_q4_0);
+		case DTYPE_Q4_1:
+			return sizeof(struct block_q4_1);
+		case DTYPE_Q5_0:
+			return sizeof(struct block_q5_0);
+		case DTYPE_Q5_1:
+			return sizeof(struct block_q5_1);
+		default:
+			return sizeof(struct block_q8_0);
 	}
-	return hsum_ps(acc);
 }
 
-AVX2 static float
-dot_q4_1(int64_t n, const void *w, const void *a)
+/* Every 32-element block starts with its scale d; those with a min follow
+ * it with m, and pair with Q8_1 activations (d, s, qs), the others with
+ * Q8_0 (d, qs). */
+static inline bool
+block32_has_min(enum dtype t)
 {
-	const struct block_q4_1 *x = w;
-	const struct block_q8_1 *y = a;
-	__m256		acc = _mm256_setzero_ps();
-	float		mins = 0.0f;
-
-	for (int64_t b = 0; b < n / QK4_1; b++)
-	{
-		__m256i		qy = _mm256_loadu_si256((const __m256i *) y[b].qs);
-		__m256		d = _mm256_set1_ps(half(x[b].d) * half(y[b].d));
-
-		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8_s8(nibbles32(x[b].qs), qy)), acc);
-		mins += half(x[b].m) * half(y[b].s);
-	}
-	return hsum_ps(acc) + mins;
+	return t == DTYPE_Q4_1 || t == DTYPE_Q5_1;
 }
 
-AVX2 static float
-dot_q5_0(int64_t n, const void *w, const void *a)
+AVX2 static inline __attribute__((always_inline)) void
+dot32_tile(enum dtype t, int R, int C, int64_t n, const uint8_t *w, size_t w_stride,
+		   const uint8_t *a, size_t a_stride, float *out, size_t out_stride)
 {
-	const struct block_q5_0 *x = w;
-	const struct block_q8_0 *y = a;
-	__m256		acc = _mm256_setzero_ps();
+	bool		has_min = block32_has_min(t);
+	size_t		wb = block32_bytes(t);
+	size_t		ab = has_min ? sizeof(struct block_q8_1) : sizeof(struct block_q8_0);
+	__m256		acc[TILE_MAX][TILE_MAX];
+	float		mins[TILE_MAX][TILE_MAX];
 
-	for (int64_t b = 0; b < n / QK5_0; b++)
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int c = 0; c < C; c++)
+		{
+			acc[r][c] = _mm256_setzero_ps();
+			mins[r][c] = 0.0f;
+		}
+	for (int64_t b = 0; b < n / 32; b++)
 	{
-		__m256i		qx = _mm256_or_si256(nibbles32(x[b].qs), fifth_bits32(x[b].qh));
-		__m256i		qy = _mm256_loadu_si256((const __m256i *) y[b].qs);
-		__m256		d = _mm256_set1_ps(half(x[b].d) * half(y[b].d));
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+		{
+			const uint8_t *xb = w + r * w_stride + b * wb;
+			const f16_t *xd = (const f16_t *) xb;	/* d, then m */
+			__m256i		qx = block32_weights(t, xb);
+			float		dx = half(xd[0]);
 
-		qx = _mm256_sub_epi8(qx, _mm256_set1_epi8(16));
-		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(qx, qy)), acc);
+			if (R > 1)		/* see dot32_block */
+				_mm_prefetch((const char *) xb + 256, _MM_HINT_T0);
+#pragma GCC unroll 4
+			for (int c = 0; c < C; c++)
+			{
+				const uint8_t *yb = a + c * a_stride + b * ab;
+				__m256		d;
+				__m256i		isum;
+
+				if (has_min)
+				{
+					const struct block_q8_1 *y = (const struct block_q8_1 *) yb;
+
+					d = _mm256_set1_ps(dx * half(y->d));
+					isum = dot_u8_s8(qx, _mm256_loadu_si256((const __m256i *) y->qs));
+					mins[r][c] += half(xd[1]) * half(y->s);
+				}
+				else
+				{
+					const struct block_q8_0 *y = (const struct block_q8_0 *) yb;
+
+					d = _mm256_set1_ps(dx * half(y->d));
+					isum = dot_s8_s8(qx, _mm256_loadu_si256((const __m256i *) y->qs));
+				}
+				acc[r][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc[r][c]);
+			}
+		}
 	}
-	return hsum_ps(acc);
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int c = 0; c < C; c++)
+			out[c * out_stride + r] = has_min ? hsum_ps(acc[r][c]) + mins[r][c] : hsum_ps(acc[r][c]);
 }
 
-AVX2 static float
-dot_q5_1(int64_t n, const void *w, const void *a)
+/* Activations c..c+C-1 against tiles of R rows, then the rows left one by one. */
+#define DOT32_ROWS(t, R, C) \
+	do { \
+		int			r = 0; \
+\
+		for (; r + (R) <= n_rows; r += (R)) \
+			dot32_tile(t, R, C, n, w + r * w_stride, w_stride, a + c * a_stride, a_stride, \
+					   out + c * out_stride + r, out_stride); \
+		for (; r < n_rows; r++) \
+			dot32_tile(t, 1, C, n, w + r * w_stride, w_stride, a + c * a_stride, a_stride, \
+					   out + c * out_stride + r, out_stride); \
+	} while (0)
+
+/*
+ * Any block of rows x activations: 2x4 tiles while 4 activations remain
+ * (the unpacked weights serve 4 of them), then 4x1 (the activation serves
+ * 4 rows).  Several rows at once defeat the hardware prefetcher on long
+ * matrices, hence the software prefetch in dot32_tile.
+ */
+AVX2 static inline __attribute__((always_inline)) void
+dot32_block(enum dtype t, int64_t n, const uint8_t *w, size_t w_stride, int n_rows,
+			const uint8_t *a, size_t a_stride, int n_acts, float *out, size_t out_stride)
 {
-	const struct block_q5_1 *x = w;
-	const struct block_q8_1 *y = a;
-	__m256		acc = _mm256_setzero_ps();
-	float		mins = 0.0f;
+	int			c = 0;
 
-	for (int64_t b = 0; b < n / QK5_1; b++)
-	{
-		__m256i		qx = _mm256_or_si256(nibbles32(x[b].qs), fifth_bits32(x[b].qh));
-		__m256i		qy = _mm256_loadu_si256((const __m256i *) y[b].qs);
-		__m256		d = _mm256_set1_ps(half(x[b].d) * half(y[b].d));
-
-		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8_s8(qx, qy)), acc);
-		mins += half(x[b].m) * half(y[b].s);
-	}
-	return hsum_ps(acc) + mins;
+	for (; c + 4 <= n_acts; c += 4)
+		DOT32_ROWS(t, 2, 4);
+	for (; c < n_acts; c++)
+		DOT32_ROWS(t, 4, 1);
 }
+
+/* For each type, vec_dot (a 1x1 tile) and the block kernel. */
+#define DOT32_KERNELS(name, type) \
+AVX2 static float \
+dot_##name(int64_t n, const void *w, const void *a) \
+{ \
+	float		out; \
+\
+	dot32_tile(type, 1, 1, n, w, 0, a, 0, &out, 0); \
+	return out; \
+} \
+\
+AVX2 static void \
+dot_block_##name(int64_t n, const uint8_t *w, size_t w_stride, int n_rows, \
+				 const uint8_t *a, size_t a_stride, int n_acts, float *out, size_t out_stride) \
+{ \
+	dot32_block(type, n, w, w_stride, n_rows, a, a_stride, n_acts, out, out_stride); \
+}
+
+DOT32_KERNELS(q4_0, DTYPE_Q4_0)
+DOT32_KERNELS(q4_1, DTYPE_Q4_1)
+DOT32_KERNELS(q5_0, DTYPE_Q5_0)
+DOT32_KERNELS(q5_1, DTYPE_Q5_1)
+DOT32_KERNELS(q8_0, DTYPE_Q8_0)
 
 /*
  * Q4_K and Q5_K: the scales, widened to 16 bits in both lanes, weight the
@@ -864,6 +956,13 @@ const struct quant_kernels quant_kernels_avx2 = {
 		[DTYPE_F32] = dot_f32_tinyblas,
 		[DTYPE_F16] = dot_f16_tinyblas,
 		[DTYPE_BF16] = dot_bf16_tinyblas,
+	},
+	.vec_dot_block = {
+		[DTYPE_Q4_0] = dot_block_q4_0,
+		[DTYPE_Q4_1] = dot_block_q4_1,
+		[DTYPE_Q5_0] = dot_block_q5_0,
+		[DTYPE_Q5_1] = dot_block_q5_1,
+		[DTYPE_Q8_0] = dot_block_q8_0,
 	},
 };
 

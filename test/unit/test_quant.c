@@ -782,6 +782,60 @@ test_path_kernels(void)
 }
 
 /*
+ * vec_dot_block over every shape up to 9 x 9 (all tile kernels and their
+ * edges) equals vec_dot_path pair by pair, bit for bit, in every order.
+ */
+static void
+test_block_kernels(void)
+{
+	static const enum mm_path paths[] = {MM_VEC_DOT, MM_X8_GEMV, MM_TILED, MM_TINYBLAS};
+	enum
+	{
+		MAX_ROWS = 9, MAX_ACTS = 9
+	};
+
+	for (int t = 0; t < NELEMS(weight_types); t++)
+		for (int p = 0; p < NELEMS(paths); p++)
+		{
+			enum dtype	w = weight_types[t];
+			enum dtype	act = quant_act_type(w);
+			int64_t		n = 2 * QK_K;
+			size_t		wb = dtype_row_bytes(w, n);
+			size_t		ab = dtype_row_bytes(act, n);
+			uint8_t    *wrows = malloc(wb * MAX_ROWS);
+			uint8_t    *acts = malloc(ab * MAX_ACTS);
+			float		out[MAX_ACTS * MAX_ROWS];
+			int			bad = 0;
+
+			for (int r = 0; r < MAX_ROWS; r++)
+				random_weights(w, wrows + r * wb, n);
+			for (int c = 0; c < MAX_ACTS; c++)
+			{
+				float	   *x = random_activations(n);
+
+				quantize_row_act(act, x, acts + c * ab, n);
+				free(x);
+			}
+			for (int rows = 1; rows <= MAX_ROWS; rows++)
+				for (int na = 1; na <= MAX_ACTS; na++)
+				{
+					vec_dot_block(paths[p], w, n, wrows, wb, rows, acts, ab, na, out, MAX_ROWS);
+					for (int c = 0; c < na; c++)
+						for (int r = 0; r < rows; r++)
+						{
+							float		one = vec_dot_path(paths[p], w, n, wrows + r * wb, acts + c * ab);
+
+							bad += memcmp(&one, &out[c * MAX_ROWS + r], sizeof one) != 0;
+						}
+				}
+			CHECK(bad == 0, "vec_dot_block %s order %d: %d products differ from vec_dot_path",
+				  dtype_name(w), (int) paths[p], bad);
+			free(wrows);
+			free(acts);
+		}
+}
+
+/*
  * Rows whose sum shows the order: 2^25 and -2^25 cancel only when added
  * to each other before a 1 is added to either (a 1 is lost next to 2^25).
  * Weight element i, times an activation of all 1024s, lands in vec_dot's
@@ -1089,6 +1143,7 @@ main(void)
 	test_extremes();
 	test_mm_path_for();
 	test_path_kernels();
+	test_block_kernels();
 	test_float_orders();
 	test_golden();
 	bench_dot(DTYPE_Q4_1);
