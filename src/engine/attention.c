@@ -84,8 +84,15 @@ values_scalar(const float *p, const uint16_t *v, int32_t count, int32_t stride,
 	}
 }
 
+static void
+round_f16_scalar(float *x, int32_t n)
+{
+	for (int32_t i = 0; i < n; i++)
+		x[i] = f16_to_f32(f32_to_f16(x[i]));
+}
+
 const struct attention_kernels attention_kernels_scalar = {
-	"scalar", scores_scalar, values_scalar
+	"scalar", scores_scalar, values_scalar, round_f16_scalar
 };
 
 static const struct attention_kernels *fast_kernels;
@@ -121,8 +128,8 @@ attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *s
 	int32_t		head_off = kv_head * head_dim;
 	int32_t		n_lanes = gemm ? 8 : LANES;
 
-	for (int32_t d = 0; d < head_dim; d++)
-		qh[d] = f16_to_f32(f32_to_f16(q[d]));
+	memcpy(qh, q, sizeof(float) * head_dim);
+	kr->round_f16(qh, head_dim);
 	for (int32_t first = 0; first < n_ctx; first += KV_BLOCK_TOKENS)
 		kr->scores(qh, kv->k + kv_row_offset(kv, layer, seq, first) + head_off,
 				   block_count(first, n_ctx), kv->kv_dim, head_dim, gemm, scale, scores + first);
@@ -133,8 +140,8 @@ attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *s
 	{
 		int32_t		count = block_count(first, n_ctx);
 
-		for (int32_t j = 0; j < count; j++)
-			p[j] = f16_to_f32(f32_to_f16(scores[first + j]));
+		memcpy(p, scores + first, sizeof(float) * count);
+		kr->round_f16(p, count);
 		kr->values(p, kv->v + kv_row_offset(kv, layer, seq, first) + head_off,
 				   count, kv->kv_dim, head_dim, first, gemm, acc);
 	}

@@ -37,6 +37,8 @@ struct attention_kernels
 						   int32_t head_dim, bool gemm, float scale, float *scores);
 	void		(*values) (const float *p, const uint16_t *v, int32_t count, int32_t stride,
 						   int32_t head_dim, int32_t first, bool gemm, float *acc);
+	/* x = (float) (half) x: the query and the probabilities meet F16 data */
+	void		(*round_f16) (float *x, int32_t n);
 };
 
 extern const struct attention_kernels attention_kernels_scalar;

@@ -42,6 +42,8 @@ struct forward_scratch
 	int32_t    *tok_index;		/* [T] its index among them */
 	int32_t    *tok_pos;		/* [T] position of each token */
 	enum mm_path *tok_path;		/* [T] summation order of the current product */
+	float	   *rope_cos;		/* [T][rope_dim / 2] each token's RoPE angles */
+	float	   *rope_sin;
 };
 
 static void
@@ -65,6 +67,8 @@ scratch_free(struct forward_scratch *s)
 	free(s->tok_index);
 	free(s->tok_pos);
 	free(s->tok_path);
+	free(s->rope_cos);
+	free(s->rope_sin);
 	free(s);
 }
 
@@ -95,9 +99,13 @@ scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads)
 	s->tok_index = malloc(T * sizeof(int32_t));
 	s->tok_pos = malloc(T * sizeof(int32_t));
 	s->tok_path = malloc(T * sizeof(enum mm_path));
+	/* + 1: never a malloc(0) */
+	s->rope_cos = malloc(T * (hp->rope_dim / 2 + 1) * sizeof(float));
+	s->rope_sin = malloc(T * (hp->rope_dim / 2 + 1) * sizeof(float));
 	if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->att || !s->gate || !s->up ||
 		!s->acts[0].data || !s->acts[1].data || !s->scores || !s->tok_seq ||
-		!s->tok_chunk || !s->tok_index || !s->tok_pos || !s->tok_path)
+		!s->tok_chunk || !s->tok_index || !s->tok_pos || !s->tok_path || !s->rope_cos ||
+		!s->rope_sin)
 	{
 		scratch_free(s);
 		return NULL;
@@ -193,21 +201,75 @@ infer_free(struct infer_ctx *ic)
 	free(ic);
 }
 
+/* ---- per-token steps ---------------------------------------------------- */
+
+/*
+ * fn(ic, arg, t) for every token t < T: on the pool when there are enough
+ * tokens to pay for waking it, else on this thread.  Each call touches only
+ * its own token's rows, so the split changes no result.
+ */
+typedef void (*token_fn) (struct infer_ctx *ic, const void *arg, int32_t t);
+
+struct token_task
+{
+	struct infer_ctx *ic;
+	token_fn	fn;
+	const void *arg;
+	int32_t		T;
+};
+
+static void
+token_worker(void *ctx, int i, int n)
+{
+	const struct token_task *tt = ctx;
+
+	for (int32_t t = (int32_t) ((int64_t) tt->T * i / n); t < (int32_t) ((int64_t) tt->T * (i + 1) / n); t++)
+		tt->fn(tt->ic, tt->arg, t);
+}
+
+static void
+for_each_token(struct infer_ctx *ic, int32_t T, token_fn fn, const void *arg)
+{
+	struct token_task tt = {ic, fn, arg, T};
+
+	if (T >= 4)
+		threadpool_run(ic->pool, token_worker, &tt);
+	else
+		token_worker(&tt, 0, 1);
+}
+
 /* ---- matrix products ---------------------------------------------------- */
 
-static const void *
-acts_for(struct forward_scratch *s, const float *src, int32_t T, int64_t cols, enum dtype type)
+struct quantize_job
 {
+	const float *src;
+	void	   *dst;
+	int64_t		cols;
+	enum dtype	type;
+};
+
+static void
+quantize_token(struct infer_ctx *ic, const void *arg, int32_t t)
+{
+	const struct quantize_job *q = arg;
+	size_t		row_bytes = dtype_row_bytes(q->type, q->cols);
+
+	(void) ic;
+	quantize_row_act(q->type, q->src + t * q->cols, (uint8_t *) q->dst + t * row_bytes, q->cols);
+}
+
+static const void *
+acts_for(struct infer_ctx *ic, const float *src, int32_t T, int64_t cols, enum dtype type)
+{
+	struct forward_scratch *s = ic->scratch;
 	struct act_buf *a;
-	size_t		row_bytes = dtype_row_bytes(type, cols);
 
 	for (int i = 0; i < 2; i++)
 		if (s->acts[i].src == src && s->acts[i].type == type)
 			return s->acts[i].data;
 	a = &s->acts[s->next_act];
 	s->next_act ^= 1;
-	for (int32_t t = 0; t < T; t++)
-		quantize_row_act(type, src + t * cols, (uint8_t *) a->data + t * row_bytes, cols);
+	for_each_token(ic, T, quantize_token, &(struct quantize_job) {src, a->data, cols, type});
 	a->src = src;
 	a->type = type;
 	return a->data;
@@ -279,7 +341,7 @@ linear(struct infer_ctx *ic, const struct weight *w, const float *x, int32_t T,
 	struct matmul_task mt = {
 		.w = w,
 		.path = s->tok_path,
-		.act = acts_for(s, x, T, w->cols, act_type),
+		.act = acts_for(ic, x, T, w->cols, act_type),
 		.act_row_bytes = dtype_row_bytes(act_type, w->cols),
 		.T = T,
 		.out = out,
@@ -326,55 +388,101 @@ attention_worker(void *ctx, int i, int n)
 
 /* ---- the pass ----------------------------------------------------------- */
 
+/* xn = rmsnorm(x) with the weights arg, for token t */
 static void
-attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T)
+norm_token(struct infer_ctx *ic, const void *arg, int32_t t)
+{
+	const struct hparams *hp = &ic->model->hp;
+	size_t		off = (size_t) t * hp->n_embd;
+
+	rmsnorm(ic->scratch->xn + off, ic->scratch->x + off, arg, hp->n_embd, hp->rms_eps);
+}
+
+/* x += xn: a block's output joins the residual stream */
+static void
+residual_token(struct infer_ctx *ic, const void *arg, int32_t t)
+{
+	size_t		off = (size_t) t * ic->model->hp.n_embd;
+
+	(void) arg;
+	vec_add(ic->scratch->x + off, ic->scratch->xn + off, ic->model->hp.n_embd);
+}
+
+static void
+rope_angles_token(struct infer_ctx *ic, const void *arg, int32_t t)
+{
+	const struct model *m = ic->model;
+	struct forward_scratch *s = ic->scratch;
+	size_t		off = (size_t) t * (m->hp.rope_dim / 2);
+
+	(void) arg;
+	rope_angles(s->rope_cos + off, s->rope_sin + off, m->hp.rope_dim, s->tok_pos[t],
+				m->hp.rope_base, m->rope_freqs);
+}
+
+static void
+rope_token(struct infer_ctx *ic, const void *arg, int32_t t)
 {
 	const struct model *m = ic->model;
 	const struct hparams *hp = &m->hp;
 	struct forward_scratch *s = ic->scratch;
-	int32_t		d = hp->n_embd;
+	size_t		kv_dim = (size_t) hp->n_head_kv * hp->head_dim;
+	size_t		off = (size_t) t * (hp->rope_dim / 2);
+
+	(void) arg;
+	rope_rotate(s->q + t * hp->n_embd, hp->n_head, hp->head_dim, hp->rope_dim,
+				s->rope_cos + off, s->rope_sin + off, m->arch->rope);
+	rope_rotate(s->k + t * kv_dim, hp->n_head_kv, hp->head_dim, hp->rope_dim,
+				s->rope_cos + off, s->rope_sin + off, m->arch->rope);
+}
+
+static void
+swiglu_token(struct infer_ctx *ic, const void *arg, int32_t t)
+{
+	struct forward_scratch *s = ic->scratch;
+	size_t		off = (size_t) t * ic->model->hp.n_ff;
+
+	(void) arg;
+	swiglu(s->gate + off, s->gate + off, s->up + off, ic->model->hp.n_ff);
+}
+
+static void
+attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T)
+{
+	const struct hparams *hp = &ic->model->hp;
+	struct forward_scratch *s = ic->scratch;
 	int32_t		kv_dim = hp->n_head_kv * hp->head_dim;
 	struct attention_task at = {ic, il, T};
 
-	for (int32_t t = 0; t < T; t++)
-		rmsnorm(s->xn + t * d, s->x + t * d, l->attn_norm, d, hp->rms_eps);
+	for_each_token(ic, T, norm_token, l->attn_norm);
 	acts_forget(s);
 	linear(ic, &l->wq, s->xn, T, s->q, l->bq, false);
 	linear(ic, &l->wk, s->xn, T, s->k, l->bk, false);
 	linear(ic, &l->wv, s->xn, T, s->v, l->bv, false);
+	for_each_token(ic, T, rope_token, NULL);
+	/* one thread: tokens of a block share its key summary */
 	for (int32_t t = 0; t < T; t++)
-	{
-		rope(s->q + t * d, hp->n_head, hp->head_dim, hp->rope_dim, s->tok_pos[t],
-			 hp->rope_base, m->rope_freqs, m->arch->rope);
-		rope(s->k + t * kv_dim, hp->n_head_kv, hp->head_dim, hp->rope_dim, s->tok_pos[t],
-			 hp->rope_base, m->rope_freqs, m->arch->rope);
 		kv_store(ic->kv, il, s->tok_seq[t], s->tok_pos[t], s->k + t * kv_dim, s->v + t * kv_dim);
-	}
 	threadpool_run(ic->pool, attention_worker, &at);
 	acts_forget(s);
 	linear(ic, &l->wo, s->att, T, s->xn, NULL, false);
-	for (int32_t t = 0; t < T; t++)
-		vec_add(s->x + t * d, s->xn + t * d, d);
+	for_each_token(ic, T, residual_token, NULL);
 }
 
 /* alone: each row is its token's only one in the products (see keep_output_rows) */
 static void
 ffn_block(struct infer_ctx *ic, const struct layer *l, int32_t T, bool alone)
 {
-	const struct hparams *hp = &ic->model->hp;
 	struct forward_scratch *s = ic->scratch;
-	int32_t		d = hp->n_embd;
 
-	for (int32_t t = 0; t < T; t++)
-		rmsnorm(s->xn + t * d, s->x + t * d, l->ffn_norm, d, hp->rms_eps);
+	for_each_token(ic, T, norm_token, l->ffn_norm);
 	acts_forget(s);
 	linear(ic, &l->w_gate, s->xn, T, s->gate, NULL, alone);
 	linear(ic, &l->w_up, s->xn, T, s->up, NULL, alone);
-	swiglu(s->gate, s->gate, s->up, T * hp->n_ff);
+	for_each_token(ic, T, swiglu_token, NULL);
 	acts_forget(s);
 	linear(ic, &l->w_down, s->gate, T, s->xn, NULL, alone);
-	for (int32_t t = 0; t < T; t++)
-		vec_add(s->x + t * d, s->xn + t * d, d);
+	for_each_token(ic, T, residual_token, NULL);
 }
 
 /*
@@ -410,10 +518,8 @@ output_logits(struct infer_ctx *ic, int32_t n_out, float *logits)
 {
 	const struct model *m = ic->model;
 	struct forward_scratch *s = ic->scratch;
-	int32_t		d = m->hp.n_embd;
 
-	for (int32_t t = 0; t < n_out; t++)
-		rmsnorm(s->xn + t * d, s->x + t * d, m->output_norm, d, m->hp.rms_eps);
+	for_each_token(ic, n_out, norm_token, m->output_norm);
 	acts_forget(s);
 	linear(ic, &m->output, s->xn, n_out, logits, NULL, true);
 }
@@ -483,6 +589,7 @@ infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *
 			s->tok_pos[t] = batch[i].seq->n_tokens + j;
 			weight_row_f32(&m->tok_embd, batch[i].tokens[j], s->x + (size_t) t * d);
 		}
+	for_each_token(ic, T, rope_angles_token, NULL);
 
 	for (int32_t il = 0; il < m->hp.n_layer - 1; il++)
 	{

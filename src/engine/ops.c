@@ -6,6 +6,19 @@
 #include <math.h>
 
 #include "f16.h"
+#include "model.h"
+
+/*
+ * On x86 the loops that call fmaf are also compiled for CPUs with FMA, the
+ * version picked when the program loads: there fmaf is one instruction
+ * instead of a call into libm.  The results are the same (fmaf rounds once
+ * either way, and -std=c11 fuses nothing else).
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define FMA_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define FMA_CLONES
+#endif
 
 void
 rmsnorm(float *y, const float *x, const float *w, int n, float eps)
@@ -21,34 +34,56 @@ rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 }
 
 void
-rope(float *x, int n_head, int head_dim, int rope_dim, int32_t pos,
-	 float base, const float *freq_factors, enum rope_style style)
+rope_angles(float *cs, float *sn, int rope_dim, int32_t pos, float base,
+			const float *freq_factors)
 {
 	float		theta_scale = powf(base, -2.0f / rope_dim);
 	float		theta = (float) pos;
-	int			half = rope_dim / 2;
 
-	for (int i = 0; i < half; i++)
+	for (int i = 0; i < rope_dim / 2; i++)
 	{
 		float		angle = freq_factors ? theta / freq_factors[i] : theta;
-		float		c = cosf(angle);
-		float		s = sinf(angle);
-		/* which two elements of a head this frequency rotates */
-		int			a = style == ROPE_NEOX ? i : 2 * i;
-		int			b = style == ROPE_NEOX ? i + half : 2 * i + 1;
 
-		for (int h = 0; h < n_head; h++)
+		cs[i] = cosf(angle);
+		sn[i] = sinf(angle);
+		theta *= theta_scale;
+	}
+}
+
+FMA_CLONES void
+rope_rotate(float *x, int n_head, int head_dim, int rope_dim, const float *cs,
+			const float *sn, enum rope_style style)
+{
+	int			half = rope_dim / 2;
+
+	for (int h = 0; h < n_head; h++)
+	{
+		float	   *xh = x + (size_t) h * head_dim;
+
+		for (int i = 0; i < half; i++)
 		{
-			float	   *xh = x + (size_t) h * head_dim;
+			/* which two elements of a head this frequency rotates */
+			int			a = style == ROPE_NEOX ? i : 2 * i;
+			int			b = style == ROPE_NEOX ? i + half : 2 * i + 1;
 			float		x0 = xh[a];
 			float		x1 = xh[b];
 
 			/* fused as GCC contracts ggml's x0*c - x1*s */
-			xh[a] = fmaf(x0, c, -(x1 * s));
-			xh[b] = fmaf(x0, s, x1 * c);
+			xh[a] = fmaf(x0, cs[i], -(x1 * sn[i]));
+			xh[b] = fmaf(x0, sn[i], x1 * cs[i]);
 		}
-		theta *= theta_scale;
 	}
+}
+
+void
+rope(float *x, int n_head, int head_dim, int rope_dim, int32_t pos,
+	 float base, const float *freq_factors, enum rope_style style)
+{
+	float		cs[MODEL_MAX_HEAD_DIM / 2];
+	float		sn[MODEL_MAX_HEAD_DIM / 2];
+
+	rope_angles(cs, sn, rope_dim, pos, base, freq_factors);
+	rope_rotate(x, n_head, head_dim, rope_dim, cs, sn, style);
 }
 
 /*
@@ -59,8 +94,8 @@ rope(float *x, int n_head, int head_dim, int rope_dim, int32_t pos,
  * such bits into visible logit differences, so we evaluate the same steps,
  * with the same fused multiply-adds.
  */
-float
-expf_poly(float x)
+static inline float
+exp_steps(float x)
 {
 	const float shift = 0x1.8p23f;
 	float		z = fmaf(x, 0x1.715476p+0f, shift);
@@ -87,11 +122,17 @@ expf_poly(float x)
 	}
 }
 
-void
+float
+expf_poly(float x)
+{
+	return exp_steps(x);
+}
+
+FMA_CLONES void
 swiglu(float *h, const float *gate, const float *up, int n)
 {
 	for (int i = 0; i < n; i++)
-		h[i] = gate[i] / (1.0f + expf_poly(-gate[i])) * up[i];
+		h[i] = gate[i] / (1.0f + exp_steps(-gate[i])) * up[i];
 }
 
 void
@@ -101,7 +142,7 @@ vec_add(float *y, const float *x, int n)
 		y[i] += x[i];
 }
 
-void
+FMA_CLONES void
 softmax(float *x, int n)
 {
 	float		max = -INFINITY;
@@ -109,9 +150,9 @@ softmax(float *x, int n)
 	float		inv;
 
 	for (int i = 0; i < n; i++)
-		max = fmaxf(max, x[i]);
+		max = x[i] > max ? x[i] : max;	/* ggml's MAX, not fmaxf */
 	for (int i = 0; i < n; i++)
-		x[i] = expf_poly(x[i] - max);
+		x[i] = exp_steps(x[i] - max);
 	/* groups of 8 summed pairwise in float, then into the double total:
 	 * the order of ggml's AVX2 softmax, whose rows are padded with zeros */
 	for (int i = 0; i < n; i += 8)

@@ -15,8 +15,17 @@
 /* y = (x / rms(x)) * w, for one row of n. */
 void		rmsnorm(float *y, const float *x, const float *w, int n, float eps);
 
+/* cos and sin of the rope_dim/2 angles of position pos, as ggml computes
+ * them.  freq_factors (rope_dim/2) may be NULL. */
+void		rope_angles(float *cs, float *sn, int rope_dim, int32_t pos, float base,
+						const float *freq_factors);
+
 /* Rotate the first rope_dim dims of each of n_head heads (head_dim apart) of
- * one token at position pos.  freq_factors (rope_dim/2) may be NULL. */
+ * one token by the angles rope_angles gave for its position. */
+void		rope_rotate(float *x, int n_head, int head_dim, int rope_dim, const float *cs,
+						const float *sn, enum rope_style style);
+
+/* Both steps for one token at position pos. */
 void		rope(float *x, int n_head, int head_dim, int rope_dim, int32_t pos,
 				 float base, const float *freq_factors, enum rope_style style);
 
