@@ -18,6 +18,7 @@ struct cli_opts
 	const char *system;
 	int32_t		n_predict;		/* -n */
 	int32_t		n_prompt;		/* bench -p */
+	int32_t		parallel;		/* bench --parallel: sequences decoded at once */
 	float		temperature;
 	uint64_t	seed;
 	int			threads;

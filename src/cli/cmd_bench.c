@@ -1,7 +1,9 @@
 /*
  * cmd_bench.c — `deepseek-r1 bench`: prefill and decode speed, measured as
  * llama-bench does (pp: one batch of PROMPT_TOKENS in a fresh sequence;
- * tg: GEN_TOKENS single-token steps from an empty sequence).
+ * tg: GEN_TOKENS single-token steps from an empty sequence).  With
+ * --parallel N, tg decodes N sequences in lockstep, one batch of N tokens a
+ * step, and reports their aggregate rate: the gain of batched decoding.
  */
 #include <stdlib.h>
 
@@ -21,25 +23,31 @@ bench_tokens(int32_t n, int32_t n_vocab)
 	return ids;
 }
 
+/* n tokens into each of n_seqs fresh sequences, step tokens a pass */
 static int
-run_steps(struct infer_ctx *ic, const int32_t *ids, int32_t n, int32_t step,
+run_steps(struct infer_ctx *ic, const int32_t *ids, int32_t n, int32_t step, int32_t n_seqs,
 		  float *logits, double *seconds, char *err)
 {
-	struct kv_seq seq = {0};
+	struct kv_seq *seqs = calloc(n_seqs, sizeof *seqs);
+	struct seq_batch *b = calloc(n_seqs, sizeof *b);
 	double		t0 = clock_seconds();
-	int			rc = 0;
+	int			rc = seqs && b ? 0 : err_set(err, "out of memory");
 
 	for (int32_t done = 0; done < n && rc == 0; done += step)
 	{
 		int32_t		k = n - done < step ? n - done : step;
-		struct seq_batch b = {&seq, ids + done, k, true};
 
-		rc = infer_forward(ic, &b, 1, logits, err);
+		for (int32_t i = 0; i < n_seqs; i++)
+			b[i] = (struct seq_batch) {&seqs[i], ids + done, k, true};
+		rc = infer_forward(ic, b, n_seqs, logits, err);
 		if (rc == FORWARD_NO_KV_SPACE)
 			rc = err_set(err, "the KV cache is too small for the benchmark");
 	}
 	*seconds = clock_seconds() - t0;
-	kv_seq_release(ic->kv, &seq);
+	for (int32_t i = 0; seqs && i < n_seqs; i++)
+		kv_seq_release(ic->kv, &seqs[i]);
+	free(seqs);
+	free(b);
 	return rc;
 }
 
@@ -60,22 +68,27 @@ cmd_bench(const struct cli_opts *o)
 
 	if (!m)
 		return cli_fail("%s", err);
+	int32_t		n_par = o->parallel;
+	size_t		seq_kv = kv_block_bytes(m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim) *
+		((n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS);
+
 	ic = infer_new(m, &(struct infer_config) {.n_threads = o->threads, .n_ctx = n_ctx,
-				   .max_batch_tokens = n_pp}, err);
+				   .max_batch_tokens = n_pp > n_par ? n_pp : n_par,
+				   .kv_bytes = seq_kv * n_par}, err);
 	ids = bench_tokens(n_ctx, m->hp.n_vocab);
-	logits = malloc(m->hp.n_vocab * sizeof(float));
+	logits = malloc((size_t) n_par * m->hp.n_vocab * sizeof(float));
 	if (!ic)
 		cli_fail("%s", err);
 	else if (!ids || !logits)
 		cli_fail("out of memory");
-	else if (run_steps(ic, ids, n_pp, n_pp, logits, &t_pp, err) != 0 ||
-			 run_steps(ic, ids, n_tg, 1, logits, &t_tg, err) != 0)
+	else if (run_steps(ic, ids, n_pp, n_pp, 1, logits, &t_pp, err) != 0 ||
+			 run_steps(ic, ids, n_tg, 1, n_par, logits, &t_tg, err) != 0)
 		cli_fail("%s", err);
 	else
 	{
 		printf("{\"model\":\"%s\",\"threads\":%d,\"prefill_tokens\":%d,\"prefill_tok_s\":%.3f,"
-			   "\"decode_tokens\":%d,\"decode_tok_s\":%.3f}\n",
-			   m->arch->name, o->threads, n_pp, n_pp / t_pp, n_tg, n_tg / t_tg);
+			   "\"parallel\":%d,\"decode_tokens\":%d,\"decode_tok_s\":%.3f}\n",
+			   m->arch->name, o->threads, n_pp, n_pp / t_pp, n_par, n_tg, (double) n_par * n_tg / t_tg);
 		rc = 0;
 	}
 	free(ids);

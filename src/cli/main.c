@@ -5,7 +5,7 @@
  *   deepseek-r1 tokenize -m FILE [--special]             (text on stdin)
  *   deepseek-r1 generate -m FILE -p TEXT [-n N] [--temp T] [--seed S] [-t THREADS]
  *                        [--system TEXT] [--raw] [--ids] [-c CTX]
- *   deepseek-r1 bench    -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS]
+ *   deepseek-r1 bench    -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N]
  *   deepseek-r1 serve    --fd N -m FILE ...     (started by the extension's worker)
  */
 #include <errno.h>
@@ -22,7 +22,7 @@ static const char usage[] =
 	"       deepseek-r1 tokenize -m FILE [--special]   (reads text from stdin)\n"
 	"       deepseek-r1 generate -m FILE -p TEXT [-n N] [--temp T] [--seed S] [-t THREADS]\n"
 	"                            [--system TEXT] [--raw] [--ids] [-c CTX] [--device auto|cpu|cuda]\n"
-	"       deepseek-r1 bench -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS]\n";
+	"       deepseek-r1 bench -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N]\n";
 
 int
 cli_fail(const char *fmt, ...)
@@ -144,6 +144,8 @@ parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 			o->system = v;
 		else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))
 			rc = parse_long(a, v, 0, 1 << 20, &n), o->n_predict = (int32_t) n;
+		else if (!strcmp(a, "--parallel") && bench)
+			rc = parse_long(a, v, 1, 256, &n), o->parallel = (int32_t) n;
 		else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
 			rc = parse_long(a, v, 1, 1024, &n), o->threads = (int) n;
 		else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size"))
@@ -172,7 +174,7 @@ parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 int
 main(int argc, char **argv)
 {
-	struct cli_opts o = {.n_predict = -1, .temperature = 0.0f, .n_prompt = -1};
+	struct cli_opts o = {.n_predict = -1, .temperature = 0.0f, .n_prompt = -1, .parallel = 1};
 	const char *cmd = argc > 1 ? argv[1] : "";
 	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
