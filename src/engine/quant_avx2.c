@@ -18,6 +18,7 @@
  */
 #include "quant.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "f16.h"
@@ -412,17 +413,150 @@ dot32_tile(enum dtype t, int R, int C, int64_t n, const uint8_t *w, size_t w_str
 	} while (0)
 
 /*
+ * R rows x 4 activations, the same arithmetic as dot32_tile with the
+ * scalar steps done four pairs at a time: dy[b] and sy[b] hold the d and s
+ * of block b of the four activations, so one multiply gives the four
+ * d_w * d_a and one multiply and one add the four mins updates.  Lane by
+ * lane these are the very products and sums of the scalar code.
+ */
+AVX2 static inline __attribute__((always_inline)) void
+dot32_quad(enum dtype t, int R, int64_t n, const uint8_t *w, size_t w_stride,
+		   const uint8_t *a, size_t a_stride, const __m128 *dy, const __m128 *sy,
+		   float *out, size_t out_stride)
+{
+	bool		has_min = block32_has_min(t);
+	size_t		wb = block32_bytes(t);
+	size_t		ab = has_min ? sizeof(struct block_q8_1) : sizeof(struct block_q8_0);
+	size_t		qs_off = has_min ? offsetof(struct block_q8_1, qs) : offsetof(struct block_q8_0, qs);
+	__m256		acc[2][4];
+	__m128		mins[2];
+
+#pragma GCC unroll 2
+	for (int r = 0; r < R; r++)
+	{
+		mins[r] = _mm_setzero_ps();
+#pragma GCC unroll 4
+		for (int c = 0; c < 4; c++)
+			acc[r][c] = _mm256_setzero_ps();
+	}
+	for (int64_t b = 0; b < n / 32; b++)
+	{
+#pragma GCC unroll 2
+		for (int r = 0; r < R; r++)
+		{
+			const uint8_t *xb = w + r * w_stride + b * wb;
+			const f16_t *xd = (const f16_t *) xb;
+			__m256i		qx = block32_weights(t, xb);
+			__m128		d4 = _mm_mul_ps(_mm_set1_ps(half(xd[0])), dy[b]);
+			__m256		d8 = _mm256_set_m128(d4, d4);
+
+			if (R > 1)
+				_mm_prefetch((const char *) xb + 256, _MM_HINT_T0);
+			if (has_min)
+				mins[r] = _mm_add_ps(mins[r], _mm_mul_ps(_mm_set1_ps(half(xd[1])), sy[b]));
+#pragma GCC unroll 4
+			for (int c = 0; c < 4; c++)
+			{
+				__m256i		qy = _mm256_loadu_si256((const __m256i *) (a + c * a_stride + b * ab + qs_off));
+				__m256i		isum = has_min ? dot_u8_s8(qx, qy) : dot_s8_s8(qx, qy);
+				__m256		d;
+
+				switch (c)		/* the permute needs a constant */
+				{
+					case 0:
+						d = _mm256_permute_ps(d8, 0x00);
+						break;
+					case 1:
+						d = _mm256_permute_ps(d8, 0x55);
+						break;
+					case 2:
+						d = _mm256_permute_ps(d8, 0xaa);
+						break;
+					default:
+						d = _mm256_permute_ps(d8, 0xff);
+						break;
+				}
+				acc[r][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc[r][c]);
+			}
+		}
+	}
+#pragma GCC unroll 2
+	for (int r = 0; r < R; r++)
+	{
+		float		m[4];
+
+		_mm_storeu_ps(m, mins[r]);
+#pragma GCC unroll 4
+		for (int c = 0; c < 4; c++)
+			out[c * out_stride + r] = has_min ? hsum_ps(acc[r][c]) + m[c] : hsum_ps(acc[r][c]);
+	}
+}
+
+/* The d (and s) of every block of four activation rows, lane k for row k. */
+AVX2 static inline void
+quad_scales(enum dtype t, int64_t nb, const uint8_t *a, size_t a_stride, __m128 *dy, __m128 *sy)
+{
+	for (int64_t b = 0; b < nb; b++)
+	{
+		float		d[4];
+		float		s[4];
+
+		for (int k = 0; k < 4; k++)
+		{
+			if (block32_has_min(t))
+			{
+				const struct block_q8_1 *y = (const struct block_q8_1 *) (a + k * a_stride) + b;
+
+				d[k] = half(y->d);
+				s[k] = half(y->s);
+			}
+			else
+			{
+				d[k] = half(((const struct block_q8_0 *) (a + k * a_stride))[b].d);
+				s[k] = 0.0f;
+			}
+		}
+		dy[b] = _mm_loadu_ps(d);
+		sy[b] = _mm_loadu_ps(s);
+	}
+}
+
+/* Rows longer than this (in blocks) take the plain tiles: the quad scales
+ * live on the stack. */
+#define QUAD_MAX_BLOCKS 1024
+
+/*
  * Any block of rows x activations: 2x4 tiles while 4 activations remain
- * (the unpacked weights serve 4 of them), then 4x1 (the activation serves
- * 4 rows).  Several rows at once defeat the hardware prefetcher on long
- * matrices, hence the software prefetch in dot32_tile.
+ * (the unpacked weights serve 4 of them, the activations' scales are
+ * converted once for all rows), then 4x1 (the activation serves 4 rows).
+ * Several rows at once defeat the hardware prefetcher on long matrices,
+ * hence the software prefetch in the tiles.
  */
 AVX2 static inline __attribute__((always_inline)) void
 dot32_block(enum dtype t, int64_t n, const uint8_t *w, size_t w_stride, int n_rows,
 			const uint8_t *a, size_t a_stride, int n_acts, float *out, size_t out_stride)
 {
+	int64_t		nb = n / 32;
 	int			c = 0;
 
+	if (nb <= QUAD_MAX_BLOCKS)
+	{
+		__m128		dy[QUAD_MAX_BLOCKS];
+		__m128		sy[QUAD_MAX_BLOCKS];
+
+		for (; c + 4 <= n_acts; c += 4)
+		{
+			int			r = 0;
+
+			quad_scales(t, nb, a + c * a_stride, a_stride, dy, sy);
+			for (; r + 2 <= n_rows; r += 2)
+				dot32_quad(t, 2, n, w + r * w_stride, w_stride, a + c * a_stride, a_stride,
+						   dy, sy, out + c * out_stride + r, out_stride);
+			for (; r < n_rows; r++)
+				dot32_quad(t, 1, n, w + r * w_stride, w_stride, a + c * a_stride, a_stride,
+						   dy, sy, out + c * out_stride + r, out_stride);
+		}
+	}
 	for (; c + 4 <= n_acts; c += 4)
 		DOT32_ROWS(t, 2, 4);
 	for (; c < n_acts; c++)
