@@ -4,6 +4,8 @@
 #include "ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include "f16.h"
 #include "model.h"
@@ -128,9 +130,109 @@ expf_poly(float x)
 	return exp_steps(x);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* exp_steps on 8 lanes: lane by lane the same operations (c - a*b is
+ * fmaf(-a, b, c) since negation is exact), the two-step scaling blended in
+ * only for the lanes that need it. */
+AVX2 static inline __m256
+exp_steps8(__m256 x)
+{
+	const __m256 shift = _mm256_set1_ps(0x1.8p23f);
+	const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+	__m256		z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), shift);
+	__m256		n = _mm256_sub_ps(z, shift);
+	__m256		b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+									 _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+	__m256i		e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+	__m256		k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+	__m256		u = _mm256_mul_ps(b, b);
+	__m256		j = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b,
+																	_mm256_set1_ps(0x1.573e2ep-5f)),
+											  u,
+											  _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b,
+															  _mm256_set1_ps(0x1.fffdb6p-2f))),
+									u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+	__m256		an = _mm256_and_ps(n, abs_mask);
+	__m256		big = _mm256_cmp_ps(an, _mm256_set1_ps(126.0f), _CMP_GT_OQ);
+	__m256		r = _mm256_fmadd_ps(j, k, k);
+
+	if (_mm256_movemask_ps(big))
+	{
+		__m256i		g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+										 _mm256_set1_epi32((int) 0x82000000u));
+		__m256		s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+		__m256		s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+		__m256		huge = _mm256_cmp_ps(an, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+		__m256		two_step = _mm256_blendv_ps(_mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1),
+												_mm256_mul_ps(s1, s1), huge);
+
+		r = _mm256_blendv_ps(r, two_step, big);
+	}
+	return r;
+}
+
+AVX2 static void
+swiglu_avx2(float *h, const float *gate, const float *up, int n)
+{
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256		g = _mm256_loadu_ps(gate + i);
+		__m256		e = exp_steps8(_mm256_xor_ps(g, _mm256_set1_ps(-0.0f)));
+
+		_mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)),
+											   _mm256_loadu_ps(up + i)));
+	}
+	for (; i < n; i++)
+		h[i] = gate[i] / (1.0f + exp_steps(-gate[i])) * up[i];
+}
+
+/* x[i] = exp(x[i] - max) */
+AVX2 static void
+exp_shifted_avx2(float *x, int n, float max)
+{
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(x + i, exp_steps8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(max))));
+	for (; i < n; i++)
+		x[i] = exp_steps(x[i] - max);
+}
+
+static bool
+have_avx2(void)
+{
+	static atomic_int known = -1;	/* benign race: every thread finds the same */
+	int			v = atomic_load_explicit(&known, memory_order_relaxed);
+
+	if (v < 0)
+	{
+		__builtin_cpu_init();
+		v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+		atomic_store_explicit(&known, v, memory_order_relaxed);
+	}
+	return v;
+}
+#else
+#define have_avx2() false
+#define swiglu_avx2(h, gate, up, n) ((void) 0)
+#define exp_shifted_avx2(x, n, max) ((void) 0)
+#endif
+
+/* The loops below have 8-lane versions on x86 (equal lane by lane). */
 FMA_CLONES void
 swiglu(float *h, const float *gate, const float *up, int n)
 {
+	if (have_avx2())
+	{
+		swiglu_avx2(h, gate, up, n);
+		return;
+	}
 	for (int i = 0; i < n; i++)
 		h[i] = gate[i] / (1.0f + exp_steps(-gate[i])) * up[i];
 }
@@ -151,8 +253,11 @@ softmax(float *x, int n)
 
 	for (int i = 0; i < n; i++)
 		max = x[i] > max ? x[i] : max;	/* ggml's MAX, not fmaxf */
-	for (int i = 0; i < n; i++)
-		x[i] = exp_steps(x[i] - max);
+	if (have_avx2())
+		exp_shifted_avx2(x, n, max);
+	else
+		for (int i = 0; i < n; i++)
+			x[i] = exp_steps(x[i] - max);
 	/* groups of 8 summed pairwise in float, then into the double total:
 	 * the order of ggml's AVX2 softmax, whose rows are padded with zeros */
 	for (int i = 0; i < n; i += 8)
