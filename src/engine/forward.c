@@ -24,6 +24,8 @@ struct act_buf
 	void	   *data;
 };
 
+#define GROUP_MAX 3				/* products in one parallel loop: q, k, v */
+
 struct forward_scratch
 {
 	float	   *x;				/* [T][n_embd] residual stream */
@@ -41,7 +43,7 @@ struct forward_scratch
 	int32_t    *tok_chunk;		/* [T] tokens its sequence brought to this pass */
 	int32_t    *tok_index;		/* [T] its index among them */
 	int32_t    *tok_pos;		/* [T] position of each token */
-	enum mm_path *tok_path;		/* [T] summation order of the current product */
+	enum mm_path *tok_path;		/* [GROUP_MAX][T] summation order in each product of a group */
 	float	   *rope_cos;		/* [T][rope_dim / 2] each token's RoPE angles */
 	float	   *rope_sin;
 };
@@ -98,7 +100,7 @@ scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads)
 	s->tok_chunk = malloc(T * sizeof(int32_t));
 	s->tok_index = malloc(T * sizeof(int32_t));
 	s->tok_pos = malloc(T * sizeof(int32_t));
-	s->tok_path = malloc(T * sizeof(enum mm_path));
+	s->tok_path = malloc(GROUP_MAX * T * sizeof(enum mm_path));
 	/* + 1: never a malloc(0) */
 	s->rope_cos = malloc(T * (hp->rope_dim / 2 + 1) * sizeof(float));
 	s->rope_sin = malloc(T * (hp->rope_dim / 2 + 1) * sizeof(float));
@@ -282,29 +284,33 @@ acts_forget(struct forward_scratch *s)
 	s->acts[0].src = s->acts[1].src = NULL;
 }
 
-struct matmul_task
+/* One product of a group that shares its input (linear_group). */
+struct product
 {
 	const struct weight *w;
+	float	   *out;			/* [T][w->rows] */
+	const float *bias;
 	const enum mm_path *path;	/* [T] */
 	const uint8_t *act;
 	size_t		act_row_bytes;
+};
+
+struct matmul_task
+{
+	struct product p[GROUP_MAX];
+	int			n;
 	int32_t		T;
-	float	   *out;			/* [T][w->rows] */
-	const float *bias;
 };
 
 /*
- * Rows [r0, r1) of the product, a panel of rows at a time (small enough to
+ * Rows [r0, r1) of a product, a panel of rows at a time (small enough to
  * stay in the L1 cache while every token passes over it), each panel over
  * the runs of tokens that share a summation path.
  */
 static void
-matmul_worker(void *ctx, int i, int n)
+matmul_rows(const struct product *p, int32_t T, int64_t r0, int64_t r1)
 {
-	const struct matmul_task *mt = ctx;
-	const struct weight *w = mt->w;
-	int64_t		r0 = w->rows * i / n;
-	int64_t		r1 = w->rows * (i + 1) / n;
+	const struct weight *w = p->w;
 	int64_t		panel = 16384 / (int64_t) w->row_bytes;
 
 	panel = panel < 4 ? 4 : panel & ~(int64_t) 3;
@@ -312,46 +318,93 @@ matmul_worker(void *ctx, int i, int n)
 	{
 		int			rows = (int) (p0 + panel < r1 ? panel : r1 - p0);
 
-		for (int32_t t0 = 0, t1; t0 < mt->T; t0 = t1)
+		for (int32_t t0 = 0, t1; t0 < T; t0 = t1)
 		{
-			for (t1 = t0 + 1; t1 < mt->T && mt->path[t1] == mt->path[t0]; t1++)
+			for (t1 = t0 + 1; t1 < T && p->path[t1] == p->path[t0]; t1++)
 				;
-			vec_dot_block(mt->path[t0], w->type, w->cols, w->data + p0 * w->row_bytes,
-						  w->row_bytes, rows, mt->act + t0 * mt->act_row_bytes,
-						  mt->act_row_bytes, t1 - t0, mt->out + t0 * w->rows + p0, w->rows);
+			vec_dot_block(p->path[t0], w->type, w->cols, w->data + p0 * w->row_bytes,
+						  w->row_bytes, rows, p->act + t0 * p->act_row_bytes,
+						  p->act_row_bytes, t1 - t0, p->out + t0 * w->rows + p0, w->rows);
 		}
 	}
-	if (mt->bias)
-		for (int32_t t = 0; t < mt->T; t++)
+	if (p->bias)
+		for (int32_t t = 0; t < T; t++)
 			for (int64_t r = r0; r < r1; r++)
-				mt->out[t * w->rows + r] += mt->bias[r];
+				p->out[t * w->rows + r] += p->bias[r];
+}
+
+/* Worker i of n takes the i-th share of the rows of every product. */
+static void
+matmul_worker(void *ctx, int i, int n)
+{
+	const struct matmul_task *mt = ctx;
+
+	for (int k = 0; k < mt->n; k++)
+	{
+		int64_t		rows = mt->p[k].w->rows;
+
+		matmul_rows(&mt->p[k], mt->T, rows * i / n, rows * (i + 1) / n);
+	}
 }
 
 /*
- * out[T][w->rows] = x[T][w->cols] . w^T (+ bias).  Each row is summed in
- * the order llama.cpp would use for its token in a product over the tokens
- * its sequence brought (quant.h, mm_path_for), or over that row alone.
+ * out_k[T][w_k->rows] = x[T][cols] . w_k^T (+ bias_k) for the n products
+ * of a group that read the same input, in one parallel loop.  Each row is
+ * summed in the order llama.cpp would use for its token in a product over
+ * the tokens its sequence brought (quant.h, mm_path_for), or over that row
+ * alone.  The activations are quantized once per type; a group needing more
+ * types than acts_for keeps (2) runs one product at a time.
  */
+static void
+linear_group(struct infer_ctx *ic, const struct weight *const *w, float *const *out,
+			 const float *const *bias, int n, const float *x, int32_t T, bool alone)
+{
+	struct forward_scratch *s = ic->scratch;
+	struct matmul_task mt = {.n = n, .T = T};
+	enum dtype	types[GROUP_MAX];
+	int			n_types = 0;
+
+	for (int k = 0; k < n; k++)
+	{
+		enum dtype	t = quant_act_type(w[k]->type);
+		int			j = 0;
+
+		while (j < n_types && types[j] != t)
+			j++;
+		if (j == n_types)
+			types[n_types++] = t;
+	}
+	if (n_types > 2)
+	{
+		for (int k = 0; k < n; k++)
+			linear_group(ic, &w[k], &out[k], &bias[k], 1, x, T, alone);
+		return;
+	}
+	for (int k = 0; k < n; k++)
+	{
+		enum dtype	act_type = quant_act_type(w[k]->type);
+		enum mm_path *path = s->tok_path + (size_t) k * ic->max_batch_tokens;
+
+		for (int32_t t = 0; t < T; t++)
+			path[t] = alone ? mm_path_for(w[k]->type, w[k]->rows, 1, 0)
+				: mm_path_for(w[k]->type, w[k]->rows, s->tok_chunk[t], s->tok_index[t]);
+		mt.p[k] = (struct product) {
+			.w = w[k],
+			.out = out[k],
+			.bias = bias[k],
+			.path = path,
+			.act = acts_for(ic, x, T, w[k]->cols, act_type),
+			.act_row_bytes = dtype_row_bytes(act_type, w[k]->cols),
+		};
+	}
+	threadpool_run(ic->pool, matmul_worker, &mt);
+}
+
 static void
 linear(struct infer_ctx *ic, const struct weight *w, const float *x, int32_t T,
 	   float *out, const float *bias, bool alone)
 {
-	struct forward_scratch *s = ic->scratch;
-	enum dtype	act_type = quant_act_type(w->type);
-	struct matmul_task mt = {
-		.w = w,
-		.path = s->tok_path,
-		.act = acts_for(ic, x, T, w->cols, act_type),
-		.act_row_bytes = dtype_row_bytes(act_type, w->cols),
-		.T = T,
-		.out = out,
-		.bias = bias,
-	};
-
-	for (int32_t t = 0; t < T; t++)
-		s->tok_path[t] = alone ? mm_path_for(w->type, w->rows, 1, 0)
-			: mm_path_for(w->type, w->rows, s->tok_chunk[t], s->tok_index[t]);
-	threadpool_run(ic->pool, matmul_worker, &mt);
+	linear_group(ic, &w, &out, &bias, 1, x, T, alone);
 }
 
 /* ---- attention ---------------------------------------------------------- */
@@ -456,9 +509,9 @@ attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t
 
 	for_each_token(ic, T, norm_token, l->attn_norm);
 	acts_forget(s);
-	linear(ic, &l->wq, s->xn, T, s->q, l->bq, false);
-	linear(ic, &l->wk, s->xn, T, s->k, l->bk, false);
-	linear(ic, &l->wv, s->xn, T, s->v, l->bv, false);
+	linear_group(ic, (const struct weight *[]) {&l->wq, &l->wk, &l->wv},
+				 (float *[]) {s->q, s->k, s->v}, (const float *[]) {l->bq, l->bk, l->bv},
+				 3, s->xn, T, false);
 	for_each_token(ic, T, rope_token, NULL);
 	/* one thread: tokens of a block share its key summary */
 	for (int32_t t = 0; t < T; t++)
@@ -477,8 +530,8 @@ ffn_block(struct infer_ctx *ic, const struct layer *l, int32_t T, bool alone)
 
 	for_each_token(ic, T, norm_token, l->ffn_norm);
 	acts_forget(s);
-	linear(ic, &l->w_gate, s->xn, T, s->gate, NULL, alone);
-	linear(ic, &l->w_up, s->xn, T, s->up, NULL, alone);
+	linear_group(ic, (const struct weight *[]) {&l->w_gate, &l->w_up},
+				 (float *[]) {s->gate, s->up}, (const float *[]) {NULL, NULL}, 2, s->xn, T, alone);
 	for_each_token(ic, T, swiglu_token, NULL);
 	acts_forget(s);
 	linear(ic, &l->w_down, s->gate, T, s->xn, NULL, alone);
