@@ -11,13 +11,55 @@ CREATE FUNCTION generate(
 	stop text[] DEFAULT NULL,
 	system text DEFAULT NULL,
 	raw boolean DEFAULT false,
-	include_reasoning boolean DEFAULT false)
+	include_reasoning boolean DEFAULT false,
+	choices text[] DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'dr1_generate'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION generate IS
-'The model''s answer to a prompt (chat template applied unless raw); reasoning removed unless include_reasoning';
+'The model''s answer to a prompt (chat template applied unless raw); reasoning removed unless include_reasoning; exactly one of choices when given';
+
+CREATE FUNCTION generate_batch(
+	prompts text[],
+	max_tokens integer DEFAULT 512,
+	temperature double precision DEFAULT 0.6,
+	top_p double precision DEFAULT 0.95,
+	top_k integer DEFAULT 40,
+	seed bigint DEFAULT NULL,
+	stop text[] DEFAULT NULL,
+	system text DEFAULT NULL,
+	raw boolean DEFAULT false,
+	include_reasoning boolean DEFAULT false,
+	choices text[] DEFAULT NULL)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'dr1_generate_batch'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION generate_batch IS
+'generate for every prompt, all submitted at once and batched by the engine; answers in the order of the prompts, NULL for NULL';
+
+CREATE PROCEDURE enrich(
+	tbl regclass,
+	source text,
+	target text,
+	prompt_template text,
+	batch_size integer DEFAULT 16,
+	max_tokens integer DEFAULT 512,
+	temperature double precision DEFAULT 0.6,
+	top_p double precision DEFAULT 0.95,
+	top_k integer DEFAULT 40,
+	seed bigint DEFAULT NULL,
+	stop text[] DEFAULT NULL,
+	system text DEFAULT NULL,
+	raw boolean DEFAULT false,
+	include_reasoning boolean DEFAULT false,
+	choices text[] DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'dr1_enrich'
+LANGUAGE C;
+
+COMMENT ON PROCEDURE enrich IS
+'Sets the NULL target column of the table''s rows to the answer to prompt_template with {source} replaced by the source column, batch_size rows per committed transaction';
 
 CREATE FUNCTION chat(
 	messages jsonb,
@@ -70,7 +112,11 @@ CREATE FUNCTION status(
 	OUT generated_tokens bigint,
 	OUT engine_starts bigint,
 	OUT last_engine_ms double precision,
-	OUT engine_ms_total double precision)
+	OUT engine_ms_total double precision,
+	OUT prefill_tokens bigint,
+	OUT preemptions bigint,
+	OUT kv_blocks_used integer,
+	OUT kv_blocks_total integer)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'dr1_status'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
@@ -81,7 +127,12 @@ CREATE FUNCTION requests_internal(
 	OUT prompt_tokens integer,
 	OUT generated_tokens integer,
 	OUT tokens_per_second double precision,
-	OUT started timestamptz)
+	OUT started timestamptz,
+	OUT prompts integer,
+	OUT prompts_done integer,
+	OUT task text,
+	OUT task_done bigint,
+	OUT task_total bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'dr1_requests'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
@@ -90,7 +141,11 @@ CREATE VIEW requests AS SELECT * FROM requests_internal();
 
 -- Inference is granted by an administrator, never to everyone by default.
 REVOKE ALL ON FUNCTION generate(text, integer, double precision, double precision, integer,
-	bigint, text[], text, boolean, boolean) FROM PUBLIC;
+	bigint, text[], text, boolean, boolean, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION generate_batch(text[], integer, double precision, double precision, integer,
+	bigint, text[], text, boolean, boolean, text[]) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE enrich(regclass, text, text, text, integer, integer, double precision,
+	double precision, integer, bigint, text[], text, boolean, boolean, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION chat(jsonb, integer, double precision, double precision, integer,
 	bigint, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tokenize(text) FROM PUBLIC;

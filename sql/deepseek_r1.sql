@@ -89,9 +89,104 @@ SELECT pg_temp.err(q) FROM (VALUES
 	-- longer than the context (4096 tokens)
 	($q$SELECT deepseek_r1.generate(repeat('hello ', 5000), max_tokens => 1)$q$)
 ) AS t(q);
+
+-- generate_batch: the answers of generate, in order, NULL for NULL, the
+-- subscripts kept
+SELECT deepseek_r1.generate_batch(ARRAY['What is 2+2?', NULL, 'Name a color.'], max_tokens => 24,
+								  temperature => 0);
+SELECT deepseek_r1.generate_batch(ARRAY['What is 2+2?', 'Name a color.', 'Once upon a time'],
+								  max_tokens => 24, temperature => 0)
+	 = ARRAY[deepseek_r1.generate('What is 2+2?', max_tokens => 24, temperature => 0),
+			 deepseek_r1.generate('Name a color.', max_tokens => 24, temperature => 0),
+			 deepseek_r1.generate('Once upon a time', max_tokens => 24, temperature => 0)] AS same;
+SELECT deepseek_r1.generate_batch('[0:1]={"Once upon a time",NULL}', max_tokens => 24,
+								  temperature => 0, raw => true);
+SELECT deepseek_r1.generate_batch(NULL) IS NULL AS null_array,
+	   deepseek_r1.generate_batch('{}') AS empty,
+	   deepseek_r1.generate_batch('{NULL,NULL}') AS nulls;
+
+-- choices: the answer is one of the labels
+SELECT deepseek_r1.generate('Is an apple a fruit or a vegetable?', temperature => 0,
+							choices => ARRAY['fruit', 'vegetable']);
+SELECT p, a, a = ANY (ARRAY['positive', 'negative', 'neutral']) AS listed
+FROM unnest(ARRAY['I love this product!', 'This is the worst day ever.', 'The meeting is at 3 pm.'],
+			deepseek_r1.generate_batch(ARRAY['I love this product!', 'This is the worst day ever.',
+											 'The meeting is at 3 pm.'],
+									   temperature => 0, system => 'Classify the sentiment of the text.',
+									   choices => ARRAY['positive', 'negative', 'neutral'])) AS t(p, a);
+
+-- enrich: fills the NULL targets in committed batches, a NOTICE per batch
+CREATE TABLE produce (name text, kind varchar(20), note text);
+INSERT INTO produce VALUES ('apple', NULL, NULL), ('carrot', NULL, NULL), (NULL, NULL, NULL),
+	('banana', 'fruit', NULL), ('onion', NULL, NULL), ('cherry', NULL, NULL);
+CALL deepseek_r1.enrich('produce', 'name', 'kind', 'Is {source} a fruit or a vegetable?',
+						batch_size => 2, temperature => 0, choices => ARRAY['fruit', 'vegetable']);
+SELECT name, kind FROM produce ORDER BY name;
+-- nothing left to do: no batch, no request
+SELECT requests AS before FROM deepseek_r1.status() \gset
+CALL deepseek_r1.enrich('produce', 'name', 'kind', 'Is {source} a fruit or a vegetable?');
+SELECT requests - :before AS requests FROM deepseek_r1.status();
+
+-- the engine's counters: prefix sharing computed fewer prompt tokens than
+-- were sent (the same prompts came several times), and once the engine is
+-- idle (it says so within moments) no KV block is held
+CREATE FUNCTION pg_temp.engine_idle() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1..100 LOOP
+		IF (SELECT engine_in_flight = 0 AND kv_blocks_used = 0 FROM deepseek_r1.status()) THEN
+			RETURN true;
+		END IF;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+	RETURN false;
+END $$;
+SELECT pg_temp.engine_idle();
+SELECT prefill_tokens < prompt_tokens AS shared, preemptions, kv_blocks_used,
+	   kv_blocks_total > 0 AS pool
+FROM deepseek_r1.status();
+
+-- bad arguments of generate_batch, choices and enrich
+CREATE VIEW produce_view AS SELECT * FROM produce;
+SELECT pg_temp.err(q) FROM (VALUES
+	($q$SELECT deepseek_r1.generate_batch('{{a,b},{c,d}}')$q$),
+	($q$SELECT deepseek_r1.generate_batch(array_fill('x'::text, ARRAY[1025]))$q$),
+	($q$SELECT deepseek_r1.generate_batch('{x}', max_tokens => 0)$q$),
+	($q$SELECT deepseek_r1.generate_batch('{x}', top_p => 2)$q$),
+	($q$SELECT deepseek_r1.generate_batch(ARRAY['x', repeat('hello ', 5000)], max_tokens => 1)$q$),
+	($q$SELECT deepseek_r1.generate('x', choices => '{}')$q$),
+	($q$SELECT deepseek_r1.generate('x', choices => ARRAY['a', NULL])$q$),
+	($q$SELECT deepseek_r1.generate('x', choices => ARRAY['a', ''])$q$),
+	($q$SELECT deepseek_r1.generate('x', choices => '{{a,b},{c,d}}')$q$),
+	($q$SELECT deepseek_r1.generate('x', choices => array_fill('x'::text, ARRAY[65]))$q$),
+	($q$SELECT deepseek_r1.generate('x', choices => ARRAY['a', 'a'])$q$),
+	($q$SELECT deepseek_r1.generate('x', choices => ARRAY['a'], stop => ARRAY['b'])$q$),
+	($q$SELECT deepseek_r1.generate_batch('{x}', choices => ARRAY['a', NULL])$q$),
+	($q$CALL deepseek_r1.enrich('no_such_table', 'name', 'kind', '{source}')$q$),
+	($q$CALL deepseek_r1.enrich('produce_view', 'name', 'kind', '{source}')$q$),
+	($q$CALL deepseek_r1.enrich('produce', 'nme', 'kind', '{source}')$q$),
+	($q$CALL deepseek_r1.enrich('produce', 'name', 'knd', '{source}')$q$),
+	($q$CALL deepseek_r1.enrich('produce', 'name', 'xmin', '{source}')$q$),
+	($q$CALL deepseek_r1.enrich('produce', 'name', 'name', '{source}')$q$),
+	($q$CALL deepseek_r1.enrich(NULL, 'name', 'kind', '{source}')$q$),
+	($q$CALL deepseek_r1.enrich('produce', NULL, 'kind', '{source}')$q$),
+	($q$CALL deepseek_r1.enrich('produce', 'name', NULL, '{source}')$q$),
+	($q$CALL deepseek_r1.enrich('produce', 'name', 'kind', NULL)$q$),
+	($q$CALL deepseek_r1.enrich('produce', 'name', 'kind', 'no placeholder')$q$),
+	($q$CALL deepseek_r1.enrich('produce', 'name', 'kind', '{source}', batch_size => 0)$q$),
+	($q$CALL deepseek_r1.enrich('produce', 'name', 'kind', '{source}', batch_size => 1025)$q$),
+	($q$CALL deepseek_r1.enrich('produce', 'name', 'kind', '{source}', temperature => -1)$q$),
+	($q$CALL deepseek_r1.enrich('produce', 'name', 'kind', '{source}', choices => '{}')$q$),
+	-- a function's CALL is atomic: enrich could not commit its batches
+	($q$CALL deepseek_r1.enrich('produce', 'name', 'note', '{source}')$q$)
+) AS t(q);
+ALTER TABLE produce ADD COLUMN weight int;
+SELECT pg_temp.err($q$CALL deepseek_r1.enrich('produce', 'name', 'weight', '{source}')$q$);
+SELECT count(*) FILTER (WHERE note IS NOT NULL) AS notes FROM produce;
+DROP TABLE produce CASCADE;
+
 -- nothing leaked
 SELECT count(*) FROM deepseek_r1.requests;
-SELECT requests_in_flight FROM deepseek_r1.status();
+SELECT requests_in_flight, pg_temp.engine_idle() FROM deepseek_r1.status();
 
 -- privileges: inference is not for PUBLIC until granted
 CREATE ROLE dr1_regress_user;
@@ -99,6 +194,8 @@ SET ROLE dr1_regress_user;
 SELECT pg_temp.err($q$SELECT deepseek_r1.generate('x', max_tokens => 1)$q$);
 SELECT pg_temp.err($q$SELECT deepseek_r1.chat('[{"role": "user", "content": "x"}]', max_tokens => 1)$q$);
 SELECT pg_temp.err($q$SELECT deepseek_r1.tokenize('x')$q$);
+SELECT pg_temp.err($q$SELECT deepseek_r1.generate_batch('{x}', max_tokens => 1)$q$);
+SELECT pg_temp.err($q$CALL deepseek_r1.enrich('pg_class', 'relname', 'relname', '{source}')$q$);
 SELECT state FROM deepseek_r1.status();
 SELECT count(*) FROM deepseek_r1.requests;
 SELECT i->>'architecture' FROM deepseek_r1.model_info() AS i;

@@ -1,8 +1,9 @@
 /*
  * cmd_serve.c — `deepseek-r1 serve`: the engine process of the extension.
  *
- *   deepseek-r1 serve --fd N -m FILE [-t THREADS] [-c CTX] [--kv-bytes B]
- *                     [--max-batch N] [--device auto|cpu|cuda]
+ *   deepseek-r1 serve --fd N --protocol V -m FILE [-t THREADS] [-c CTX]
+ *                     [--kv-bytes B] [--max-batch N] [--prefix-sharing on|off]
+ *                     [--device auto|cpu|cuda]
  *
  * The background worker starts this program with one end of a socketpair
  * as fd N and speaks protocol.h over it.  The model is loaded once; then
@@ -10,8 +11,9 @@
  * to --max-batch of them run together) and tokenize requests are answered
  * at once.  Between two scheduler steps the socket is read without
  * blocking, so a CANCEL stops its request at the next step; when nothing
- * runs the program waits on the socket.  End of file on the socket (the
- * worker went away) ends the program.
+ * runs the program waits on the socket.  The scheduler's counters go to
+ * the worker in STATS frames (protocol.h says when).  End of file on the
+ * socket (the worker went away) ends the program.
  */
 #include <errno.h>
 #include <poll.h>
@@ -39,13 +41,15 @@ struct serve_opts
 	int32_t		ctx;
 	long long	kv_bytes;
 	int			max_batch;
+	int			protocol;
+	bool		prefix_sharing;
 };
 
 /* The request's strings, copied NUL-terminated into one allocation. */
 struct request
 {
 	struct dr1_submit h;
-	char	  **str;			/* messages (role, content pairs), then stops */
+	char	  **str;			/* messages (role, content pairs), stops, choices */
 	int32_t    *ids;
 	char	   *arena;
 };
@@ -71,6 +75,8 @@ struct server
 	size_t		in_cap;
 	struct pending *pending;
 	bool		eof;
+	struct dr1_stats stats_sent;	/* the last STATS frame */
+	double		stats_at;		/* when it was sent */
 };
 
 static void
@@ -132,9 +138,10 @@ parse_request(const char *payload, uint32_t len, struct request *rq, char *err)
 
 	memset(rq, 0, sizeof *rq);
 	dr1_cursor_init(&c, payload, len);
-	if (!dr1_get(&c, &rq->h, sizeof rq->h) || rq->h.n_messages > len || rq->h.n_stops > len)
+	if (!dr1_get(&c, &rq->h, sizeof rq->h) || rq->h.n_messages > len || rq->h.n_stops > len ||
+		rq->h.n_choices > len)
 		return err_set(err, "malformed request");
-	n_str = rq->h.n_messages * 2 + rq->h.n_stops;
+	n_str = rq->h.n_messages * 2 + rq->h.n_stops + rq->h.n_choices;
 	rq->str = calloc(n_str + 1, sizeof(char *));
 	a = rq->arena = malloc(len + n_str + 1);
 	for (uint32_t i = 0; i < n_str; i++)
@@ -325,9 +332,12 @@ submit_complete(struct server *s, struct pending *p)
 		gp.sampling.top_p = rq->h.top_p;
 		gp.sampling.top_k = rq->h.top_k;
 		gp.sampling.seed = rq->h.seed;
-		gp.max_tokens = rq->h.max_tokens;
+		/* a choice ends by itself; max_tokens must not cut it short */
+		gp.max_tokens = rq->h.n_choices > 0 ? INT32_MAX : rq->h.max_tokens;
 		gp.stops = (const char *const *) rq->str + 2 * rq->h.n_messages;
 		gp.n_stops = rq->h.n_stops;
+		gp.choices = gp.stops + rq->h.n_stops;
+		gp.n_choices = rq->h.n_choices;
 		p->req = scheduler_submit(s->sched, &prompt, &gp, p, err);
 		if (p->req)
 			send_int(s, DR1_STARTED, p->id, (int32_t) prompt.n);
@@ -475,8 +485,8 @@ model_json(const struct server *s, const struct serve_opts *o)
 				strlen(s->ic->gpu ? s->ic->gpu->describe(s->ic->gpu_state) : "cpu"));
 	fprintf(out, ",\"device_note\":");
 	json_string(out, s->ic->device_note, strlen(s->ic->device_note));
-	fprintf(out, ",\"threads\":%d,\"max_batch\":%d,\"kv_cache_bytes\":%llu}",
-			o->threads, o->max_batch,
+	fprintf(out, ",\"threads\":%d,\"max_batch\":%d,\"prefix_sharing\":%s,\"kv_cache_bytes\":%llu}",
+			o->threads, o->max_batch, o->prefix_sharing ? "true" : "false",
 			(unsigned long long) s->ic->kv->n_blocks * kv_block_bytes(hp->n_layer, s->ic->kv->kv_dim));
 	fclose(out);
 	return buf;
@@ -506,6 +516,14 @@ parse_serve_opts(int argc, char **argv, struct serve_opts *o)
 			o->kv_bytes = atoll(v);
 		else if (!strcmp(a, "--max-batch"))
 			o->max_batch = atoi(v);
+		else if (!strcmp(a, "--protocol"))
+			o->protocol = atoi(v);
+		else if (!strcmp(a, "--prefix-sharing"))
+		{
+			if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+				return cli_fail("serve: --prefix-sharing must be on or off");
+			o->prefix_sharing = !strcmp(v, "on");
+		}
 		else
 			return cli_fail("serve: unknown option %s", a);
 	}
@@ -536,6 +554,30 @@ kv_bytes(const struct model *m, const struct serve_opts *o)
 		* kv_block_bytes(hp->n_layer, hp->n_head_kv * hp->head_dim);
 }
 
+/* Send the scheduler's figures when they changed: at once when it is idle
+ * (or force), else at most every DR1_STATS_INTERVAL_MS. */
+static void
+send_stats(struct server *s, bool force)
+{
+	struct sched_stats st;
+	struct dr1_stats d;
+	double		now = clock_seconds();
+
+	scheduler_stats(s->sched, &st);
+	d = (struct dr1_stats) {
+		.kv_blocks_used = st.kv_blocks_used, .kv_blocks_total = st.kv_blocks_total,
+		.waiting = st.waiting, .running = st.running,
+		.prompt_tokens = st.prompt_tokens, .prefill_tokens = st.prefill_tokens,
+		.generated_tokens = st.generated_tokens, .preemptions = st.preemptions};
+	if (!force && memcmp(&d, &s->stats_sent, sizeof d) == 0)
+		return;
+	if (!force && !scheduler_idle(s->sched) && now - s->stats_at < DR1_STATS_INTERVAL_MS / 1000.0)
+		return;
+	send_frame(s, DR1_STATS, 0, &d, sizeof d);
+	s->stats_sent = d;
+	s->stats_at = now;
+}
+
 /* Load the model; tell the worker how it went.  0 when ready. */
 static int
 load(struct server *s, const struct serve_opts *o)
@@ -544,7 +586,11 @@ load(struct server *s, const struct serve_opts *o)
 	char	   *json;
 	enum infer_device device = INFER_DEVICE_AUTO;
 
-	if (o->device && device_parse(o->device, &device) != 0)
+	if (o->protocol != DR1_PROTOCOL_VERSION)
+		snprintf(err, sizeof err, "the worker speaks protocol version %d, this program version %d: "
+				 "install the module and the program from the same build", o->protocol,
+				 DR1_PROTOCOL_VERSION);
+	else if (o->device && device_parse(o->device, &device) != 0)
 		snprintf(err, sizeof err, "device \"%s\" is not auto, cpu or cuda", o->device);
 	else if ((s->m = model_load(o->model, err)) != NULL &&
 			 (s->ic = infer_new(s->m, &(struct infer_config) {
@@ -553,12 +599,13 @@ load(struct server *s, const struct serve_opts *o)
 				 .kv_bytes = kv_bytes(s->m, o),
 				 .device = device, .gpu_ops = &cuda_backend_ops}, err)) != NULL &&
 			 (s->sched = scheduler_new(s->ic, &(struct scheduler_config) {
-				 .max_seqs = o->max_batch, .prefix_sharing = true,
+				 .max_seqs = o->max_batch, .prefix_sharing = o->prefix_sharing,
 				 .on_event = on_event, .on_event_ctx = s}, err)) != NULL)
 	{
 		json = model_json(s, o);
 		send_frame(s, DR1_READY, 0, json, strlen(json));
 		free(json);
+		send_stats(s, true);
 		return 0;
 	}
 	send_frame(s, DR1_LOAD_FAILED, 0, err, strlen(err));
@@ -568,7 +615,7 @@ load(struct server *s, const struct serve_opts *o)
 int
 cmd_serve(int argc, char **argv)
 {
-	struct serve_opts o = {.fd = -1, .max_batch = 1};
+	struct serve_opts o = {.fd = -1, .max_batch = 1, .prefix_sharing = true};
 	struct server s = {0};
 
 	/* the worker sees failures on the socket; signals from the postmaster's
@@ -591,6 +638,7 @@ cmd_serve(int argc, char **argv)
 		/* an engine fault fails only the requests it hit: they were told */
 		if (!s.eof && !scheduler_idle(s.sched))
 			scheduler_step(s.sched, err);
+		send_stats(&s, false);
 	}
 	scheduler_free(s.sched);
 	while (s.pending)

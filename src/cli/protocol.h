@@ -23,8 +23,16 @@
  *                      TOKEN    int32 tokens generated so far
  *                      DONE     struct dr1_done, then ids, then 3 strings
  *                      ERROR    uint32 code, then the message text
+ *                      STATS    struct dr1_stats (id 0)
  *
  * A string is a uint32 byte length and that many bytes of UTF-8 (no NUL).
+ *
+ * The worker passes DR1_PROTOCOL_VERSION to the program (`serve --protocol
+ * N`), which refuses to serve another version with LOAD_FAILED: a module
+ * and a program from different builds fail with a clear reason rather than
+ * misreading each other's frames.
+ *
+ * Version 2: SUBMIT carries choices; STATS.
  */
 #ifndef DR1_PROTOCOL_H
 #define DR1_PROTOCOL_H
@@ -34,7 +42,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define DR1_PROTOCOL_VERSION 1
+#define DR1_PROTOCOL_VERSION 2
 #define DR1_FRAME_MAX ((uint32_t) 256 << 20)	/* largest payload accepted */
 
 enum dr1_frame_type
@@ -46,7 +54,8 @@ enum dr1_frame_type
 	DR1_STARTED,
 	DR1_TOKEN,
 	DR1_DONE,
-	DR1_ERROR
+	DR1_ERROR,
+	DR1_STATS
 };
 
 struct dr1_frame
@@ -67,8 +76,10 @@ enum dr1_request_kind
 
 /*
  * SUBMIT payload: this struct, then n_messages pairs of strings (role,
- * content), then n_stops strings, then n_ids int32.  TOKENIZE sends its text
- * as the content of a single message.
+ * content), then n_stops strings, then n_choices strings, then n_ids int32.
+ * TOKENIZE sends its text as the content of a single message.  With
+ * choices the answer is exactly one of them and max_tokens does not apply
+ * (a choice ends by itself).
  */
 struct dr1_submit
 {
@@ -82,7 +93,7 @@ struct dr1_submit
 	uint32_t	n_messages;
 	uint32_t	n_stops;
 	uint32_t	n_ids;
-	uint32_t	pad;
+	uint32_t	n_choices;
 };
 
 /* DONE payload: this struct, then n_ids int32 (tokenize only), then the
@@ -103,6 +114,30 @@ struct dr1_done
 	double		prefill_seconds;
 	double		decode_seconds;
 	double		engine_seconds; /* from receiving SUBMIT to sending DONE */
+};
+
+/*
+ * STATS payload: the engine scheduler's state and its counters since the
+ * engine process started.  Sent after READY, then after scheduler steps
+ * when something changed, at most every DR1_STATS_INTERVAL_MS while
+ * requests run, and always when the last request has ended, so that the
+ * figures of an idle engine are exact (a cancelled request's KV blocks are
+ * seen freed).
+ */
+#define DR1_STATS_INTERVAL_MS 100
+
+struct dr1_stats
+{
+	int32_t		kv_blocks_used;
+	int32_t		kv_blocks_total;
+	int32_t		waiting;		/* requests queued in the scheduler */
+	int32_t		running;
+	int64_t		prompt_tokens;	/* submitted */
+	int64_t		prefill_tokens; /* computed: not taken from the prefix cache,
+								 * counted again when recomputed after a
+								 * preemption */
+	int64_t		generated_tokens;
+	int64_t		preemptions;
 };
 
 enum dr1_error_code

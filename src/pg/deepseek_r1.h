@@ -4,8 +4,10 @@
  *
  * Process model (DESIGN §4.1): backends hand requests to the background
  * worker through request slots in fixed shared memory and one DSM segment
- * per request; the worker relays them to the engine process over a
- * socketpair (src/cli/protocol.h).
+ * per call; the worker relays them to the engine process over a socketpair
+ * (src/cli/protocol.h).  A call is what one SQL function call submits at
+ * once: one request (generate, chat, tokenize) or up to DR1_MAX_PROMPTS
+ * (generate_batch, a batch of enrich).
  */
 #ifndef DEEPSEEK_R1_H
 #define DEEPSEEK_R1_H
@@ -13,6 +15,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "storage/dsm.h"
 #include "storage/latch.h"
@@ -25,10 +28,20 @@ extern char *dr1_model;
 extern int	dr1_device;
 extern int	dr1_threads;
 extern int	dr1_context_length;
-extern int	dr1_kv_cache_memory;	/* kB, 0 = enough for one sequence */
+extern int	dr1_kv_cache_memory;	/* kB, 0 = max_batch whole contexts */
 extern int	dr1_max_batch;
 extern int	dr1_max_tokens_limit;
 extern int	dr1_request_timeout;	/* ms, 0 = none */
+extern bool dr1_prefix_sharing;
+
+/*
+ * Limits of one call (README): they bound the DSM segment of a call and the
+ * worker's memory for it.  A backend runs one call at a time, so nothing
+ * here grows with the number of calls.
+ */
+#define DR1_MAX_PROMPTS 1024	/* generate_batch prompts, enrich batch_size */
+#define DR1_MAX_STOPS 16
+#define DR1_MAX_CHOICES 64
 
 enum dr1_device
 {
@@ -47,12 +60,12 @@ typedef enum DR1State
 } DR1State;
 
 /*
- * A request slot.  The backend owns a slot from claiming it (FREE -> NEW)
+ * A call's slot.  The backend owns a slot from claiming it (FREE -> NEW)
  * until its DSM segment is detached; the worker takes NEW slots (-> ACTIVE)
- * and marks them DONE once the answer is sent.  Whichever side finishes
+ * and marks them DONE once every answer is sent.  Whichever side finishes
  * second frees the slot: the backend's detach callback frees a NEW or DONE
  * slot and turns an ACTIVE one into ABANDONED, which the worker then
- * cancels in the engine and frees.
+ * cancels in the engine (every request of the call) and frees.
  */
 typedef enum DR1SlotState
 {
@@ -63,16 +76,31 @@ typedef enum DR1SlotState
 	DR1_SLOT_ABANDONED
 } DR1SlotState;
 
+/* What a call is part of, for the requests view: enrich's progress. */
+#define DR1_TASK_MAX 128
+
+typedef struct DR1Task
+{
+	char		name[DR1_TASK_MAX]; /* "" when the call is on its own */
+	int64		done;
+	int64		total;
+} DR1Task;
+
 typedef struct DR1Slot
 {
 	DR1SlotState state;
 	int			pid;			/* backend */
-	uint64		id;				/* request id, unique for the server's life */
+	uint64		id;				/* the call's first request id; its requests are
+								 * id .. id + n_requests - 1, unique for the
+								 * server's life */
+	int32		n_requests;
 	dsm_handle	handle;
 	TimestampTz submitted;
-	TimestampTz started;		/* when the engine began it; 0 while queued */
-	int32		n_prompt;
+	TimestampTz started;		/* when the engine began one of them; 0 while queued */
+	int32		n_prompt;		/* summed over the call's requests */
 	int32		n_generated;
+	int32		n_done;			/* requests answered */
+	DR1Task		task;
 } DR1Slot;
 
 #define DR1_REASON_MAX 1024
@@ -97,6 +125,10 @@ typedef struct DR1Shared
 	uint64		prompt_tokens;
 	uint64		generated_tokens;
 	uint64		engine_starts;
+	uint64		prefill_tokens; /* prompt tokens the engine computed */
+	uint64		preemptions;
+	int32		kv_blocks_used; /* of the running engine (STATS frames) */
+	int32		kv_blocks_total;
 	int			engine_in_flight;	/* requests the engine still holds */
 	double		last_engine_seconds;	/* the engine's own time, last request */
 	double		engine_seconds;		/* its sum over all requests */
@@ -136,19 +168,22 @@ extern bool dr1_engine_send(DR1Engine *e, uint32 type, uint64 id, const void *pa
 extern int	dr1_engine_read(DR1Engine *e);
 extern bool dr1_engine_next_frame(DR1Engine *e, struct dr1_frame *h, const char **payload);
 
-/* The DSM segment of one request: the SUBMIT payload the backend wrote,
- * then the shm_mq the worker answers on (one message: a DONE or ERROR
- * frame, header included). */
-typedef struct DR1RequestShm
+/*
+ * The DSM segment of one call: the SUBMIT payloads its backend wrote
+ * (request k's is the bytes offsets[k] .. offsets[k + 1] from the start of
+ * the segment), then the shm_mq the worker answers on: one message per
+ * request, a DONE or ERROR frame (header included) whose id names the
+ * request.  An ERROR with id 0 is the worker's own and fails the whole call.
+ */
+typedef struct DR1CallShm
 {
-	uint32		payload_len;
 	Size		mq_offset;
-	char		payload[FLEXIBLE_ARRAY_MEMBER];
-} DR1RequestShm;
+	Size		offsets[FLEXIBLE_ARRAY_MEMBER]; /* the slot's n_requests + 1 */
+} DR1CallShm;
 
 #define DR1_MQ_SIZE 65536
 
-/* request.c: the backend side of one request */
+/* request.c: the backend side of a call */
 typedef struct DR1Result
 {
 	struct dr1_done done;
@@ -160,6 +195,29 @@ typedef struct DR1Result
 
 extern void dr1_check_available(void);
 extern void dr1_put_str(StringInfo buf, const char *s, int len, bool convert);
-extern void dr1_request_run(StringInfo submit, DR1Result *res);
+extern void dr1_run(StringInfoData *submits, int n, DR1Result *results, const DR1Task *task,
+					const int *labels);
+
+/*
+ * functions.c: the arguments generate, generate_batch and enrich share
+ * (max_tokens, temperature, top_p, top_k, seed, stop, system, raw,
+ * include_reasoning, choices), checked once, and the run of many prompts
+ * with them.
+ */
+typedef struct DR1GenerateArgs
+{
+	struct dr1_submit h;		/* sampling, flags, counts */
+	bool		random_seed;	/* seed NULL: each prompt draws its own */
+	bool		has_system;
+	Datum		system;
+	Datum	   *stops;
+	Datum	   *choices;
+	bool		want_text;		/* the whole text, not the answer after the reasoning */
+} DR1GenerateArgs;
+
+extern void dr1_generate_args(FunctionCallInfo fcinfo, int first, DR1GenerateArgs *ga);
+extern void dr1_generate_many(const DR1GenerateArgs *ga, const Datum *prompts, const bool *nulls,
+							  int n, Datum *answers, bool *answer_nulls, const int *labels,
+							  const DR1Task *task);
 
 #endif

@@ -33,9 +33,9 @@ static const char *const device_names[] = {"auto", "cpu", "cuda"};
 void
 dr1_engine_settings(char *buf, Size size)
 {
-	snprintf(buf, size, "%s|%s|%d|%d|%d|%d", dr1_model ? dr1_model : "",
+	snprintf(buf, size, "%s|%s|%d|%d|%d|%d|%d", dr1_model ? dr1_model : "",
 			 device_names[dr1_device], dr1_threads, dr1_context_length,
-			 dr1_kv_cache_memory, dr1_max_batch);
+			 dr1_kv_cache_memory, dr1_max_batch, dr1_prefix_sharing);
 }
 
 static void
@@ -79,8 +79,9 @@ dr1_engine_start(DR1Engine *e, char *err, Size errsize)
 				ctx[16],
 				kv[32],
 				batch[16],
-				fd[16];
-	char	   *argv[20];
+				fd[16],
+				protocol[16];
+	char	   *argv[24];
 	int			n = 0;
 	int			sv[2];
 	pid_t		pid;
@@ -97,10 +98,13 @@ dr1_engine_start(DR1Engine *e, char *err, Size errsize)
 	snprintf(kv, sizeof kv, "%lld", (long long) dr1_kv_cache_memory * 1024);
 	snprintf(batch, sizeof batch, "%d", dr1_max_batch);
 	snprintf(fd, sizeof fd, "%d", ENGINE_FD);
+	snprintf(protocol, sizeof protocol, "%d", DR1_PROTOCOL_VERSION);
 	argv[n++] = "deepseek-r1";
 	argv[n++] = "serve";
 	argv[n++] = "--fd";
 	argv[n++] = fd;
+	argv[n++] = "--protocol";
+	argv[n++] = protocol;
 	argv[n++] = "-m";
 	argv[n++] = dr1_model;
 	argv[n++] = "--device";
@@ -113,6 +117,8 @@ dr1_engine_start(DR1Engine *e, char *err, Size errsize)
 	argv[n++] = kv;
 	argv[n++] = "--max-batch";
 	argv[n++] = batch;
+	argv[n++] = "--prefix-sharing";
+	argv[n++] = dr1_prefix_sharing ? "on" : "off";
 	argv[n] = NULL;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)

@@ -1,8 +1,8 @@
 /*
- * functions.c — the SQL functions that run the model: generate, chat,
- * tokenize, detokenize, count_tokens.  Each checks its arguments (22023
- * with the valid range), builds a SUBMIT payload and runs it through
- * request.c.
+ * functions.c — the SQL functions that run the model: generate,
+ * generate_batch, chat, tokenize, detokenize, count_tokens.  Each checks
+ * its arguments (22023 with the valid range), builds SUBMIT payloads and
+ * runs them through request.c as one call.
  */
 #include "postgres.h"
 
@@ -23,9 +23,9 @@
 #define DEFAULT_TEMPERATURE 0.6
 #define DEFAULT_TOP_P 0.95
 #define DEFAULT_TOP_K 40
-#define MAX_STOPS 16
 
 PG_FUNCTION_INFO_V1(dr1_generate);
+PG_FUNCTION_INFO_V1(dr1_generate_batch);
 PG_FUNCTION_INFO_V1(dr1_chat);
 PG_FUNCTION_INFO_V1(dr1_tokenize);
 PG_FUNCTION_INFO_V1(dr1_detokenize);
@@ -46,11 +46,19 @@ bad_argument(const char *fmt,...)
 	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", msg)));
 }
 
+/* A seed for a request whose seed argument is NULL. */
+static uint64
+random_seed(void)
+{
+	return pg_prng_uint64(&pg_global_prng_state) >> 1;
+}
+
 /*
  * The sampling arguments, at positions first .. first+4: max_tokens,
- * temperature, top_p, top_k, seed.  NULL means the default.
+ * temperature, top_p, top_k, seed.  NULL means the default (a random seed
+ * for seed).  Returns whether the seed is random.
  */
-static void
+static bool
 sampling_args(FunctionCallInfo fcinfo, int first, struct dr1_submit *h)
 {
 	int32		max_tokens = PG_ARGISNULL(first) ? DEFAULT_MAX_TOKENS : PG_GETARG_INT32(first);
@@ -69,7 +77,7 @@ sampling_args(FunctionCallInfo fcinfo, int first, struct dr1_submit *h)
 	if (top_k < 0)
 		bad_argument("top_k must be 0 (off) or between 1 and %d, not %d", INT_MAX, top_k);
 	if (PG_ARGISNULL(first + 4))
-		seed = (int64) (pg_prng_uint64(&pg_global_prng_state) >> 1);
+		seed = (int64) random_seed();
 	else if ((seed = PG_GETARG_INT64(first + 4)) < 0)
 		bad_argument("seed must be between 0 and " INT64_FORMAT ", not " INT64_FORMAT,
 					 PG_INT64_MAX, seed);
@@ -79,25 +87,37 @@ sampling_args(FunctionCallInfo fcinfo, int first, struct dr1_submit *h)
 	h->top_p = (float) top_p;
 	h->top_k = top_k;
 	h->seed = (uint64) seed;
+	return PG_ARGISNULL(first + 4);
 }
 
-/* The stop strings of argument i (NULL: none). */
-static int
-stop_args(FunctionCallInfo fcinfo, int i, Datum **elems)
+static void
+check_one_dimension(ArrayType *a, const char *name)
 {
+	if (ARR_NDIM(a) > 1)
+		bad_argument("%s must be a one-dimensional array, not one of %d dimensions", name,
+					 ARR_NDIM(a));
+}
+
+/* The strings of text[] argument i, named name (NULL: none): at most max,
+ * each non-empty. */
+static int
+strings_arg(FunctionCallInfo fcinfo, int i, const char *name, int max, Datum **elems)
+{
+	ArrayType  *a;
 	bool	   *nulls;
 	int			n;
 
 	*elems = NULL;
 	if (PG_ARGISNULL(i))
 		return 0;
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(i), TEXTOID, -1, false, TYPALIGN_INT,
-					  elems, &nulls, &n);
-	if (n > MAX_STOPS)
-		bad_argument("stop may hold at most %d strings, not %d", MAX_STOPS, n);
+	a = PG_GETARG_ARRAYTYPE_P(i);
+	check_one_dimension(a, name);
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, elems, &nulls, &n);
+	if (n > max)
+		bad_argument("%s may hold at most %d strings, not %d", name, max, n);
 	for (int k = 0; k < n; k++)
 		if (nulls[k] || VARSIZE_ANY_EXHDR(DatumGetPointer((*elems)[k])) == 0)
-			bad_argument("stop strings must be non-empty and not NULL");
+			bad_argument("every string in %s must be non-empty and not NULL", name);
 	return n;
 }
 
@@ -116,47 +136,150 @@ put_cstr(StringInfo buf, const char *s)
 }
 
 static void
-put_stops(StringInfo buf, Datum *stops, int n)
+put_texts(StringInfo buf, Datum *texts, int n)
 {
 	for (int k = 0; k < n; k++)
-		put_text(buf, stops[k]);
+		put_text(buf, texts[k]);
+}
+
+/*
+ * The arguments from max_tokens on, at positions first .. first+9:
+ * max_tokens, temperature, top_p, top_k, seed, stop, system, raw,
+ * include_reasoning, choices.
+ */
+void
+dr1_generate_args(FunctionCallInfo fcinfo, int first, DR1GenerateArgs *ga)
+{
+	bool		raw = !PG_ARGISNULL(first + 7) && PG_GETARG_BOOL(first + 7);
+	bool		include_reasoning = !PG_ARGISNULL(first + 8) && PG_GETARG_BOOL(first + 8);
+
+	memset(ga, 0, sizeof *ga);
+	ga->random_seed = sampling_args(fcinfo, first, &ga->h);
+	ga->h.n_stops = strings_arg(fcinfo, first + 5, "stop", DR1_MAX_STOPS, &ga->stops);
+	ga->has_system = !PG_ARGISNULL(first + 6);
+	if (ga->has_system)
+		ga->system = PG_GETARG_DATUM(first + 6);
+	ga->h.n_choices = strings_arg(fcinfo, first + 9, "choices", DR1_MAX_CHOICES, &ga->choices);
+	if (!PG_ARGISNULL(first + 9) && ga->h.n_choices == 0)
+		bad_argument("choices must hold at least one string");
+	if (ga->h.n_choices > 0 && ga->h.n_stops > 0)
+		bad_argument("stop cannot be combined with choices");
+	if (raw && ga->has_system)
+		bad_argument("system cannot be combined with raw => true");
+	ga->h.flags = raw ? DR1_FLAG_RAW : 0;
+	ga->h.n_messages = ga->has_system ? 2 : 1;
+	/* a choice is returned whole, even one that looks like reasoning */
+	ga->want_text = raw || include_reasoning || ga->h.n_choices > 0;
+}
+
+static void
+generate_payload(const DR1GenerateArgs *ga, Datum prompt, StringInfo buf)
+{
+	struct dr1_submit h = ga->h;
+
+	if (ga->random_seed)
+		h.seed = random_seed();
+	initStringInfo(buf);
+	appendBinaryStringInfo(buf, (const char *) &h, sizeof h);
+	if (ga->has_system)
+	{
+		put_cstr(buf, "system");
+		put_text(buf, ga->system);
+	}
+	put_cstr(buf, "user");
+	put_text(buf, prompt);
+	put_texts(buf, ga->stops, h.n_stops);
+	put_texts(buf, ga->choices, h.n_choices);
+}
+
+/*
+ * Generate the answers to prompts[0..n) as one call.  A NULL prompt
+ * (nulls[i]) gets a NULL answer and is not sent.  labels and task: see
+ * dr1_run.
+ */
+void
+dr1_generate_many(const DR1GenerateArgs *ga, const Datum *prompts, const bool *nulls, int n,
+				  Datum *answers, bool *answer_nulls, const int *labels, const DR1Task *task)
+{
+	StringInfoData *submits = palloc(sizeof(StringInfoData) * n);
+	int		   *which = palloc(sizeof(int) * n);
+	int		   *sent_labels = labels ? palloc(sizeof(int) * n) : NULL;
+	DR1Result  *res;
+	int			m = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		answer_nulls[i] = nulls && nulls[i];
+		if (answer_nulls[i])
+			continue;
+		generate_payload(ga, prompts[i], &submits[m]);
+		if (labels)
+			sent_labels[m] = labels[i];
+		which[m++] = i;
+	}
+	res = palloc(sizeof(DR1Result) * m);
+	dr1_run(submits, m, res, task, sent_labels);
+	for (int k = 0; k < m; k++)
+		answers[which[k]] = CStringGetTextDatum(ga->want_text ? res[k].text : res[k].content);
 }
 
 /*
  * generate(prompt, max_tokens, temperature, top_p, top_k, seed, stop,
- *          system, raw, include_reasoning) -> text
+ *          system, raw, include_reasoning, choices) -> text
  */
 Datum
 dr1_generate(PG_FUNCTION_ARGS)
 {
-	struct dr1_submit h = {0};
-	StringInfoData buf;
-	DR1Result	res;
-	Datum	   *stops;
-	bool		raw = !PG_ARGISNULL(8) && PG_GETARG_BOOL(8);
-	bool		include_reasoning = !PG_ARGISNULL(9) && PG_GETARG_BOOL(9);
-	bool		has_system = !PG_ARGISNULL(7);
+	DR1GenerateArgs ga;
+	Datum		prompt;
+	Datum		answer;
+	bool		isnull;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	sampling_args(fcinfo, 1, &h);
-	h.n_stops = stop_args(fcinfo, 6, &stops);
-	if (raw && has_system)
-		bad_argument("system cannot be combined with raw => true");
-	h.flags = raw ? DR1_FLAG_RAW : 0;
-	h.n_messages = has_system ? 2 : 1;
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, (const char *) &h, sizeof h);
-	if (has_system)
-	{
-		put_cstr(&buf, "system");
-		put_text(&buf, PG_GETARG_DATUM(7));
-	}
-	put_cstr(&buf, "user");
-	put_text(&buf, PG_GETARG_DATUM(0));
-	put_stops(&buf, stops, h.n_stops);
-	dr1_request_run(&buf, &res);
-	PG_RETURN_TEXT_P(cstring_to_text(raw || include_reasoning ? res.text : res.content));
+	dr1_generate_args(fcinfo, 1, &ga);
+	prompt = PG_GETARG_DATUM(0);
+	dr1_generate_many(&ga, &prompt, NULL, 1, &answer, &isnull, NULL, NULL);
+	PG_RETURN_DATUM(answer);
+}
+
+/*
+ * generate_batch(prompts, max_tokens, ..., choices) -> text[]: the answers
+ * in the order of the prompts (and with their subscripts), NULL for NULL.
+ */
+Datum
+dr1_generate_batch(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a;
+	DR1GenerateArgs ga;
+	Datum	   *prompts;
+	bool	   *nulls;
+	Datum	   *answers;
+	bool	   *answer_nulls;
+	int		   *labels;
+	int			n;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	a = PG_GETARG_ARRAYTYPE_P(0);
+	check_one_dimension(a, "prompts");
+	dr1_generate_args(fcinfo, 1, &ga);
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &prompts, &nulls, &n);
+	if (n == 0)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(TEXTOID));
+	if (n > DR1_MAX_PROMPTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("generate_batch takes at most %d prompts, not %d", DR1_MAX_PROMPTS, n),
+				 errhint("Split the prompts into several calls.")));
+	answers = palloc(sizeof(Datum) * n);
+	answer_nulls = palloc(sizeof(bool) * n);
+	labels = palloc(sizeof(int) * n);
+	for (int i = 0; i < n; i++)
+		labels[i] = ARR_LBOUND(a)[0] + i;
+	dr1_generate_many(&ga, prompts, nulls, n, answers, answer_nulls, labels, NULL);
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(answers, answer_nulls, 1, &n, ARR_LBOUND(a), TEXTOID,
+											 -1, false, TYPALIGN_INT));
 }
 
 /* A string member of a message object, or NULL. */
@@ -225,13 +348,13 @@ dr1_chat(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	sampling_args(fcinfo, 1, &h);
-	h.n_stops = stop_args(fcinfo, 6, &stops);
+	h.n_stops = strings_arg(fcinfo, 6, "stop", DR1_MAX_STOPS, &stops);
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, (const char *) &h, sizeof h);
 	h.n_messages = put_messages(&buf, PG_GETARG_JSONB_P(0));
 	memcpy(buf.data, &h, sizeof h);
-	put_stops(&buf, stops, h.n_stops);
-	dr1_request_run(&buf, &res);
+	put_texts(&buf, stops, h.n_stops);
+	dr1_run(&buf, 1, &res, NULL, NULL);
 
 	initStringInfo(&out);
 	appendStringInfoString(&out, "{\"content\": ");
@@ -258,7 +381,7 @@ tokenize(text *t, DR1Result *res)
 	appendBinaryStringInfo(&buf, (const char *) &h, sizeof h);
 	put_cstr(&buf, "user");
 	dr1_put_str(&buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true);
-	dr1_request_run(&buf, res);
+	dr1_run(&buf, 1, res, NULL, NULL);
 }
 
 Datum
@@ -308,6 +431,6 @@ dr1_detokenize(PG_FUNCTION_ARGS)
 		id = DatumGetInt32(elems[i]);
 		appendBinaryStringInfo(&buf, (const char *) &id, sizeof id);
 	}
-	dr1_request_run(&buf, &res);
+	dr1_run(&buf, 1, &res, NULL, NULL);
 	PG_RETURN_TEXT_P(cstring_to_text(res.text));
 }

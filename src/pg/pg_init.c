@@ -25,6 +25,7 @@ int			dr1_kv_cache_memory = 0;
 int			dr1_max_batch = 8;
 int			dr1_max_tokens_limit = 4096;
 int			dr1_request_timeout = 0;
+bool		dr1_prefix_sharing = true;
 
 static const struct config_enum_entry device_options[] = {
 	{"auto", DR1_DEVICE_AUTO, false},
@@ -73,13 +74,17 @@ define_settings(void)
 							NULL, &dr1_context_length, 4096, 0, 1 << 24,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.kv_cache_memory",
-							"Memory for the KV cache (0: enough for one request of context_length).",
+							"Memory for the KV cache (0: room for max_batch requests of context_length).",
 							NULL, &dr1_kv_cache_memory, 0, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.max_batch",
 							"Most requests handed to the engine process at once; the rest wait in the worker.",
 							NULL, &dr1_max_batch, 8, 1, 1024,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("deepseek_r1.prefix_sharing",
+							 "Share the KV blocks of common prompt prefixes between requests.",
+							 NULL, &dr1_prefix_sharing, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.max_tokens_limit",
 							"Largest max_tokens a request may ask for.",
 							NULL, &dr1_max_tokens_limit, 4096, 1, 1 << 24,

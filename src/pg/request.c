@@ -1,11 +1,13 @@
 /*
- * request.c — the backend side of a request: a DSM segment with the
- * request and a queue for the answer, a slot that tells the worker, and a
- * wait that query cancel, statement_timeout and request_timeout end.
+ * request.c — the backend side of a call: a DSM segment with its requests
+ * and a queue for the answers, a slot that tells the worker, and a wait
+ * that query cancel, statement_timeout and request_timeout end.
  *
- * The slot is released by a DSM detach callback, so it is released on
- * every path out: the answer read, an error, a cancel.  If the worker
- * still holds the request then, it cancels it in the engine.
+ * All the requests of a call are handed over at once, so the worker can
+ * give the engine as many as it may run together.  The slot is released
+ * by a DSM detach callback, so it is released on every path out: the
+ * answers read, an error, a cancel.  If the worker still holds requests of
+ * the call then, it cancels them in the engine.
  */
 #include "postgres.h"
 
@@ -18,7 +20,7 @@
 
 #include "deepseek_r1.h"
 
-static uint64 my_request_id = 0;
+static uint64 my_call_id = 0;	/* a backend runs one call at a time */
 
 void
 dr1_check_available(void)
@@ -35,7 +37,7 @@ void
 dr1_put_str(StringInfo buf, const char *s, int len, bool convert)
 {
 	char	   *utf8 = convert ? pg_server_to_any(s, len, PG_UTF8) : (char *) s;
-	uint32		n = (uint32) (utf8 == s ? len : strlen(utf8));
+	uint32		n = utf8 == s ? (uint32) len : (uint32) strlen(utf8);
 
 	appendBinaryStringInfo(buf, (const char *) &n, sizeof n);
 	appendBinaryStringInfo(buf, utf8, n);
@@ -132,7 +134,7 @@ release_slot(dsm_segment *seg, Datum arg)
 	bool		wake = false;
 
 	SpinLockAcquire(&dr1_shared->mutex);
-	if (s->id == my_request_id && s->pid == MyProcPid)
+	if (s->id == my_call_id && s->pid == MyProcPid)
 	{
 		if (s->state == DR1_SLOT_ACTIVE)
 		{
@@ -148,9 +150,10 @@ release_slot(dsm_segment *seg, Datum arg)
 }
 
 static int
-claim_slot(dsm_segment *seg)
+claim_slot(dsm_segment *seg, int n, const DR1Task *task)
 {
 	int			slot = -1;
+	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&dr1_shared->mutex);
 	for (int i = 0; i < dr1_shared->n_slots && slot < 0; i++)
@@ -159,12 +162,18 @@ claim_slot(dsm_segment *seg)
 			DR1Slot    *s = &dr1_shared->slots[i];
 
 			slot = i;
-			s->id = my_request_id = ++dr1_shared->next_id;
+			s->id = my_call_id = dr1_shared->next_id + 1;
+			dr1_shared->next_id += n;
+			s->n_requests = n;
 			s->pid = MyProcPid;
 			s->handle = dsm_segment_handle(seg);
-			s->submitted = GetCurrentTimestamp();
+			s->submitted = now;
 			s->started = 0;
-			s->n_prompt = s->n_generated = 0;
+			s->n_prompt = s->n_generated = s->n_done = 0;
+			if (task)
+				s->task = *task;
+			else
+				memset(&s->task, 0, sizeof s->task);
 			s->state = DR1_SLOT_NEW;
 		}
 	SpinLockRelease(&dr1_shared->mutex);
@@ -186,8 +195,9 @@ to_server(const char *s, uint32 len)
 	return conv;
 }
 
+/* An ERROR frame; label, when >= 0, names the request in the caller's array. */
 static void
-raise_engine_error(const char *payload, Size len)
+raise_engine_error(const char *payload, Size len, int label)
 {
 	uint32		code = DR1_ERR_ENGINE;
 	char	   *msg;
@@ -214,7 +224,8 @@ raise_engine_error(const char *payload, Size len)
 			sqlstate = ERRCODE_INTERNAL_ERROR;
 			break;
 	}
-	ereport(ERROR, (errcode(sqlstate), errmsg("%s", msg)));
+	ereport(ERROR, (errcode(sqlstate), errmsg("%s", msg),
+					label >= 0 ? errcontext("prompts[%d]", label) : 0));
 }
 
 static void
@@ -240,7 +251,7 @@ parse_done(const char *payload, Size len, DR1Result *res)
 	res->reasoning = to_server(s[2], n[2]);
 }
 
-/* Wait for the one answer on the queue and copy it out. */
+/* Wait for the next answer on the queue and copy it out. */
 static void
 receive(shm_mq_handle *mqh, TimestampTz deadline, struct dr1_frame *h, char **payload)
 {
@@ -271,42 +282,88 @@ receive(shm_mq_handle *mqh, TimestampTz deadline, struct dr1_frame *h, char **pa
 	}
 }
 
+/* Lay the call's requests out in a new DSM segment (DR1CallShm). */
+static dsm_segment *
+create_call(StringInfoData *submits, int n)
+{
+	Size		head = offsetof(DR1CallShm, offsets) + sizeof(Size) * (n + 1);
+	Size		end = head;
+	dsm_segment *seg;
+	DR1CallShm *call;
+
+	for (int k = 0; k < n; k++)
+		end = add_size(end, submits[k].len);
+	seg = dsm_create(add_size(MAXALIGN(end), DR1_MQ_SIZE), 0);
+	call = dsm_segment_address(seg);
+	call->mq_offset = MAXALIGN(end);
+	call->offsets[0] = head;
+	for (int k = 0; k < n; k++)
+	{
+		memcpy((char *) call + call->offsets[k], submits[k].data, submits[k].len);
+		call->offsets[k + 1] = call->offsets[k] + submits[k].len;
+	}
+	return seg;
+}
+
+/*
+ * Run n requests (SUBMIT payloads) as one call and wait for all their
+ * answers; results[k] is request k's.  The first error ends the call (the
+ * worker cancels the rest); labels[k], when labels is given, is the
+ * position of request k in the caller's array, for the error's context.
+ * task, when given, is shown by the requests view.
+ */
 void
-dr1_request_run(StringInfo submit, DR1Result *res)
+dr1_run(StringInfoData *submits, int n, DR1Result *results, const DR1Task *task,
+		const int *labels)
 {
 	TimestampTz deadline = 0;
-	Size		mq_offset = MAXALIGN(offsetof(DR1RequestShm, payload) + submit->len);
 	dsm_segment *seg;
-	DR1RequestShm *rq;
+	DR1CallShm *call;
 	shm_mq	   *mq;
 	shm_mq_handle *mqh;
-	struct dr1_frame h;
-	char	   *payload;
-	int			slot;
+	bool	   *answered;
+	uint64		first;
 
+	if (n == 0)
+		return;
+	Assert(n <= DR1_MAX_PROMPTS);
 	dr1_check_available();
 	if (dr1_request_timeout > 0)
 		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), dr1_request_timeout);
 	wait_ready(deadline);
 
-	seg = dsm_create(mq_offset + DR1_MQ_SIZE, 0);
-	rq = dsm_segment_address(seg);
-	rq->payload_len = submit->len;
-	rq->mq_offset = mq_offset;
-	memcpy(rq->payload, submit->data, submit->len);
-	mq = shm_mq_create((char *) rq + mq_offset, DR1_MQ_SIZE);
+	seg = create_call(submits, n);
+	call = dsm_segment_address(seg);
+	mq = shm_mq_create((char *) call + call->mq_offset, DR1_MQ_SIZE);
 	shm_mq_set_receiver(mq, MyProc);
 	mqh = shm_mq_attach(mq, seg, NULL);
-	slot = claim_slot(seg);
-	on_dsm_detach(seg, release_slot, Int32GetDatum(slot));
+	on_dsm_detach(seg, release_slot, Int32GetDatum(claim_slot(seg, n, task)));
+	first = my_call_id;
 	dr1_wake_worker();
 
-	receive(mqh, deadline, &h, &payload);
+	answered = palloc0(sizeof(bool) * n);
+	for (int got = 0; got < n; got++)
+	{
+		struct dr1_frame h;
+		char	   *payload;
+		uint64		k;
+
+		receive(mqh, deadline, &h, &payload);
+		k = h.id - first;
+		if (h.type == DR1_ERROR)
+		{
+			dsm_detach(seg);
+			/* id 0 (the worker's own error) wraps past n: no label */
+			raise_engine_error(payload, h.len, labels && k < (uint64) n ? labels[k] : -1);
+		}
+		if (h.type != DR1_DONE || k >= (uint64) n || answered[k])
+			elog(ERROR, "deepseek_r1: unexpected answer %u for request " UINT64_FORMAT " from the worker",
+				 h.type, h.id);
+		answered[k] = true;
+		memset(&results[k], 0, sizeof results[k]);
+		parse_done(payload, h.len, &results[k]);
+		pfree(payload);
+	}
 	dsm_detach(seg);
-	if (h.type == DR1_ERROR)
-		raise_engine_error(payload, h.len);
-	if (h.type != DR1_DONE)
-		elog(ERROR, "deepseek_r1: unexpected answer %u from the worker", h.type);
-	memset(res, 0, sizeof *res);
-	parse_done(payload, h.len, res);
+	pfree(answered);
 }

@@ -37,7 +37,7 @@ dr1_model_info(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(info)));
 }
 
-#define STATUS_COLS 16
+#define STATUS_COLS 20
 
 Datum
 dr1_status(PG_FUNCTION_ARGS)
@@ -79,12 +79,18 @@ dr1_status(PG_FUNCTION_ARGS)
 	v[k++] = Int64GetDatum(s.engine_starts);
 	v[k++] = Float8GetDatum(s.last_engine_seconds * 1000.0);
 	v[k++] = Float8GetDatum(s.engine_seconds * 1000.0);
+	v[k++] = Int64GetDatum(s.prefill_tokens);
+	v[k++] = Int64GetDatum(s.preemptions);
+	/* the KV pool is the running engine's */
+	nulls[k] = nulls[k + 1] = s.state != DR1_STATE_READY;
+	v[k++] = Int32GetDatum(s.kv_blocks_used);
+	v[k++] = Int32GetDatum(s.kv_blocks_total);
 	Assert(k == STATUS_COLS);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	return (Datum) 0;
 }
 
-#define REQUEST_COLS 6
+#define REQUEST_COLS 11
 
 Datum
 dr1_requests(PG_FUNCTION_ARGS)
@@ -117,6 +123,12 @@ dr1_requests(PG_FUNCTION_ARGS)
 		nulls[4] = !s->started || now <= s->started;
 		v[4] = Float8GetDatum(nulls[4] ? 0 : s->n_generated / ((now - s->started) / 1e6));
 		v[5] = TimestampTzGetDatum(s->submitted);
+		v[6] = Int32GetDatum(s->n_requests);
+		v[7] = Int32GetDatum(s->n_done);
+		nulls[8] = nulls[9] = nulls[10] = !s->task.name[0];
+		v[8] = CStringGetTextDatum(s->task.name);
+		v[9] = Int64GetDatum(s->task.done);
+		v[10] = Int64GetDatum(s->task.total);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	return (Datum) 0;

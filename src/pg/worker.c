@@ -1,6 +1,7 @@
 /*
- * worker.c — the background worker: relays requests from the slots to the
- * engine process and its answers back, and supervises that process.
+ * worker.c — the background worker: relays the requests of the calls in
+ * the slots to the engine process, up to max_batch at a time, and its
+ * answers back, keeps the counters, and supervises that process.
  *
  * Single-threaded and event driven: it sleeps on its latch (set by
  * backends and by shm_mq when a queue has room) and on the engine socket.
@@ -25,19 +26,48 @@
 
 #include "deepseek_r1.h"
 
-/* The worker's side of a request, indexed like the slots. */
+/* Where a request of a call is, as the worker sees it. */
+typedef enum RequestState
+{
+	REQ_QUEUED,					/* not handed to the engine yet */
+	REQ_IN_ENGINE,
+	REQ_ENDED					/* its DONE or ERROR came */
+} RequestState;
+
 typedef struct WorkerRequest
 {
-	uint64		id;				/* 0: none */
-	dsm_segment *seg;
-	shm_mq_handle *mqh;
-	bool		in_engine;		/* submitted to the engine process */
-	char	   *reply;			/* an answer waiting for room in the queue */
-	Size		reply_len;
+	RequestState state;
+	int32		generated;		/* tokens so far (TOKEN frames) */
 } WorkerRequest;
 
-static WorkerRequest *reqs;
+/*
+ * The worker's side of a call, indexed like the slots.  Its answers go to
+ * the backend in the order they come; those that do not fit in the queue
+ * yet wait in replies[reply_head .. reply_tail).  A call has at most one
+ * answer per request, or an error after which nothing more is queued, so
+ * n + 1 entries always suffice.
+ */
+typedef struct WorkerCall
+{
+	uint64		id;				/* the first request's id; 0: none */
+	int32		n;				/* requests */
+	dsm_segment *seg;
+	DR1CallShm *shm;
+	shm_mq_handle *mqh;
+	WorkerRequest *reqs;
+	int32		next;			/* the next request to hand to the engine */
+	int32		in_engine;		/* handed over, not ended */
+	int32		n_ended;
+	bool		failed;			/* an error was queued: the call is over */
+	char	  **replies;
+	Size	   *reply_lens;
+	int32		reply_head;
+	int32		reply_tail;
+} WorkerCall;
+
+static WorkerCall *calls;
 static DR1Engine engine = {.fd = -1};
+static struct dr1_stats engine_stats;	/* the last STATS of the running engine */
 static volatile sig_atomic_t got_sigterm = false;
 static bool load_failed = false;	/* wait for a reload before retrying */
 static TimestampTz restart_at = 0;	/* when to start the engine again */
@@ -70,7 +100,7 @@ worker_exit(int code, Datum arg)
 	SpinLockRelease(&dr1_shared->mutex);
 }
 
-/* Take over the shared state: requests a previous worker had taken are
+/* Take over the shared state: calls a previous worker had taken are
  * lost (their backends saw the queue detached), new ones are kept. */
 static void
 attach_shared(void)
@@ -89,81 +119,143 @@ attach_shared(void)
 			s->state = DR1_SLOT_FREE;
 	}
 	SpinLockRelease(&dr1_shared->mutex);
-	reqs = MemoryContextAllocZero(TopMemoryContext, sizeof(WorkerRequest) * dr1_shared->n_slots);
+	calls = MemoryContextAllocZero(TopMemoryContext, sizeof(WorkerCall) * dr1_shared->n_slots);
 }
 
+/* The call that request id belongs to (-1: none), and the request's index. */
 static int
-find_request(uint64 id)
+find_call(uint64 id, int32 *k)
 {
 	for (int i = 0; i < dr1_shared->n_slots; i++)
-		if (reqs[i].id == id)
+		if (calls[i].id && id >= calls[i].id && id - calls[i].id < (uint64) calls[i].n)
+		{
+			*k = (int32) (id - calls[i].id);
 			return i;
+		}
 	return -1;
 }
 
-/* The answer was delivered (or nobody waits for it): let the slot go. */
+/* The call is over (answered, or nobody waits for it): let the slot go. */
 static void
-finish_request(int i)
+finish_call(int i)
 {
-	WorkerRequest *r = &reqs[i];
+	WorkerCall *c = &calls[i];
 	DR1Slot    *s = &dr1_shared->slots[i];
 
-	if (r->seg)
-		dsm_detach(r->seg);
-	if (r->reply)
-		pfree(r->reply);
+	if (c->seg)
+		dsm_detach(c->seg);
+	for (int r = c->reply_head; r < c->reply_tail; r++)
+		pfree(c->replies[r]);
+	if (c->reqs)
+	{
+		pfree(c->reqs);
+		pfree(c->replies);
+		pfree(c->reply_lens);
+	}
 	SpinLockAcquire(&dr1_shared->mutex);
-	if (s->id == r->id)
+	if (s->id == c->id)
 		s->state = s->state == DR1_SLOT_ABANDONED ? DR1_SLOT_FREE : DR1_SLOT_DONE;
 	SpinLockRelease(&dr1_shared->mutex);
-	memset(r, 0, sizeof *r);
+	memset(c, 0, sizeof *c);
 }
 
+/* Stop the call's requests that the engine still runs. */
+static void
+cancel_in_engine(int i)
+{
+	WorkerCall *c = &calls[i];
+
+	for (int k = 0; k < c->next; k++)
+		if (c->reqs[k].state == REQ_IN_ENGINE && engine.pid > 0)
+			dr1_engine_send(&engine, DR1_CANCEL, c->id + k, NULL, 0);
+}
+
+static void
+count_canceled(int n)
+{
+	SpinLockAcquire(&dr1_shared->mutex);
+	dr1_shared->requests_canceled += n;
+	SpinLockRelease(&dr1_shared->mutex);
+}
+
+/* Pass queued answers on while the queue has room; finish the call when
+ * it is over and everything was delivered. */
 static void
 try_reply(int i)
 {
-	WorkerRequest *r = &reqs[i];
-	shm_mq_result res = shm_mq_send(r->mqh, r->reply_len, r->reply, true, true);
+	WorkerCall *c = &calls[i];
 
-	if (res != SHM_MQ_WOULD_BLOCK)
-		finish_request(i);
+	while (c->reply_head < c->reply_tail)
+	{
+		shm_mq_result res = shm_mq_send(c->mqh, c->reply_lens[c->reply_head],
+										c->replies[c->reply_head], true, true);
+
+		if (res == SHM_MQ_WOULD_BLOCK)
+			return;
+		if (res == SHM_MQ_DETACHED)
+		{
+			/* the backend left: the rest of the call is wasted work */
+			cancel_in_engine(i);
+			count_canceled(c->n - c->n_ended);
+			finish_call(i);
+			return;
+		}
+		pfree(c->replies[c->reply_head++]);
+	}
+	if (c->failed || c->n_ended == c->n)
+		finish_call(i);
 }
 
-/* Send a frame (header and payload) to the request's backend. */
+/* Queue a frame (header and payload) for the call's backend. */
 static void
-reply(int i, uint32 type, const char *payload, Size len)
+reply(int i, uint32 type, uint64 id, const char *payload, Size len)
 {
-	WorkerRequest *r = &reqs[i];
-	struct dr1_frame h = {(uint32) len, type, r->id};
+	WorkerCall *c = &calls[i];
+	struct dr1_frame h = {(uint32) len, type, id};
+	char	   *frame = MemoryContextAlloc(TopMemoryContext, sizeof h + len);
 
-	r->reply = MemoryContextAlloc(TopMemoryContext, sizeof h + len);
-	memcpy(r->reply, &h, sizeof h);
-	memcpy(r->reply + sizeof h, payload, len);
-	r->reply_len = sizeof h + len;
+	memcpy(frame, &h, sizeof h);
+	memcpy(frame + sizeof h, payload, len);
+	c->replies[c->reply_tail] = frame;
+	c->reply_lens[c->reply_tail++] = sizeof h + len;
 	try_reply(i);
 }
 
+/* End the call with an error frame (id 0: the worker's own error) and
+ * cancel what the engine still runs of it: nothing more is sent. */
+static void
+fail_call(int i, uint64 id, const char *payload, Size len)
+{
+	calls[i].failed = true;
+	cancel_in_engine(i);
+	reply(i, DR1_ERROR, id, payload, len);
+}
+
+/* The worker's own error for a call: every request not answered failed. */
 static void
 reply_error(int i, uint32 code, const char *msg)
 {
 	StringInfoData b;
 
+	SpinLockAcquire(&dr1_shared->mutex);
+	dr1_shared->requests_failed += calls[i].n - calls[i].n_ended;
+	SpinLockRelease(&dr1_shared->mutex);
 	initStringInfo(&b);
 	appendBinaryStringInfo(&b, (const char *) &code, sizeof code);
 	appendStringInfoString(&b, msg);
-	reply(i, DR1_ERROR, b.data, b.len);
+	fail_call(i, 0, b.data, b.len);
 	pfree(b.data);
-	SpinLockAcquire(&dr1_shared->mutex);
-	dr1_shared->requests_failed++;
-	SpinLockRelease(&dr1_shared->mutex);
 }
 
+/* A new engine process (or none: pid 0) starts with nothing in flight. */
 static void
 set_engine_pid(int pid)
 {
+	memset(&engine_stats, 0, sizeof engine_stats);
 	SpinLockAcquire(&dr1_shared->mutex);
 	dr1_shared->engine_pid = pid;
 	dr1_shared->engine_in_flight = 0;
+	dr1_shared->kv_blocks_used = dr1_shared->kv_blocks_total = 0;
 	SpinLockRelease(&dr1_shared->mutex);
 }
 
@@ -198,7 +290,8 @@ start_engine(void)
 	dr1_set_state(DR1_STATE_LOADING, NULL);
 }
 
-/* Stop the engine process and fail what it held with a clear message. */
+/* Stop the engine process and fail the calls it held requests of with a
+ * clear message. */
 static void
 stop_engine(const char *context)
 {
@@ -210,7 +303,7 @@ stop_engine(const char *context)
 	set_engine_pid(0);
 	snprintf(msg, sizeof msg, "the deepseek_r1 engine process %s %s", why, context);
 	for (int i = 0; i < dr1_shared->n_slots; i++)
-		if (reqs[i].id && reqs[i].in_engine && !reqs[i].reply)
+		if (calls[i].in_engine > 0 && !calls[i].failed)
 			reply_error(i, DR1_ERR_ENGINE, msg);
 	if (pid > 0)
 		ereport(LOG, (errmsg("deepseek_r1: engine process %d %s", pid, why)));
@@ -259,35 +352,67 @@ on_load_failed(const char *msg, Size len)
 	load_failed = true;
 }
 
-/* Progress of a request, for the requests view. */
+/* The engine's counters: the running figures as they are, the totals as
+ * what was added since the last frame (they start again at 0 with each
+ * engine process, ours since the server started). */
+static void
+on_stats(const char *payload, Size len)
+{
+	struct dr1_stats st;
+
+	if (len != sizeof st)
+		return;
+	memcpy(&st, payload, sizeof st);
+	SpinLockAcquire(&dr1_shared->mutex);
+	dr1_shared->kv_blocks_used = st.kv_blocks_used;
+	dr1_shared->kv_blocks_total = st.kv_blocks_total;
+	dr1_shared->prefill_tokens += st.prefill_tokens - engine_stats.prefill_tokens;
+	dr1_shared->preemptions += st.preemptions - engine_stats.preemptions;
+	SpinLockRelease(&dr1_shared->mutex);
+	engine_stats = st;
+}
+
+/* Progress of a request (STARTED, TOKEN), summed per call for the
+ * requests view. */
 static void
 on_progress(const struct dr1_frame *h, const char *payload)
 {
-	int			i = find_request(h->id);
+	int32		k;
+	int			i = find_call(h->id, &k);
 	int32		v;
+	int32		delta = 0;
 	DR1Slot    *s;
 
 	if (i < 0 || h->len != sizeof v)
 		return;
 	memcpy(&v, payload, sizeof v);
+	if (h->type == DR1_TOKEN)
+	{
+		delta = v - calls[i].reqs[k].generated;
+		calls[i].reqs[k].generated = v;
+	}
 	s = &dr1_shared->slots[i];
 	SpinLockAcquire(&dr1_shared->mutex);
-	if (s->id == h->id && h->type == DR1_STARTED)
+	if (s->id == calls[i].id && h->type == DR1_STARTED)
 	{
-		s->n_prompt = v;
-		s->started = GetCurrentTimestamp();
+		s->n_prompt += v;
+		if (!s->started)
+			s->started = GetCurrentTimestamp();
 	}
-	else if (s->id == h->id)
-		s->n_generated = v;
+	else if (s->id == calls[i].id)
+		s->n_generated += delta;
 	SpinLockRelease(&dr1_shared->mutex);
 }
 
-/* A request ended in the engine: count it and pass the answer on. */
+/* A request ended in the engine: count it and pass the answer on.  A
+ * request's error ends its whole call. */
 static void
 on_end(const struct dr1_frame *h, const char *payload)
 {
-	int			i = find_request(h->id);
+	int32		k;
+	int			i = find_call(h->id, &k);
 	struct dr1_done d = {0};
+	WorkerCall *c;
 
 	if (h->type == DR1_DONE && h->len >= sizeof d)
 		memcpy(&d, payload, sizeof d);
@@ -296,7 +421,9 @@ on_end(const struct dr1_frame *h, const char *payload)
 		dr1_shared->engine_in_flight--;
 	if (h->type == DR1_DONE)
 	{
-		dr1_shared->requests++;
+		/* a canceled request was counted when its backend left */
+		if (d.finish != DR1_FINISH_CANCEL)
+			dr1_shared->requests++;
 		dr1_shared->prompt_tokens += d.n_prompt;
 		dr1_shared->generated_tokens += d.n_generated;
 		dr1_shared->last_engine_seconds = d.engine_seconds;
@@ -304,9 +431,24 @@ on_end(const struct dr1_frame *h, const char *payload)
 	}
 	else if (i >= 0)
 		dr1_shared->requests_failed++;
+	if (i >= 0 && dr1_shared->slots[i].id == calls[i].id)
+		dr1_shared->slots[i].n_done++;
 	SpinLockRelease(&dr1_shared->mutex);
-	if (i >= 0 && !reqs[i].reply)
-		reply(i, h->type, payload, h->len);
+	if (i < 0)
+		return;
+	c = &calls[i];
+	c->reqs[k].state = REQ_ENDED;
+	c->in_engine--;
+	c->n_ended++;
+	if (c->failed)
+		try_reply(i);			/* it may be over now */
+	else if (h->type == DR1_DONE)
+		reply(i, h->type, h->id, payload, h->len);
+	else
+	{
+		count_canceled(c->n - c->n_ended);
+		fail_call(i, h->id, payload, h->len);
+	}
 }
 
 static void
@@ -319,6 +461,9 @@ handle_frame(const struct dr1_frame *h, const char *payload)
 			break;
 		case DR1_LOAD_FAILED:
 			on_load_failed(payload, h->len);
+			break;
+		case DR1_STATS:
+			on_stats(payload, h->len);
 			break;
 		case DR1_STARTED:
 		case DR1_TOKEN:
@@ -346,48 +491,50 @@ poll_engine(void)
 		engine_died();
 }
 
-/* Attach to a request a backend has just put in slot i. */
+/* Attach to a call a backend has just put in slot i. */
 static void
-take_request(int i, uint64 id, dsm_handle handle)
+take_call(int i, uint64 id, int32 n, dsm_handle handle)
 {
-	WorkerRequest *r = &reqs[i];
-	DR1RequestShm *rq;
+	WorkerCall *c = &calls[i];
 	shm_mq	   *mq;
 
-	r->id = id;
-	r->seg = dsm_attach(handle);
-	if (!r->seg)
+	c->id = id;
+	c->n = n;
+	c->seg = dsm_attach(handle);
+	if (!c->seg)
 	{
-		finish_request(i);		/* its backend already gave up */
+		finish_call(i);			/* its backend already gave up */
 		return;
 	}
-	dsm_pin_mapping(r->seg);
-	rq = dsm_segment_address(r->seg);
-	mq = (shm_mq *) ((char *) rq + rq->mq_offset);
+	dsm_pin_mapping(c->seg);
+	c->shm = dsm_segment_address(c->seg);
+	c->reqs = MemoryContextAllocZero(TopMemoryContext, sizeof(WorkerRequest) * n);
+	c->replies = MemoryContextAlloc(TopMemoryContext, sizeof(char *) * (n + 1));
+	c->reply_lens = MemoryContextAlloc(TopMemoryContext, sizeof(Size) * (n + 1));
+	mq = (shm_mq *) ((char *) c->shm + c->shm->mq_offset);
 	shm_mq_set_sender(mq, MyProc);
-	r->mqh = shm_mq_attach(mq, r->seg, NULL);
+	c->mqh = shm_mq_attach(mq, c->seg, NULL);
 }
 
 /* A backend gave up on slot i (error, cancel, timeout). */
 static void
-drop_request(int i, uint64 id)
+drop_call(int i, uint64 id)
 {
-	WorkerRequest *r = &reqs[i];
+	WorkerCall *c = &calls[i];
 
-	if (r->id == id && r->in_engine && engine.pid > 0)
-		dr1_engine_send(&engine, DR1_CANCEL, id, NULL, 0);
-	SpinLockAcquire(&dr1_shared->mutex);
-	dr1_shared->requests_canceled++;
-	SpinLockRelease(&dr1_shared->mutex);
-	if (r->id == id)
-		finish_request(i);
-	else
+	if (c->id == id)
 	{
-		SpinLockAcquire(&dr1_shared->mutex);
-		if (dr1_shared->slots[i].id == id)
-			dr1_shared->slots[i].state = DR1_SLOT_FREE;
-		SpinLockRelease(&dr1_shared->mutex);
+		cancel_in_engine(i);
+		if (!c->failed)
+			count_canceled(c->n - c->n_ended);
+		finish_call(i);
+		return;
 	}
+	count_canceled(dr1_shared->slots[i].n_requests);
+	SpinLockAcquire(&dr1_shared->mutex);
+	if (dr1_shared->slots[i].id == id)
+		dr1_shared->slots[i].state = DR1_SLOT_FREE;
+	SpinLockRelease(&dr1_shared->mutex);
 }
 
 static void
@@ -398,23 +545,31 @@ scan_slots(void)
 		DR1Slot    *s = &dr1_shared->slots[i];
 		DR1SlotState state;
 		uint64		id;
+		int32		n;
 		dsm_handle	handle;
 
 		SpinLockAcquire(&dr1_shared->mutex);
 		state = s->state;
 		id = s->id;
+		n = s->n_requests;
 		handle = s->handle;
 		if (state == DR1_SLOT_NEW)
 			s->state = DR1_SLOT_ACTIVE;
 		SpinLockRelease(&dr1_shared->mutex);
 		if (state == DR1_SLOT_NEW)
-			take_request(i, id, handle);
+			take_call(i, id, n, handle);
 		else if (state == DR1_SLOT_ABANDONED)
-			drop_request(i, id);
+			drop_call(i, id);
 	}
 }
 
-/* Hand queued requests to the engine, oldest first, up to max_batch. */
+/*
+ * Hand queued requests to the engine while it holds fewer than max_batch.
+ * Each free place goes to the call with the fewest requests in the engine,
+ * the oldest among equals (request ids follow submission order): a lone
+ * batch fills the engine, but a long one does not shut out the calls of
+ * other sessions, which get the next places that free up.
+ */
 static void
 dispatch(void)
 {
@@ -428,11 +583,14 @@ dispatch(void)
 	for (;;)
 	{
 		int			next = -1;
-		DR1RequestShm *rq;
+		WorkerCall *c;
+		int32		k;
 
 		for (int i = 0; i < dr1_shared->n_slots; i++)
-			if (reqs[i].id && reqs[i].mqh && !reqs[i].in_engine && !reqs[i].reply &&
-				(next < 0 || reqs[i].id < reqs[next].id))
+			if (calls[i].mqh && !calls[i].failed && calls[i].next < calls[i].n &&
+				(next < 0 || calls[i].in_engine < calls[next].in_engine ||
+				 (calls[i].in_engine == calls[next].in_engine &&
+				  calls[i].id + calls[i].next < calls[next].id + calls[next].next)))
 				next = i;
 		if (next < 0)
 			return;
@@ -443,10 +601,14 @@ dispatch(void)
 		}
 		if (!engine.ready || in_flight >= dr1_max_batch)
 			return;
-		rq = dsm_segment_address(reqs[next].seg);
-		if (!dr1_engine_send(&engine, DR1_SUBMIT, reqs[next].id, rq->payload, rq->payload_len))
+		c = &calls[next];
+		k = c->next;
+		if (!dr1_engine_send(&engine, DR1_SUBMIT, c->id + k, (char *) c->shm + c->shm->offsets[k],
+							 c->shm->offsets[k + 1] - c->shm->offsets[k]))
 			return;				/* the engine is dying: poll_engine sees it */
-		reqs[next].in_engine = true;
+		c->reqs[k].state = REQ_IN_ENGINE;
+		c->in_engine++;
+		c->next++;
 		in_flight++;
 		SpinLockAcquire(&dr1_shared->mutex);
 		dr1_shared->engine_in_flight++;
@@ -458,7 +620,7 @@ static void
 retry_replies(void)
 {
 	for (int i = 0; i < dr1_shared->n_slots; i++)
-		if (reqs[i].id && reqs[i].reply)
+		if (calls[i].id && calls[i].reply_head < calls[i].reply_tail)
 			try_reply(i);
 }
 
@@ -488,8 +650,8 @@ shutdown_worker(void)
 {
 	stop_engine("because the deepseek_r1 worker is shutting down");
 	for (int i = 0; i < dr1_shared->n_slots; i++)
-		if (reqs[i].id)
-			finish_request(i);
+		if (calls[i].id)
+			finish_call(i);
 	ereport(LOG, (errmsg("deepseek_r1: worker shutting down")));
 	proc_exit(1);				/* 1: the postmaster starts it again */
 }

@@ -1,28 +1,17 @@
 #!/usr/bin/env bash
 # Measurements for the extension (not a test): what the SQL path adds to a
 # request, and the resident memory of the worker, the engine process and
-# 16 open backends.  Starts a throw-away cluster as the current (non-root)
-# user.
+# 16 open backends.  Starts a throw-away cluster (cluster.sh).
 #
 #   test/pg/measure.sh MODEL [N]
 set -euo pipefail
+cd "$(dirname "$0")/../.."
 model=$1
 n=${2:-50}
-dir=$(mktemp -d)
-export PATH="$(pg_config --bindir):$PATH"
-trap 'pg_ctl -D "$dir/data" -m immediate stop >/dev/null 2>&1; rm -rf "$dir"' EXIT
-initdb -D "$dir/data" -A trust >/dev/null
-cat >>"$dir/data/postgresql.conf" <<CONF
-shared_preload_libraries = 'deepseek_r1'
-deepseek_r1.model = '$model'
-listen_addresses = ''
-unix_socket_directories = '$dir'
-port = 5433
-CONF
-pg_ctl -D "$dir/data" -l "$dir/log" -w start >/dev/null
-psql="psql -XAtq -h $dir -p 5433 -d postgres"
-$psql -c 'CREATE EXTENSION deepseek_r1'
-until [ "$($psql -c 'SELECT state FROM deepseek_r1.status()')" = ready ]; do sleep 0.2; done
+# shellcheck source=test/pg/cluster.sh
+source test/pg/cluster.sh
+cluster_start "$model"
+psql="cluster_psql -Atq"
 
 echo "== generate(p, max_tokens => 1): $n calls, time in SQL vs the engine's own time"
 $psql <<SQL
@@ -51,9 +40,9 @@ SQL
 echo "== resident memory with 16 connections open (each has run a generate)"
 fifo=()
 for i in $(seq 16); do
-	mkfifo "$dir/in$i"
-	$psql <"$dir/in$i" >/dev/null &
-	exec {fd}>"$dir/in$i"
+	mkfifo "$cluster_dir/in$i"
+	$psql <"$cluster_dir/in$i" >/dev/null &
+	exec {fd}>"$cluster_dir/in$i"
 	fifo+=("$fd")
 	echo "SELECT deepseek_r1.generate('Hi', max_tokens => 1);" >&"$fd"
 done
