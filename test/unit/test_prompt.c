@@ -23,7 +23,6 @@ count(const struct token_list *l, int32_t id)
 int
 main(void)
 {
-	const char *dir = getenv("DR1_MODEL_CACHE");
 	char		path[1024];
 	char		err[ERR_MAX];
 	struct model *m;
@@ -33,9 +32,7 @@ main(void)
 	int32_t		im_start;
 	int32_t		im_end;
 
-	snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct-Q4_1.gguf",
-			 dir ? dir : strcat(strcpy((char[512]) {0}, getenv("HOME") ? getenv("HOME") : "."),
-								"/.cache/deepseek_r1/models"));
+	check_model_path(path, sizeof path, "SmolLM2-135M-Instruct-Q4_1.gguf");
 	m = model_load(path, err);
 	if (!m)
 	{

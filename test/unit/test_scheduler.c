@@ -251,15 +251,12 @@ test_choices_and_stops(struct model *m)
 int
 main(void)
 {
-	const char *dir = getenv("DR1_MODEL_CACHE");
 	char		path[1024];
 	char		err[ERR_MAX];
 	struct model *m;
 	struct gen_params gp = {.max_tokens = N_TOKENS};
 
-	snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct-Q4_1.gguf",
-			 dir ? dir : strcat(strcpy((char[512]) {0}, getenv("HOME") ? getenv("HOME") : "."),
-								"/.cache/deepseek_r1/models"));
+	check_model_path(path, sizeof path, "SmolLM2-135M-Instruct-Q4_1.gguf");
 	m = model_load(path, err);
 	if (!m)
 	{
