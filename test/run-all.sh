@@ -2,8 +2,16 @@
 # Set up what the tests need on a fresh Debian machine, build, and run every
 # suite.  Ends with one line "N passed, N failed" summing all suites, and
 # exits non-zero if anything failed.  .ci/run calls exactly this.
+#
+# Every prerequisite is fetched first, so none may be missing afterwards:
+# DR1_REQUIRE_ALL turns a test's "model absent" into a failure, and a suite
+# that ran no test fails.  In CI (CI=true) every model is downloaded and
+# assembled again even when the cache holds it, so that a broken fetch
+# cannot hide behind a warm cache.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+export DR1_REQUIRE_ALL=1
+export DR1_MODEL_CACHE=${DR1_MODEL_CACHE:-$HOME/.cache/deepseek_r1/models}
 
 log() { printf '== %s\n' "$*"; }
 
@@ -22,9 +30,17 @@ setup() {
 			{ echo "cannot install $pkgs"; return 1; }
 	fi
 	log "installing Python packages (numpy, gguf, jinja2) for the generators"
-	python3 -m pip install --quiet --disable-pip-version-check numpy gguf jinja2 2>&1 | grep -v WARNING || true
-	log "fetching test models"
-	scripts/fetch-models.sh
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore numpy gguf jinja2 ||
+		python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+			--break-system-packages numpy gguf jinja2 ||
+		{ echo "cannot install numpy, gguf and jinja2 with pip"; return 1; }
+	if [ "${CI:-}" = true ]; then
+		log "fetching test models: cold path (--refetch: every model downloaded, assembled and verified anew)"
+		scripts/fetch-models.sh --refetch all || return 1
+	else
+		log "fetching test models (cached files verified by size and SHA-256)"
+		scripts/fetch-models.sh all || return 1
+	fi
 }
 
 total_passed=0
@@ -45,6 +61,9 @@ run() {
 	done <<<"$out"
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1		# a suite that crashed or could not run counts as a failure
+	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		echo "suite $name ran no test"
+		f=1
 	fi
 	[ "$f" -gt 0 ] && failed_suites+=("$name")
 	total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
@@ -63,18 +82,14 @@ if ! make -j"$(nproc)" all unit-tests build/test/test_cuda_emul >/dev/null; then
 	exit 1
 fi
 
-export DR1_MODEL_CACHE=${DR1_MODEL_CACHE:-$HOME/.cache/deepseek_r1/models}
 for t in build/test/test_*; do
 	run "$(basename "$t")" "$t"
 done
+run fetch-models test/scripts/test-fetch-models.sh
 # greedy continuations against llama.cpp's (test/reference/make-generate-goldens.py)
 for g in test/golden/generate-smollm2.jsonl test/golden/generate-qwen2.jsonl; do
 	model=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["model"])' "$g")
-	if [ -f "$DR1_MODEL_CACHE/$model" ]; then
-		run "$(basename "$g")" python3 test/check_generate.py bin/deepseek-r1 "$DR1_MODEL_CACHE/$model" "$g" 2
-	else
-		echo "SKIP $g: model $model not in $DR1_MODEL_CACHE"
-	fi
+	run "$(basename "$g")" python3 test/check_generate.py bin/deepseek-r1 "$DR1_MODEL_CACHE/$model" "$g" 2
 done
 
 # The extension: pg_regress and TAP in temporary instances.  initdb refuses
@@ -99,13 +114,9 @@ pg_suites() {
 		chmod 755 "$tmp" "$models"
 		user=(runuser -u dr1ci --)
 	fi
-	if [ -f "$models/SmolLM2-135M-Instruct-Q4_1.gguf" ]; then
-		run pg_regress "${user[@]}" env DR1_MODEL_CACHE="$models" \
-			"$tmp/src/test/pg/run-regress.sh" "$tmp/regress" "$models"
-	else
-		echo "SKIP pg_regress: SmolLM2 not in $DR1_MODEL_CACHE"
-	fi
-	run tap "${user[@]}" env DR1_MODEL_CACHE="$models" "$tmp/src/test/pg/run-tap.sh" "$tmp/tap"
+	run pg_regress "${user[@]}" env DR1_MODEL_CACHE="$models" \
+		"$tmp/src/test/pg/run-regress.sh" "$tmp/regress" "$models"
+	run tap "${user[@]}" env DR1_MODEL_CACHE="$models" DR1_REQUIRE_ALL=1 "$tmp/src/test/pg/run-tap.sh" "$tmp/tap"
 	rm -rf "$tmp"
 }
 if ! pg_suites; then

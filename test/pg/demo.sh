@@ -19,7 +19,7 @@ if ! dpkg -s $pkgs >/dev/null 2>&1; then
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
 fi
 log "fetching the model"
-scripts/fetch-models.sh
+scripts/fetch-models.sh smollm2
 cache=${DR1_MODEL_CACHE:-$HOME/.cache/deepseek_r1/models}
 log "building and installing (make && make install)"
 make -j"$(nproc)" >/dev/null

@@ -8,12 +8,14 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use Dr1Test;
 use Time::HiRes qw(time usleep);
 
-my $cache = $ENV{DR1_MODEL_CACHE} // "$ENV{HOME}/.cache/deepseek_r1/models";
-my $smol = "$cache/SmolLM2-135M-Instruct-Q4_1.gguf";
-my $qwen = "$cache/Qwen2.5-Coder-0.5B-Instruct-Q4_K_M.gguf";
-plan skip_all => "SKIP: $smol not found (set DR1_MODEL_CACHE)" unless -r $smol;
+my $smol = test_model('SmolLM2-135M-Instruct-Q4_1.gguf');
+my $qwen = test_model('Qwen2.5-Coder-0.5B-Instruct-Q4_K_M.gguf');
+require_model($smol);
 
 my $node = PostgreSQL::Test::Cluster->new('worker');
 $node->init;
@@ -157,7 +159,7 @@ is($stdout, $answer, 'with the grant it succeeds');
 # SIGHUP with another model file
 SKIP:
 {
-	skip "SKIP: $qwen not found", 3 unless -r $qwen;
+	skip "SKIP: $qwen not found", 3 unless have_model($qwen);
 	$node->safe_psql('postgres', "ALTER SYSTEM SET deepseek_r1.model = '$qwen'");
 	$node->reload;
 	ok($node->poll_query_until('postgres',

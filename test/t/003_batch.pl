@@ -10,10 +10,12 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use Dr1Test;
 
-my $cache = $ENV{DR1_MODEL_CACHE} // "$ENV{HOME}/.cache/deepseek_r1/models";
-my $smol = "$cache/SmolLM2-135M-Instruct-Q4_1.gguf";
-plan skip_all => "SKIP: $smol not found (set DR1_MODEL_CACHE)" unless -r $smol;
+my $smol = test_model('SmolLM2-135M-Instruct-Q4_1.gguf');
+require_model($smol);
 
 my $node = PostgreSQL::Test::Cluster->new('batch');
 $node->init;

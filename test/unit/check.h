@@ -7,8 +7,11 @@
 #ifndef DR1_CHECK_H
 #define DR1_CHECK_H
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 static int	check_passed;
 static int	check_failed;
@@ -33,6 +36,36 @@ check_done(const char *suite)
 	return check_failed ? 1 : 0;
 }
 
+/*
+ * A prerequisite of some checks (a model file, a Python package) is absent.
+ * With DR1_REQUIRE_ALL set (test/run-all.sh sets it: it fetches every
+ * prerequisite first) that is a failure, so that no suite passes by
+ * skipping; elsewhere the checks are skipped with a visible SKIP line.
+ */
+static inline void
+check_missing(const char *fmt,...)
+{
+	const char *require = getenv("DR1_REQUIRE_ALL");
+	bool		fail = require && require[0] && require[0] != '0';
+	va_list		ap;
+
+	va_start(ap, fmt);
+	if (fail)
+	{
+		check_failed++;
+		fputs("FAIL missing prerequisite: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	else
+	{
+		fputs("SKIP ", stdout);
+		vprintf(fmt, ap);
+		fputc('\n', stdout);
+	}
+	va_end(ap);
+}
+
 /* The path of a test model in $DR1_MODEL_CACHE, or ~/.cache/deepseek_r1/models. */
 static inline void
 check_model_path(char *buf, size_t size, const char *file)
@@ -44,6 +77,27 @@ check_model_path(char *buf, size_t size, const char *file)
 		snprintf(buf, size, "%s/%s", dir, file);
 	else
 		snprintf(buf, size, "%s/.cache/deepseek_r1/models/%s", home ? home : ".", file);
+}
+
+/*
+ * The synthetic model that test/gen/gguf_gen.py writes for args, as
+ * $DR1_SYNTH_DIR/name.gguf (default build/synthetic), generated on first
+ * use: the generator is deterministic, so a file already there is the same.
+ * 0 when the file is there.
+ */
+static inline int
+check_synthetic_model(const char *name, const char *args, char *path, size_t size)
+{
+	const char *dir = getenv("DR1_SYNTH_DIR") ? getenv("DR1_SYNTH_DIR") : "build/synthetic";
+	char		cmd[8192];
+	struct stat st;
+
+	snprintf(path, size, "%s/%s.gguf", dir, name);
+	if (stat(path, &st) == 0)
+		return 0;
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s' && python3 test/gen/gguf_gen.py %s --out '%s.tmp' >/dev/null"
+			 " && mv '%s.tmp' '%s'", dir, args, path, path, path);
+	return system(cmd) == 0 ? 0 : -1;
 }
 
 #endif

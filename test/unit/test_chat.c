@@ -212,7 +212,7 @@ test_model_templates(void)
 					 home ? home : "", files[i][1]);
 		if ((f = fopen(path, "rb")) == NULL)
 		{
-			printf("SKIP template of %s: %s absent\n", files[i][0], path);
+			check_missing("template of %s: %s absent", files[i][0], path);
 			continue;
 		}
 		fclose(f);

@@ -788,7 +788,7 @@ test_qwen(void)
 
 	if (!path)
 	{
-		printf("test_gguf: SKIP Qwen2.5-Coder-0.5B (model absent)\n");
+		check_missing("test_gguf: Qwen2.5-Coder-0.5B absent (scripts/fetch-models.sh qwen2)");
 		return;
 	}
 	f = gguf_open(path, err);
@@ -822,7 +822,7 @@ test_smollm(void)
 
 	if (!path)
 	{
-		printf("test_gguf: SKIP SmolLM2-135M (model absent)\n");
+		check_missing("test_gguf: SmolLM2-135M absent (scripts/fetch-models.sh smollm2)");
 		return;
 	}
 	f = gguf_open(path, err);
@@ -849,7 +849,7 @@ test_r1_partial(void)
 
 	if (!path)
 	{
-		printf("test_gguf: SKIP R1 7B partial (file absent)\n");
+		check_missing("test_gguf: R1 7B partial absent (scripts/fetch-models.sh r1-header)");
 		return;
 	}
 	expect_fail(path, "extends past end of file", "truncated R1 7B");

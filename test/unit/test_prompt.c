@@ -36,7 +36,7 @@ main(void)
 	m = model_load(path, err);
 	if (!m)
 	{
-		printf("SKIP prompt tests: %s\n", err);
+		check_missing("prompt tests: %s", err);
 		return check_done("prompt");
 	}
 	im_start = tokenizer_find(m->tok, "<|im_start|>");

@@ -716,7 +716,7 @@ test_choice_tokenizer(void)
 		if (err[0])
 			CHECK(false, "%s: %s", path, err);
 		else
-			printf("SKIP choice with the real tokenizer: %s absent\n", path);
+			check_missing("choice with the real tokenizer: %s absent", path);
 		return;
 	}
 	t = tokenizer_load(g, err);

@@ -1,9 +1,11 @@
 /*
- * test_scheduler.c — continuous batching on a real model (SmolLM2-135M):
- * batch invariance, preemption, cancellation, prefix sharing, choices.
+ * test_scheduler.c — continuous batching on a synthetic model (always) and
+ * on a real one (SmolLM2-135M): batch invariance, preemption,
+ * cancellation, prefix sharing, choices.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "error.h"
@@ -15,6 +17,8 @@
 
 #define N_PROMPTS 16
 #define N_TOKENS 16
+/* random weights, byte-level vocabulary: the numerics of SmolLM2's type */
+#define SYNTHETIC_ARGS "--arch llama --wtype Q4_1 --seed 5 --layers 2 --dim 128 --ff 256 --heads 4 --kv-heads 2"
 
 static const char *const prompts[N_PROMPTS] = {
 	"The capital of France is", "Write a haiku about the ocean.", "What is 17 times 23?",
@@ -248,21 +252,12 @@ test_choices_and_stops(struct model *m)
 	infer_free(ic);
 }
 
-int
-main(void)
+/* Every scheduler test on one model. */
+static void
+test_model(struct model *m)
 {
-	char		path[1024];
-	char		err[ERR_MAX];
-	struct model *m;
 	struct gen_params gp = {.max_tokens = N_TOKENS};
 
-	check_model_path(path, sizeof path, "SmolLM2-135M-Instruct-Q4_1.gguf");
-	m = model_load(path, err);
-	if (!m)
-	{
-		printf("SKIP scheduler tests: %s\n", err);
-		return check_done("scheduler");
-	}
 	sampler_params_default(&gp.sampling);
 	test_invariance_and_preemption(m, &gp);
 	gp.sampling.temperature = 0.8f;
@@ -272,6 +267,39 @@ main(void)
 	test_cancel(m, &gp);
 	test_prefix_sharing(m, &gp);
 	test_choices_and_stops(m);
+}
+
+/* Load the model at path (absent: why) and run every test on it. */
+static void
+test_file(const char *label, const char *path, const char *absent)
+{
+	char		err[ERR_MAX];
+	struct model *m;
+
+	if (absent)
+	{
+		check_missing("scheduler tests on %s: %s", label, absent);
+		return;
+	}
+	m = model_load(path, err);
+	CHECK(m != NULL, "%s: %s", label, err);
+	if (!m)
+		return;
+	printf("%s:\n", label);
+	test_model(m);
 	model_free(m);
+}
+
+int
+main(void)
+{
+	char		path[1024];
+
+	/* a synthetic model needs no download: the scheduler is always tested */
+	test_file("synthetic llama Q4_1", path,
+			  check_synthetic_model("scheduler-llama-q4_1", SYNTHETIC_ARGS, path, sizeof path) != 0
+			  ? "cannot generate the model (python3 with numpy and gguf needed)" : NULL);
+	check_model_path(path, sizeof path, "SmolLM2-135M-Instruct-Q4_1.gguf");
+	test_file("SmolLM2-135M", path, access(path, R_OK) != 0 ? "model absent (scripts/fetch-models.sh)" : NULL);
 	return check_done("scheduler");
 }

@@ -4,8 +4,7 @@
  * test/golden/synthetic/NAME.txt holds the generator arguments, the prompt
  * ids and llama.cpp's logits after the prompt (made by
  * test/reference/make-synthetic-goldens.sh).  The model is regenerated from
- * the same arguments (the generator is deterministic) into
- * $DR1_SYNTH_DIR (default build/synthetic) unless it is already there.
+ * the same arguments (check_synthetic_model).
  */
 #include <dirent.h>
 #include <stdlib.h>
@@ -64,22 +63,6 @@ golden_read(const char *path, struct golden *g)
 	return 0;
 }
 
-/* The model file for a golden, generated on first use. */
-static int
-model_path(const char *name, const char *args, char *path, size_t size)
-{
-	const char *dir = getenv("DR1_SYNTH_DIR") ? getenv("DR1_SYNTH_DIR") : "build/synthetic";
-	char		cmd[2048];
-	struct stat st;
-
-	snprintf(path, size, "%s/%s.gguf", dir, name);
-	if (stat(path, &st) == 0)
-		return 0;
-	snprintf(cmd, sizeof cmd, "mkdir -p '%s' && python3 test/gen/gguf_gen.py %s --out '%s' >/dev/null",
-			 dir, args, path);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 static void
 check_model(const char *name)
 {
@@ -94,9 +77,9 @@ check_model(const char *name)
 
 	snprintf(path, sizeof path, "%s/%s.txt", GOLDEN_DIR, name);
 	CHECK(golden_read(path, &g) == 0, "%s: unreadable golden", name);
-	if (model_path(name, g.args, path, sizeof path) != 0)
+	if (check_synthetic_model(name, g.args, path, sizeof path) != 0)
 	{
-		printf("SKIP %s: cannot generate the model (python3 with numpy and gguf needed)\n", name);
+		check_missing("%s: cannot generate the model (python3 with numpy and gguf needed)", name);
 		return;
 	}
 	m = model_load(path, err);

@@ -446,7 +446,7 @@ check_vocab(const struct vocab_case *c, bool *did_streaming)
 	model_path(c, path, sizeof path);
 	if (access(path, R_OK) != 0)
 	{
-		printf("  SKIP %s: %s not found\n", c->tsv, path);
+		check_missing("%s: %s not found", c->tsv, path);
 		return;
 	}
 	if (c->pre && !write_with_pre(path, c->pre, variant))
