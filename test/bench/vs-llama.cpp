@@ -12,8 +12,15 @@ model=$1
 threads=${2:-2}
 rounds=${3:-5}
 
-build=$(test/reference/build-llama-cpp.sh)
 make -s bin/deepseek-r1
+# the fastest llama.cpp that runs here: the build for every instruction set
+# this CPU reports, or the AVX2 one if that build cannot evaluate
+build=$(test/reference/build-llama-cpp.sh fast)
+if ! "$build/bin/llama-bench" -m "$model" -p 8 -n 0 -t "$threads" -r 1 >/dev/null 2>&1; then
+	echo "vs-llama.cpp: $build does not run here; comparing with the AVX2 build" >&2
+	build=$(test/reference/build-llama-cpp.sh avx2)
+fi
+echo "llama.cpp: $build"
 cc -O2 -pthread -o build/membw test/bench/membw.c
 
 declare -A ours theirs

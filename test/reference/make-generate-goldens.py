@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def build_oracle():
-    build = subprocess.check_output([os.path.join(HERE, "build-llama-cpp.sh")], text=True).strip()
+    build = subprocess.check_output([os.path.join(HERE, "build-llama-cpp.sh"), "avx2"], text=True).strip()
     src = os.path.dirname(build)
     out = os.path.join(build, "bin", "llama-oracle")
     subprocess.check_call([

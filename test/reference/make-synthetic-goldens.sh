@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-build=$(test/reference/build-llama-cpp.sh)
+build=$(test/reference/build-llama-cpp.sh avx2)
 src=$(dirname "$build")
 oracle=$build/bin/llama-oracle
 cc -O2 -o "$oracle" test/reference/llama-oracle.c -I"$src/include" -I"$src/ggml/include" \

@@ -13,7 +13,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
-build=$(test/reference/build-llama-cpp.sh)
+build=$(test/reference/build-llama-cpp.sh avx2)
 src=$(dirname "$build")
 models=${DR1_MODEL_CACHE:-$HOME/.cache/deepseek_r1/models}
 tmp=$(mktemp -d)
