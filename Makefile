@@ -84,9 +84,9 @@ bin/deepseek-r1: $(CLI_OBJ) $(PROTO_OBJ) $(CUDA_OBJ) $(BUILD)/libdr1engine.a
 	@mkdir -p bin
 	$(CC) $(ENGINE_CFLAGS) -o $@ $(CLI_OBJ) $(PROTO_OBJ) $(CUDA_OBJ) $(BUILD)/libdr1engine.a $(ENGINE_LDLIBS) $(CUDA_LDLIBS)
 
-$(BUILD)/test/%: test/unit/%.c $(BUILD)/libdr1engine.a test/unit/check.h
+$(BUILD)/test/%: test/unit/%.c $(BUILD)/libdr1engine.a $(PROTO_OBJ) test/unit/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ENGINE_CFLAGS) -Itest/unit -o $@ $< $(BUILD)/libdr1engine.a $(ENGINE_LDLIBS)
+	$(CC) $(ENGINE_CFLAGS) -Itest/unit -o $@ $< $(PROTO_OBJ) $(BUILD)/libdr1engine.a $(ENGINE_LDLIBS)
 
 unit-tests: $(UNIT_BIN)
 

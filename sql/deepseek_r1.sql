@@ -72,6 +72,7 @@ SELECT pg_temp.err(q) FROM (VALUES
 	($q$SELECT deepseek_r1.generate('x', top_p => 0)$q$),
 	($q$SELECT deepseek_r1.generate('x', top_p => 1.5)$q$),
 	($q$SELECT deepseek_r1.generate('x', top_k => -1)$q$),
+	($q$SELECT deepseek_r1.generate('x', top_k => 1000001)$q$),
 	($q$SELECT deepseek_r1.generate('x', seed => -1)$q$),
 	($q$SELECT deepseek_r1.generate('x', stop => ARRAY['a', NULL])$q$),
 	($q$SELECT deepseek_r1.generate('x', stop => ARRAY[''])$q$),
@@ -86,6 +87,10 @@ SELECT pg_temp.err(q) FROM (VALUES
 	($q$SELECT deepseek_r1.detokenize('{-1}')$q$),
 	($q$SELECT deepseek_r1.detokenize('{49152}')$q$),
 	($q$SELECT deepseek_r1.detokenize('{1,NULL}')$q$),
+	-- the limits of one request (README)
+	($q$SELECT deepseek_r1.detokenize(array_fill(1, ARRAY[262145]))$q$),
+	($q$SELECT deepseek_r1.count_tokens(repeat('a', 8388609))$q$),
+	($q$SELECT deepseek_r1.generate('x', system => repeat('a', 8388609))$q$),
 	-- longer than the context (4096 tokens)
 	($q$SELECT deepseek_r1.generate(repeat('hello ', 5000), max_tokens => 1)$q$)
 ) AS t(q);

@@ -7,13 +7,18 @@
  *
  * The background worker starts this program with one end of a socketpair
  * as fd N and speaks protocol.h over it.  The model is loaded once; then
- * completions go to one continuous-batching scheduler as they arrive (up
- * to --max-batch of them run together) and tokenize requests are answered
- * at once.  Between two scheduler steps the socket is read without
- * blocking, so a CANCEL stops its request at the next step; when nothing
- * runs the program waits on the socket.  The scheduler's counters go to
- * the worker in STATS frames (protocol.h says when).  End of file on the
- * socket (the worker went away) ends the program.
+ * every request is tokenized on a thread of its own (offload.h), and
+ * completions go on to one continuous-batching scheduler (up to
+ * --max-batch of them run together) while tokenize and detokenize requests
+ * are answered from there.  The main loop never blocks on the socket: it
+ * reads whatever has come and writes what the socket takes between two
+ * scheduler steps, frames it cannot write yet wait in its outgoing queue,
+ * and while that queue is long it only reads and writes (no step adds to
+ * it).  So a CANCEL stops its request at the next step, and neither this
+ * program nor the worker can wait for the other forever.  When nothing
+ * runs it waits on the socket.  A frame over the limit or one that does not
+ * parse is answered with an ERROR for its id; nothing the worker sends ends
+ * the program except end of file (the worker went away).
  */
 #include <errno.h>
 #include <poll.h>
@@ -21,16 +26,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/socket.h>
 
 #include "cli.h"
 #include "cuda_backend.h"
 #include "error.h"
 #include "generate.h"
 #include "gguf.h"
+#include "offload.h"
 #include "prompt.h"
 #include "protocol.h"
 #include "scheduler.h"
+
+/* While more than this waits to be written, no step runs (it would add to it). */
+#define OUT_QUEUE_HIGH ((size_t) 8 << 20)
+/* Bytes read per pass of the main loop at most: steps go on while a large
+ * request streams in. */
+#define READ_MAX ((size_t) 4 << 20)
+/* The most time between two frames while requests are held: the worker's
+ * watchdog (deepseek_r1.engine_watchdog) takes silence for a hang. */
+#define HEARTBEAT_SECONDS 1.0
 
 struct serve_opts
 {
@@ -54,14 +68,26 @@ struct request
 	char	   *arena;
 };
 
-/* A completion in the scheduler; its stop strings live in rq. */
+/*
+ * A request the program holds: first tokenized on the offload thread
+ * (job), then, for a completion, in the scheduler (req).  Its stop strings
+ * live in rq.  What the thread computed is in rc .. text.
+ */
 struct pending
 {
+	struct offload_job job;		/* first: the thread's handle on it */
 	struct pending *next;
+	struct server *s;
 	uint64_t	id;
 	double		received;
 	struct request rq;
 	struct sched_request *req;
+	bool		canceled;		/* while on the thread */
+	int			rc;
+	uint32_t	code;			/* enum dr1_error_code when rc != 0 */
+	char		err[ERR_MAX];
+	struct token_list ids;		/* tokenize: the answer; complete: the prompt */
+	struct text_buf text;		/* detokenize: the answer */
 };
 
 struct server
@@ -70,57 +96,38 @@ struct server
 	struct model *m;
 	struct infer_ctx *ic;
 	struct scheduler *sched;
-	char	   *in;				/* bytes read but not yet parsed */
-	size_t		in_len;
-	size_t		in_cap;
+	struct offload *offload;
+	struct dr1_inbuf in;
+	struct dr1_outq out;
 	struct pending *pending;
-	bool		eof;
+	bool		eof;			/* the worker is gone, or a queue ran out of memory */
+	bool		out_of_memory;
 	struct dr1_stats stats_sent;	/* the last STATS frame */
 	double		stats_at;		/* when it was sent */
 };
 
+/* A frame could not be queued for want of memory: the answers the worker
+ * waits for would be lost, so end (the worker fails what we held). */
 static void
-send_frame(struct server *s, uint32_t type, uint64_t id, const void *payload, size_t len)
+queue_failed(struct server *s)
 {
-	struct dr1_frame h = {(uint32_t) len, type, id};
-	char	   *buf = malloc(sizeof h + len);
-	size_t		done = 0;
-
-	memcpy(buf, &h, sizeof h);
-	if (len)
-		memcpy(buf + sizeof h, payload, len);
-	while (done < sizeof h + len && !s->eof)
-	{
-		ssize_t		w = write(s->fd, buf + done, sizeof h + len - done);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			s->eof = true;		/* the worker is gone: stop quietly */
-		else
-			done += (size_t) w;
-	}
-	free(buf);
+	s->out_of_memory = true;
+	s->eof = true;
 }
 
 static void
-put_str(struct text_buf *b, const char *s, size_t len)
+send_frame(struct server *s, uint32_t type, uint64_t id, const void *payload, size_t len)
 {
-	uint32_t	n = (uint32_t) len;
-
-	text_buf_append(b, (const char *) &n, sizeof n);
-	text_buf_append(b, s ? s : "", len);
+	if (dr1_outq_frame(&s->out, type, id, payload, len) != DR1_OUT_OK)
+		queue_failed(s);
 }
 
 static void
 send_error(struct server *s, uint64_t id, uint32_t code, const char *msg)
 {
-	struct text_buf b = {0};
-
-	text_buf_append(&b, (const char *) &code, sizeof code);
-	text_buf_append(&b, msg, strlen(msg));
-	send_frame(s, DR1_ERROR, id, b.s, b.len);
-	text_buf_free(&b);
+	dr1_error_encode(dr1_outq_begin(&s->out, DR1_ERROR, id), code, msg, strlen(msg));
+	if (dr1_outq_end(&s->out) != DR1_OUT_OK)
+		queue_failed(s);
 }
 
 static void
@@ -129,39 +136,34 @@ send_int(struct server *s, uint32_t type, uint64_t id, int32_t v)
 	send_frame(s, type, id, &v, sizeof v);
 }
 
-static int
-parse_request(const char *payload, uint32_t len, struct request *rq, char *err)
+static struct dr1_str
+str_of(const struct text_buf *b)
 {
-	struct dr1_cursor c;
-	uint32_t	n_str;
-	char	   *a;
+	return (struct dr1_str) {b->s ? b->s : "", (uint32_t) b->len};
+}
 
-	memset(rq, 0, sizeof *rq);
-	dr1_cursor_init(&c, payload, len);
-	if (!dr1_get(&c, &rq->h, sizeof rq->h) || rq->h.n_messages > len || rq->h.n_stops > len ||
-		rq->h.n_choices > len)
-		return err_set(err, "malformed request");
-	n_str = rq->h.n_messages * 2 + rq->h.n_stops + rq->h.n_choices;
-	rq->str = calloc(n_str + 1, sizeof(char *));
-	a = rq->arena = malloc(len + n_str + 1);
-	for (uint32_t i = 0; i < n_str; i++)
+/* A DONE, or an ERROR when the answer is over the frame limit. */
+static void
+send_done(struct server *s, uint64_t id, double received, struct dr1_done *d,
+		  const int32_t *ids, const struct text_buf *text, const struct text_buf *content,
+		  const struct text_buf *reasoning)
+{
+	enum dr1_out_result rc;
+
+	d->engine_seconds = clock_seconds() - received;
+	dr1_done_encode(dr1_outq_begin(&s->out, DR1_DONE, id), d, ids, str_of(text),
+					str_of(content), str_of(reasoning));
+	rc = dr1_outq_end(&s->out);
+	if (rc == DR1_OUT_TOO_LONG)
 	{
-		const char *p;
-		uint32_t	slen;
+		char		msg[160];
 
-		if (!dr1_get_str(&c, &p, &slen))
-			return err_set(err, "malformed request");
-		memcpy(a, p, slen);
-		a[slen] = '\0';
-		rq->str[i] = a;
-		a += slen + 1;
+		snprintf(msg, sizeof msg, "the answer is longer than the limit of %u bytes (%u token ids, "
+				 "%zu bytes of text)", DR1_FRAME_MAX, d->n_ids, text->len);
+		send_error(s, id, DR1_ERR_TOO_LONG, msg);
 	}
-	if ((size_t) (c.end - c.p) != (size_t) rq->h.n_ids * sizeof(int32_t))
-		return err_set(err, "malformed request");
-	/* copied: the frame is not aligned in the input buffer */
-	rq->ids = malloc(rq->h.n_ids * sizeof(int32_t) + 1);
-	memcpy(rq->ids, c.p, rq->h.n_ids * sizeof(int32_t));
-	return 0;
+	else if (rc != DR1_OUT_OK)
+		queue_failed(s);
 }
 
 static void
@@ -172,91 +174,37 @@ request_free(struct request *rq)
 	free(rq->arena);
 }
 
-static void
-send_done(struct server *s, uint64_t id, double received, struct dr1_done *d,
-		  const int32_t *ids, const struct text_buf *text, const struct text_buf *content,
-		  const struct text_buf *reasoning)
+/* The SUBMIT payload, checked (protocol.c), into rq; false if it cannot be. */
+static bool
+parse_request(const char *payload, uint32_t len, struct request *rq)
 {
-	struct text_buf b = {0};
+	struct dr1_submit_msg m;
+	char	   *a;
 
-	d->engine_seconds = clock_seconds() - received;
-	text_buf_append(&b, (const char *) d, sizeof *d);
-	if (d->n_ids)
-		text_buf_append(&b, (const char *) ids, d->n_ids * sizeof(int32_t));
-	put_str(&b, text->s, text->len);
-	put_str(&b, content->s, content->len);
-	put_str(&b, reasoning->s, reasoning->len);
-	send_frame(s, DR1_DONE, id, b.s, b.len);
-	text_buf_free(&b);
-}
+	memset(rq, 0, sizeof *rq);
+	if (!dr1_submit_decode(payload, len, &m))
+		return false;
+	rq->h = m.h;
+	rq->str = calloc(m.n_strings + 1, sizeof(char *));
+	a = rq->arena = malloc((size_t) len + m.n_strings + 1);
+	/* copied: the payload is not aligned in the input buffer */
+	rq->ids = malloc((size_t) m.h.n_ids * sizeof(int32_t) + 1);
+	if (!rq->str || !rq->arena || !rq->ids)
+		return false;
+	for (uint32_t i = 0; i < m.n_strings; i++)
+	{
+		const char *p;
+		uint32_t	slen;
 
-static void
-run_tokenize(struct server *s, uint64_t id, double received, const struct request *rq)
-{
-	char		err[ERR_MAX];
-	struct token_list ids = {0};
-	struct text_buf none = {0};
-	const char *text = rq->h.n_messages == 1 ? rq->str[1] : "";
-
-	if (tokenizer_encode(s->m->tok, text, strlen(text), false, &ids, err) != 0)
-		send_error(s, id, DR1_ERR_ARGUMENT, err);
-	else
-		send_done(s, id, received, &(struct dr1_done) {.n_ids = (uint32_t) ids.n}, ids.ids,
-				  &none, &none, &none);
-	token_list_free(&ids);
-}
-
-static void
-run_detokenize(struct server *s, uint64_t id, double received, const struct request *rq)
-{
-	int32_t		n_vocab = tokenizer_n_vocab(s->m->tok);
-	struct detokenizer d;
-	struct text_buf text = {0};
-	struct text_buf none = {0};
-
-	for (uint32_t i = 0; i < rq->h.n_ids; i++)
-		if (rq->ids[i] < 0 || rq->ids[i] >= n_vocab)
-		{
-			char		msg[128];
-
-			snprintf(msg, sizeof msg, "token id %d is out of range: valid ids are 0 to %d",
-					 rq->ids[i], n_vocab - 1);
-			send_error(s, id, DR1_ERR_ARGUMENT, msg);
-			return;
-		}
-	detokenizer_init(&d, s->m->tok, true);
-	for (uint32_t i = 0; i < rq->h.n_ids; i++)
-		detokenizer_push(&d, rq->ids[i], &text);
-	detokenizer_flush(&d, &text);
-	send_done(s, id, received, &(struct dr1_done) {0}, NULL, &text, &text, &none);
-	text_buf_free(&text);
-}
-
-static int
-request_prompt(const struct server *s, const struct request *rq, struct token_list *prompt,
-			   char *err)
-{
-	struct chat_message *msgs;
-	int			rc;
-
-	if (rq->h.n_messages == 0)
-		return err_set(err, "the request has no message");
-	if (rq->h.flags & DR1_FLAG_RAW)
-		return prompt_tokens(s->m, rq->str[1], NULL, true, prompt, err);
-	msgs = calloc(rq->h.n_messages, sizeof *msgs);
-	for (uint32_t i = 0; i < rq->h.n_messages; i++)
-		msgs[i] = (struct chat_message) {rq->str[2 * i], rq->str[2 * i + 1]};
-	rc = prompt_tokens_chat(s->m, msgs, rq->h.n_messages, prompt, err);
-	free(msgs);
-	return rc;
-}
-
-static uint32_t
-wire_finish(enum finish_reason f)
-{
-	if (f == FINISH_LENGTH)
-		return DR1_FINISH_LENGTH;
-	return f == FINISH_CANCEL ? DR1_FINISH_CANCEL : DR1_FINISH_STOP;
+		if (!dr1_get_str(&m.strings, &p, &slen))
+			return false;		/* cannot happen: decoded */
+		memcpy(a, p, slen);
+		a[slen] = '\0';
+		rq->str[i] = a;
+		a += slen + 1;
+	}
+	memcpy(rq->ids, m.ids, (size_t) m.h.n_ids * sizeof(int32_t));
+	return true;
 }
 
 static void
@@ -268,7 +216,80 @@ pending_free(struct server *s, struct pending *p)
 		pp = &(*pp)->next;
 	*pp = p->next;
 	request_free(&p->rq);
+	token_list_free(&p->ids);
+	text_buf_free(&p->text);
 	free(p);
+}
+
+/* ---- on the offload thread: only the model (read-only) and p ------------ */
+
+static int
+request_prompt(const struct model *m, const struct request *rq, struct token_list *prompt,
+			   char *err)
+{
+	struct chat_message *msgs;
+	int			rc;
+
+	if (rq->h.n_messages == 0)
+		return err_set(err, "the request has no message");
+	if (rq->h.flags & DR1_FLAG_RAW)
+		return prompt_tokens(m, rq->str[1], NULL, true, prompt, err);
+	msgs = calloc(rq->h.n_messages, sizeof *msgs);
+	if (!msgs)
+		return err_set(err, "out of memory");
+	for (uint32_t i = 0; i < rq->h.n_messages; i++)
+		msgs[i] = (struct chat_message) {rq->str[2 * i], rq->str[2 * i + 1]};
+	rc = prompt_tokens_chat(m, msgs, rq->h.n_messages, prompt, err);
+	free(msgs);
+	return rc;
+}
+
+static int
+detokenize(const struct model *m, const struct request *rq, struct text_buf *text, char *err)
+{
+	int32_t		n_vocab = tokenizer_n_vocab(m->tok);
+	struct detokenizer d;
+
+	for (uint32_t i = 0; i < rq->h.n_ids; i++)
+		if (rq->ids[i] < 0 || rq->ids[i] >= n_vocab)
+			return err_set(err, "token id %d is out of range: valid ids are 0 to %d",
+						   rq->ids[i], n_vocab - 1);
+	detokenizer_init(&d, m->tok, true);
+	for (uint32_t i = 0; i < rq->h.n_ids; i++)
+		detokenizer_push(&d, rq->ids[i], text);
+	detokenizer_flush(&d, text);
+	return 0;
+}
+
+/* The offload job: a request's tokenizing. */
+static void
+prepare(struct offload_job *job)
+{
+	struct pending *p = (struct pending *) job;
+	const struct model *m = p->s->m;
+	const struct request *rq = &p->rq;
+
+	p->code = DR1_ERR_ARGUMENT;
+	if (rq->h.kind == DR1_REQ_TOKENIZE)
+	{
+		const char *text = rq->h.n_messages == 1 ? rq->str[1] : "";
+
+		p->rc = tokenizer_encode(m->tok, text, strlen(text), false, &p->ids, p->err);
+	}
+	else if (rq->h.kind == DR1_REQ_DETOKENIZE)
+		p->rc = detokenize(m, rq, &p->text, p->err);
+	else
+		p->rc = request_prompt(m, rq, &p->ids, p->err);
+}
+
+/* ---- back on the main loop ----------------------------------------------- */
+
+static uint32_t
+wire_finish(enum finish_reason f)
+{
+	if (f == FINISH_LENGTH)
+		return DR1_FINISH_LENGTH;
+	return f == FINISH_CANCEL ? DR1_FINISH_CANCEL : DR1_FINISH_STOP;
 }
 
 static void
@@ -303,148 +324,178 @@ on_event(void *ctx, struct sched_request *req, enum sched_event ev, struct gen_r
 	if (ev == SCHED_DONE)
 		send_completion(s, p, r);
 	else
-		send_error(s, p->id, DR1_ERR_ENGINE, error);
+		send_error(s, p->id, ev == SCHED_TOO_LONG ? DR1_ERR_TOO_LONG : DR1_ERR_ENGINE, error);
 	pending_free(s, p);
 	return true;
 }
 
-/* Hand a completion to the scheduler, or answer it with an error and free p. */
-static void
+/* Hand a tokenized completion to the scheduler; false if it was refused
+ * (and answered). */
+static bool
 submit_complete(struct server *s, struct pending *p)
 {
 	char		err[ERR_MAX];
-	struct token_list prompt = {0};
 	struct gen_params gp = {0};
 	const struct request *rq = &p->rq;
 
-	if (request_prompt(s, rq, &prompt, err) != 0)
-		send_error(s, p->id, DR1_ERR_ARGUMENT, err);
-	else if ((int64_t) prompt.n >= s->ic->n_ctx)
+	if ((int64_t) p->ids.n >= s->ic->n_ctx)
 	{
 		snprintf(err, sizeof err, "the prompt has %zu tokens; the context length is %d",
-				 prompt.n, s->ic->n_ctx);
+				 p->ids.n, s->ic->n_ctx);
 		send_error(s, p->id, DR1_ERR_TOO_LONG, err);
+		return false;
 	}
-	else
+	sampler_params_default(&gp.sampling);
+	gp.sampling.temperature = rq->h.temperature;
+	gp.sampling.top_p = rq->h.top_p;
+	gp.sampling.top_k = rq->h.top_k;
+	gp.sampling.seed = rq->h.seed;
+	/* a choice ends by itself; max_tokens must not cut it short */
+	gp.max_tokens = rq->h.n_choices > 0 ? INT32_MAX : rq->h.max_tokens;
+	gp.stops = (const char *const *) rq->str + 2 * rq->h.n_messages;
+	gp.n_stops = rq->h.n_stops;
+	gp.choices = gp.stops + rq->h.n_stops;
+	gp.n_choices = rq->h.n_choices;
+	p->req = scheduler_submit(s->sched, &p->ids, &gp, p, err);
+	if (!p->req)
 	{
-		sampler_params_default(&gp.sampling);
-		gp.sampling.temperature = rq->h.temperature;
-		gp.sampling.top_p = rq->h.top_p;
-		gp.sampling.top_k = rq->h.top_k;
-		gp.sampling.seed = rq->h.seed;
-		/* a choice ends by itself; max_tokens must not cut it short */
-		gp.max_tokens = rq->h.n_choices > 0 ? INT32_MAX : rq->h.max_tokens;
-		gp.stops = (const char *const *) rq->str + 2 * rq->h.n_messages;
-		gp.n_stops = rq->h.n_stops;
-		gp.choices = gp.stops + rq->h.n_stops;
-		gp.n_choices = rq->h.n_choices;
-		p->req = scheduler_submit(s->sched, &prompt, &gp, p, err);
-		if (p->req)
-			send_int(s, DR1_STARTED, p->id, (int32_t) prompt.n);
-		else
-			send_error(s, p->id, DR1_ERR_ARGUMENT, err);
+		send_error(s, p->id, DR1_ERR_ARGUMENT, err);
+		return false;
 	}
-	token_list_free(&prompt);
-	if (p->req)
-	{
-		p->next = s->pending;
-		s->pending = p;
-	}
-	else
-	{
-		request_free(&p->rq);
-		free(p);
-	}
+	send_int(s, DR1_STARTED, p->id, (int32_t) p->ids.n);
+	return true;
+}
+
+/* A request is back from the offload thread: answer it, or go on to the
+ * scheduler. */
+static void
+prepared(struct server *s, struct pending *p)
+{
+	struct text_buf none = {0};
+
+	if (p->canceled)
+		send_error(s, p->id, DR1_ERR_CANCELED, "the request was canceled");
+	else if (p->rc != 0)
+		send_error(s, p->id, p->code, p->err);
+	else if (p->rq.h.kind == DR1_REQ_TOKENIZE)
+		send_done(s, p->id, p->received, &(struct dr1_done) {.n_ids = (uint32_t) p->ids.n},
+				  p->ids.ids, &none, &none, &none);
+	else if (p->rq.h.kind == DR1_REQ_DETOKENIZE)
+		send_done(s, p->id, p->received, &(struct dr1_done) {0}, NULL, &p->text, &p->text, &none);
+	else if (submit_complete(s, p))
+		return;
+	pending_free(s, p);
 }
 
 static void
 handle_submit(struct server *s, uint64_t id, const char *payload, uint32_t len)
 {
-	char		err[ERR_MAX];
 	struct pending *p = calloc(1, sizeof *p);
 
-	p->id = id;
-	p->received = clock_seconds();
-	if (parse_request(payload, len, &p->rq, err) != 0)
-		send_error(s, id, DR1_ERR_ENGINE, err);
-	else if (p->rq.h.kind == DR1_REQ_COMPLETE)
+	if (!p)
 	{
-		submit_complete(s, p);
+		send_error(s, id, DR1_ERR_ENGINE, "out of memory");
 		return;
 	}
-	else if (p->rq.h.kind == DR1_REQ_TOKENIZE)
-		run_tokenize(s, id, p->received, &p->rq);
-	else if (p->rq.h.kind == DR1_REQ_DETOKENIZE)
-		run_detokenize(s, id, p->received, &p->rq);
-	else
-		send_error(s, id, DR1_ERR_ENGINE, "unknown request kind");
-	request_free(&p->rq);
-	free(p);
+	p->s = s;
+	p->id = id;
+	p->received = clock_seconds();
+	p->next = s->pending;
+	s->pending = p;
+	if (!parse_request(payload, len, &p->rq))
+	{
+		send_error(s, id, DR1_ERR_ENGINE, "malformed request");
+		pending_free(s, p);
+		return;
+	}
+	p->job.run = prepare;
+	offload_push(s->offload, &p->job);
 }
 
 static void
 cancel(struct server *s, uint64_t id)
 {
 	for (struct pending *p = s->pending; p; p = p->next)
-		if (p->id == id)
+		if (p->id == id && p->req)
 			scheduler_cancel(s->sched, p->req);
+		else if (p->id == id)
+			p->canceled = true;
 }
 
 /* Handle every complete frame in the input buffer. */
 static void
 parse_input(struct server *s)
 {
-	size_t		off = 0;
+	struct dr1_frame h;
+	const char *payload;
+	enum dr1_in_result r;
 
-	while (s->in_len - off >= sizeof(struct dr1_frame))
+	while ((r = dr1_in_next(&s->in, &h, &payload)) != DR1_IN_NONE)
 	{
-		struct dr1_frame h;
-
-		memcpy(&h, s->in + off, sizeof h);
-		if (h.len > DR1_FRAME_MAX)
+		if (r == DR1_IN_TOO_LONG && h.type == DR1_SUBMIT)
 		{
-			s->eof = true;		/* not our worker: refuse to go on */
-			return;
+			char		msg[128];
+
+			snprintf(msg, sizeof msg, "the request is %u bytes, more than the limit of %u bytes",
+					 h.len, DR1_FRAME_MAX);
+			send_error(s, h.id, DR1_ERR_TOO_LONG, msg);
 		}
-		if (s->in_len - off - sizeof h < h.len)
-			break;
-		if (h.type == DR1_SUBMIT)
-			handle_submit(s, h.id, s->in + off + sizeof h, h.len);
-		else if (h.type == DR1_CANCEL)
+		else if (r == DR1_IN_FRAME && h.type == DR1_SUBMIT)
+			handle_submit(s, h.id, payload, h.len);
+		else if (r == DR1_IN_FRAME && h.type == DR1_CANCEL)
 			cancel(s, h.id);
-		off += sizeof h + h.len;
 	}
-	memmove(s->in, s->in + off, s->in_len - off);
-	s->in_len -= off;
 }
 
-/* Read what the socket holds; wait for it when block. */
+/*
+ * Wait up to timeout_ms (-1: for ever) for the socket or the offload
+ * thread, then read what came, take back finished jobs (unless collect is
+ * false: the output queue is long) and write what the socket takes.
+ */
 static void
-read_input(struct server *s, bool block)
+pump(struct server *s, int timeout_ms, bool collect)
 {
-	struct pollfd p = {s->fd, POLLIN, 0};
+	struct pollfd p[2] = {
+		{s->fd, POLLIN | (dr1_outq_pending(&s->out) ? POLLOUT : 0), 0},
+		{offload_fd(s->offload), collect ? POLLIN : 0, 0},
+	};
+	struct offload_job *j;
 
-	while (!s->eof && poll(&p, 1, block ? -1 : 0) > 0)
+	if (poll(p, 2, timeout_ms) < 0)
 	{
-		ssize_t		r;
-
-		if (s->in_cap - s->in_len < 65536)
+		if (errno != EINTR)
+			s->eof = true;
+		return;
+	}
+	if (p[0].revents & ~POLLOUT)
+	{
+		if (dr1_in_read(&s->in, s->fd, READ_MAX) < 0)
 		{
-			s->in_cap = s->in_cap * 2 + 65536;
-			s->in = realloc(s->in, s->in_cap);
-		}
-		r = recv(s->fd, s->in + s->in_len, s->in_cap - s->in_len, MSG_DONTWAIT);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r <= 0)
-		{
+			if (errno == ENOMEM)
+				s->out_of_memory = true;
 			s->eof = true;
 			return;
 		}
-		s->in_len += (size_t) r;
-		block = false;
+		parse_input(s);
 	}
-	parse_input(s);
+	while (collect && (j = offload_pop_done(s->offload)) != NULL)
+		prepared(s, (struct pending *) j);
+	if (dr1_outq_write(&s->out, s->fd) < 0)
+		s->eof = true;
+}
+
+/* Write everything queued before exiting, for a bounded time. */
+static void
+drain(struct server *s)
+{
+	for (int tries = 0; tries < 50 && dr1_outq_pending(&s->out) && !s->eof; tries++)
+	{
+		struct pollfd p = {s->fd, POLLOUT, 0};
+
+		(void) poll(&p, 1, 100);
+		if (dr1_outq_write(&s->out, s->fd) < 0)
+			break;
+	}
 }
 
 /* The model description the worker shows in model_info(), as JSON. */
@@ -555,7 +606,8 @@ kv_bytes(const struct model *m, const struct serve_opts *o)
 }
 
 /* Send the scheduler's figures when they changed: at once when it is idle
- * (or force), else at most every DR1_STATS_INTERVAL_MS. */
+ * (or force), else at most every DR1_STATS_INTERVAL_MS; and, as a
+ * heartbeat, at least every HEARTBEAT_SECONDS while requests are held. */
 static void
 send_stats(struct server *s, bool force)
 {
@@ -569,10 +621,13 @@ send_stats(struct server *s, bool force)
 		.waiting = st.waiting, .running = st.running,
 		.prompt_tokens = st.prompt_tokens, .prefill_tokens = st.prefill_tokens,
 		.generated_tokens = st.generated_tokens, .preemptions = st.preemptions};
-	if (!force && memcmp(&d, &s->stats_sent, sizeof d) == 0)
-		return;
-	if (!force && !scheduler_idle(s->sched) && now - s->stats_at < DR1_STATS_INTERVAL_MS / 1000.0)
-		return;
+	if (!force && !(s->pending && now - s->stats_at >= HEARTBEAT_SECONDS))
+	{
+		if (memcmp(&d, &s->stats_sent, sizeof d) == 0)
+			return;
+		if (!scheduler_idle(s->sched) && now - s->stats_at < DR1_STATS_INTERVAL_MS / 1000.0)
+			return;
+	}
 	send_frame(s, DR1_STATS, 0, &d, sizeof d);
 	s->stats_sent = d;
 	s->stats_at = now;
@@ -593,6 +648,7 @@ load(struct server *s, const struct serve_opts *o)
 	else if (o->device && device_parse(o->device, &device) != 0)
 		snprintf(err, sizeof err, "device \"%s\" is not auto, cpu or cuda", o->device);
 	else if ((s->m = model_load(o->model, err)) != NULL &&
+			 (s->offload = offload_new(err)) != NULL &&
 			 (s->ic = infer_new(s->m, &(struct infer_config) {
 				 .n_threads = o->threads, .n_ctx = o->ctx,
 				 .max_batch_tokens = SCHED_PROMPT_CHUNK + o->max_batch,
@@ -609,7 +665,26 @@ load(struct server *s, const struct serve_opts *o)
 		return 0;
 	}
 	send_frame(s, DR1_LOAD_FAILED, 0, err, strlen(err));
+	drain(s);
 	return -1;
+}
+
+/* Take the next scheduler step, or wait for something to do. */
+static void
+serve_loop(struct server *s)
+{
+	while (!s->eof)
+	{
+		char		err[ERR_MAX];
+		bool		room = dr1_outq_pending(&s->out) < OUT_QUEUE_HIGH;
+		bool		step = room && !scheduler_idle(s->sched);
+
+		pump(s, step ? 0 : s->pending ? (int) (HEARTBEAT_SECONDS * 1000) : -1, room);
+		/* an engine fault fails only the requests it hit: they were told */
+		if (step && !s->eof)
+			scheduler_step(s->sched, err);
+		send_stats(s, false);
+	}
 }
 
 int
@@ -630,20 +705,17 @@ cmd_serve(int argc, char **argv)
 	s.fd = o.fd;
 	if (load(&s, &o) != 0)
 		return 1;
-	while (!s.eof)
-	{
-		char		err[ERR_MAX];
-
-		read_input(&s, scheduler_idle(s.sched));
-		/* an engine fault fails only the requests it hit: they were told */
-		if (!s.eof && !scheduler_idle(s.sched))
-			scheduler_step(s.sched, err);
-		send_stats(&s, false);
-	}
+	serve_loop(&s);
+	if (s.out_of_memory)
+		fprintf(stderr, "deepseek-r1 serve: out of memory for the connection buffers\n");
+	/* the thread may still use the model and a request: stop it first */
+	offload_free(s.offload);
 	scheduler_free(s.sched);
 	while (s.pending)
 		pending_free(&s, s.pending);
 	infer_free(s.ic);
 	model_free(s.m);
-	return 0;
+	dr1_in_free(&s.in);
+	dr1_outq_free(&s.out);
+	return s.out_of_memory ? 1 : 0;
 }

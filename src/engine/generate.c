@@ -9,15 +9,6 @@
 #include "error.h"
 #include "scheduler.h"
 
-const char *
-finish_reason_name(enum finish_reason r)
-{
-	/* the OpenAI names */
-	if (r == FINISH_LENGTH)
-		return "length";
-	return r == FINISH_CANCEL ? "cancel" : "stop";
-}
-
 double
 clock_seconds(void)
 {
@@ -52,7 +43,7 @@ single_event(void *ctx, struct sched_request *req, enum sched_event ev,
 	if (ev == SCHED_TOKEN)
 		return true;
 	one->finished = true;
-	if (ev == SCHED_FAILED)
+	if (ev != SCHED_DONE)
 		one->rc = err_set(one->err, "%s", error);
 	/* take the buffers: the scheduler frees the request after this */
 	*one->out = *r;

@@ -23,8 +23,6 @@ enum finish_reason
 	FINISH_CANCEL				/* the caller's on_token asked to stop */
 };
 
-const char *finish_reason_name(enum finish_reason r);
-
 struct gen_result;
 
 struct gen_params

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dr1_limits.h"
 #include "error.h"
 
 struct cand
@@ -74,10 +75,11 @@ in_range(double v, double lo, bool lo_open, double hi)
 int
 sampler_params_check(const struct sampler_params *p, char *err)
 {
-	if (!in_range(p->temperature, 0, false, 100))
-		return err_set(err, "temperature must be in [0, 100], got %g", p->temperature);
-	if (p->top_k < 0 || p->top_k > 1000000)
-		return err_set(err, "top_k must be in [0, 1000000], got %d", (int) p->top_k);
+	if (!in_range(p->temperature, 0, false, DR1_TEMPERATURE_MAX))
+		return err_set(err, "temperature must be in [0, %d], got %g", DR1_TEMPERATURE_MAX,
+					   p->temperature);
+	if (p->top_k < 0 || p->top_k > DR1_TOP_K_MAX)
+		return err_set(err, "top_k must be in [0, %d], got %d", DR1_TOP_K_MAX, (int) p->top_k);
 	if (!in_range(p->top_p, 0, true, 1))
 		return err_set(err, "top_p must be in (0, 1], got %g", p->top_p);
 	if (!in_range(p->min_p, 0, false, 1))

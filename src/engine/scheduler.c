@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dr1_limits.h"
 #include "error.h"
 #include "sampler.h"
 
@@ -163,6 +164,12 @@ scheduler_submit(struct scheduler *s, const struct token_list *prompt,
 	if (p->max_tokens < 0)
 	{
 		err_set(err, "max_tokens must be >= 0, got %d", p->max_tokens);
+		return NULL;
+	}
+	if (p->n_stops > DR1_MAX_STOPS || p->n_choices > DR1_MAX_CHOICES)
+	{
+		err_set(err, "at most %d stop strings and %d choices, got %zu and %zu", DR1_MAX_STOPS,
+				DR1_MAX_CHOICES, p->n_stops, p->n_choices);
 		return NULL;
 	}
 	if (sampler_params_check(&p->sampling, err) != 0)
@@ -490,7 +497,8 @@ forward_with_preemption(struct scheduler *s, char *err)
 		}
 		if (s->running.n == 1)
 		{
-			fail_request(s, s->running.head, "the KV cache is too small for this request");
+			request_finish(s, s->running.head, SCHED_TOO_LONG,
+						   "the KV cache is too small for this request");
 			return 0;
 		}
 		preempt(s, s->running.tail);

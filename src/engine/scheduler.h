@@ -34,7 +34,8 @@ enum sched_event
 {
 	SCHED_TOKEN,				/* a token was generated; r->text grew */
 	SCHED_DONE,					/* finished; r->finish says why */
-	SCHED_FAILED				/* could not run; error says why */
+	SCHED_FAILED,				/* could not run; error says why */
+	SCHED_TOO_LONG				/* alone it needs more KV blocks than the pool has */
 };
 
 /*

@@ -171,13 +171,11 @@ entry_equals(const struct strtab *t, uint32_t e, const char *a, size_t alen,
 		s[alen] == ' ' && memcmp(s + alen + 1, b, blen) == 0;
 }
 
-/* Entry holding a (or "a b"), or -1. */
+/* Entry holding a (or "a b"), whose key_hash is h, or -1. */
 static int64_t
-strtab_find(const struct strtab *t, const char *a, size_t alen,
-			const char *b, size_t blen)
+strtab_find_hashed(const struct strtab *t, uint32_t h, const char *a, size_t alen,
+				   const char *b, size_t blen)
 {
-	uint32_t	h = key_hash(a, alen, b, blen);
-
 	for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask)
 	{
 		uint32_t	e = t->slot[i].entry;
@@ -187,6 +185,14 @@ strtab_find(const struct strtab *t, const char *a, size_t alen,
 		if (t->slot[i].hash == h && entry_equals(t, e - 1, a, alen, b, blen))
 			return e - 1;
 	}
+}
+
+/* Entry holding a (or "a b"), or -1. */
+static int64_t
+strtab_find(const struct strtab *t, const char *a, size_t alen,
+			const char *b, size_t blen)
+{
+	return strtab_find_hashed(t, key_hash(a, alen, b, blen), a, alen, b, blen);
 }
 
 /*
@@ -250,7 +256,22 @@ strtab_str(const struct strtab *t, uint32_t e, size_t *len)
 	return t->arena + t->off[e];
 }
 
-/* ---- loading ---- */
+/* ---- loading ----
+ *
+ * A vocabulary comes from a file we do not trust, and everything the
+ * encoder and decoder do assumes what is checked here: token texts and
+ * merges are valid UTF-8 without NUL (a special token is cut out of
+ * valid text, so the pieces around it stay whole characters), merges join
+ * two tokens of the vocabulary, token types are known and the role ids
+ * (bos, eos, ...) name tokens.  A file that breaks one is refused.
+ */
+
+/* Whether s[0..n) is valid UTF-8 without NUL. */
+static bool
+is_text(const char *s, size_t n)
+{
+	return utf8_valid_prefix(s, n) == n && memchr(s, '\0', n) == NULL;
+}
 
 /* The GPT-2 byte encoding: printable Latin-1 bytes stand for themselves,
  * the others take code points from 256 up, in byte order. */
@@ -284,9 +305,11 @@ load_vocab(struct tokenizer *t, const struct gguf_file *f,
 
 	for (uint32_t i = 0; i < n; i++)
 	{
-		uint64_t	len = gguf_arr_str(f, arr, i).len;
+		struct gguf_str s = gguf_arr_str(f, arr, i);
 
-		total += len ? len : 24;
+		if (!is_text(s.ptr, s.len))
+			return err_set(err, "tokenizer.ggml.tokens[%u] is not valid UTF-8 text", i);
+		total += s.len ? s.len : 24;
 	}
 	if (total >= UINT32_MAX)
 		return err_set(err, "tokenizer vocabulary too large");
@@ -313,9 +336,56 @@ load_vocab(struct tokenizer *t, const struct gguf_file *f,
 	return 0;
 }
 
+/* The space that splits merge s ("left right"): its first after the first
+ * byte, or NULL when it has none (such a merge is not kept). */
+static const char *
+merge_space(struct gguf_str s)
+{
+	return s.len >= 3 ? memchr(s.ptr + 1, ' ', s.len - 1) : NULL;
+}
+
 /*
- * A merge "left right" is split at its first space after the first byte;
- * one without such a space can never apply and is left out.
+ * Both halves of every kept merge are tokens.  As in strtab_index, the
+ * halves' hashes are computed first and the vocabulary slots prefetched:
+ * one cache miss per lookup would double the load time.
+ */
+static int
+check_merge_halves(const struct tokenizer *t, char *err)
+{
+	const uint32_t ahead = 16;
+	const struct strtab *m = &t->merges;
+	struct gguf_str *half = malloc((2 * (size_t) m->n + 1) * sizeof *half);
+	uint32_t   *hash = malloc((2 * (size_t) m->n + 1) * sizeof *hash);
+	int			rc = 0;
+
+	if (half == NULL || hash == NULL)
+		rc = err_set(err, "out of memory loading the merges");
+	for (uint32_t e = 0; rc == 0 && e < m->n; e++)
+	{
+		struct gguf_str s = {m->arena + m->off[e], m->off[e + 1] - m->off[e]};
+		const char *sp = merge_space(s);
+
+		half[2 * e] = (struct gguf_str) {s.ptr, (uint64_t) (sp - s.ptr)};
+		half[2 * e + 1] = (struct gguf_str) {sp + 1, (uint64_t) (s.ptr + s.len - sp - 1)};
+		for (int k = 0; k < 2; k++)
+			hash[2 * e + k] = key_hash(half[2 * e + k].ptr, half[2 * e + k].len, NULL, 0);
+	}
+	for (uint32_t i = 0; rc == 0 && i < 2 * m->n; i++)
+	{
+		if (i + ahead < 2 * m->n)
+			__builtin_prefetch(&t->vocab.slot[hash[i + ahead] & t->vocab.mask]);
+		if (strtab_find_hashed(&t->vocab, hash[i], half[i].ptr, half[i].len, NULL, 0) < 0)
+			rc = err_set(err, "tokenizer.ggml.merges[%d] joins a string that is not a token",
+						 t->merge_rank[i / 2]);
+	}
+	free(half);
+	free(hash);
+	return rc;
+}
+
+/*
+ * A merge without a space after its first byte can never apply and is left
+ * out (llama.cpp keeps it with an empty right half, which never matches).
  */
 static int
 load_merges(struct tokenizer *t, const struct gguf_file *f,
@@ -328,7 +398,14 @@ load_merges(struct tokenizer *t, const struct gguf_file *f,
 	if (arr->n > INT32_MAX)
 		return err_set(err, "too many tokenizer merges");
 	for (uint64_t i = 0; i < arr->n; i++)
-		total += gguf_arr_str(f, arr, i).len;
+	{
+		struct gguf_str s = gguf_arr_str(f, arr, i);
+
+		if (!is_text(s.ptr, s.len))
+			return err_set(err, "tokenizer.ggml.merges[%llu] is not valid UTF-8 text",
+						   (unsigned long long) i);
+		total += s.len;
+	}
 	if (total >= UINT32_MAX)
 		return err_set(err, "tokenizer merges too large");
 	m->arena = malloc(total + 1);
@@ -341,7 +418,7 @@ load_merges(struct tokenizer *t, const struct gguf_file *f,
 	{
 		struct gguf_str s = gguf_arr_str(f, arr, i);
 
-		if (s.len < 3 || memchr(s.ptr + 1, ' ', s.len - 1) == NULL)
+		if (merge_space(s) == NULL)
 			continue;
 		memcpy(m->arena + m->off[n], s.ptr, s.len);
 		m->off[n + 1] = m->off[n] + (uint32_t) s.len;
@@ -350,30 +427,15 @@ load_merges(struct tokenizer *t, const struct gguf_file *f,
 	m->n = n;
 	if (!strtab_index(m, false))
 		return err_set(err, "out of memory loading the merges");
-	return 0;
+	return check_merge_halves(t, err);
 }
 
-static uint16_t
-attr_of_type(int32_t type)
-{
-	switch (type)
-	{
-		case 1:
-			return ATTR_NORMAL;
-		case 2:
-			return ATTR_UNKNOWN;
-		case 3:
-			return ATTR_CONTROL;
-		case 4:
-			return ATTR_USER;
-		case 5:
-			return ATTR_UNUSED;
-		case 6:
-			return ATTR_BYTE;
-		default:
-			return 0;
-	}
-}
+/* llama.cpp's token types 0 (undefined) to 6 (byte), as attributes. */
+#define N_TOKEN_TYPES 7
+
+static const uint16_t attr_of_type[N_TOKEN_TYPES] = {
+	0, ATTR_NORMAL, ATTR_UNKNOWN, ATTR_CONTROL, ATTR_USER, ATTR_UNUSED, ATTR_BYTE
+};
 
 static int
 load_attrs(struct tokenizer *t, const struct gguf_file *f, char *err)
@@ -391,20 +453,45 @@ load_attrs(struct tokenizer *t, const struct gguf_file *f, char *err)
 
 		if (types)
 			memcpy(&type, (const char *) types->data + 4 * (size_t) i, 4);
-		t->attr[i] = attr_of_type(type);
+		if (type < 0 || type >= N_TOKEN_TYPES)
+			return err_set(err, "tokenizer.ggml.token_type[%d] is %d, not a token type (0 to %d)",
+						   i, type, N_TOKEN_TYPES - 1);
+		t->attr[i] = attr_of_type[type];
 	}
 	return 0;
 }
 
-/* Id stored under key when present and inside the vocabulary, else -1. */
+/* The keys that name a token by its id. */
+static const char *const id_keys[] = {
+	"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+	"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id",
+	"tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.fim_suf_token_id",
+	"tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.fim_pad_token_id",
+	"tokenizer.ggml.fim_rep_token_id", "tokenizer.ggml.fim_sep_token_id", NULL
+};
+
+/* Each id key present holds an id of the vocabulary. */
+static int
+check_id_keys(const struct tokenizer *t, const struct gguf_file *f, char *err)
+{
+	for (const char *const *k = id_keys; *k; k++)
+	{
+		uint32_t	id;
+
+		if (gguf_kv_find(f, *k) && (!gguf_get_u32(f, *k, &id) || id >= (uint32_t) t->n_vocab))
+			return err_set(err, "%s is not a token id (the vocabulary has %d tokens)", *k,
+						   t->n_vocab);
+	}
+	return 0;
+}
+
+/* Id stored under key (checked by check_id_keys), or -1 when absent. */
 static int32_t
-key_token(const struct tokenizer *t, const struct gguf_file *f, const char *key)
+key_token(const struct gguf_file *f, const char *key)
 {
 	uint32_t	id;
 
-	if (gguf_get_u32(f, key, &id) && id < (uint32_t) t->n_vocab)
-		return (int32_t) id;
-	return -1;
+	return gguf_get_u32(f, key, &id) ? (int32_t) id : -1;
 }
 
 /* Id of the token whose text is s (the last one, if several), or -1. */
@@ -483,17 +570,17 @@ load_roles(struct tokenizer *t, const struct gguf_file *f)
 {
 	int32_t		eog[6];
 
-	t->bos = key_token(t, f, "tokenizer.ggml.bos_token_id");
-	t->eos = key_token(t, f, "tokenizer.ggml.eos_token_id");
-	detect_role(t, key_token(t, f, "tokenizer.ggml.fim_pre_token_id"), fim_pre_texts);
-	detect_role(t, key_token(t, f, "tokenizer.ggml.fim_suf_token_id"), fim_suf_texts);
-	detect_role(t, key_token(t, f, "tokenizer.ggml.fim_mid_token_id"), fim_mid_texts);
+	t->bos = key_token(f, "tokenizer.ggml.bos_token_id");
+	t->eos = key_token(f, "tokenizer.ggml.eos_token_id");
+	detect_role(t, key_token(f, "tokenizer.ggml.fim_pre_token_id"), fim_pre_texts);
+	detect_role(t, key_token(f, "tokenizer.ggml.fim_suf_token_id"), fim_suf_texts);
+	detect_role(t, key_token(f, "tokenizer.ggml.fim_mid_token_id"), fim_mid_texts);
 	eog[0] = t->eos;
-	eog[1] = detect_role(t, key_token(t, f, "tokenizer.ggml.eot_token_id"), eot_texts);
-	eog[2] = detect_role(t, key_token(t, f, "tokenizer.ggml.eom_token_id"), eom_texts);
-	eog[3] = detect_role(t, key_token(t, f, "tokenizer.ggml.fim_pad_token_id"), fim_pad_texts);
-	eog[4] = detect_role(t, key_token(t, f, "tokenizer.ggml.fim_rep_token_id"), fim_rep_texts);
-	eog[5] = detect_role(t, key_token(t, f, "tokenizer.ggml.fim_sep_token_id"), fim_sep_texts);
+	eog[1] = detect_role(t, key_token(f, "tokenizer.ggml.eot_token_id"), eot_texts);
+	eog[2] = detect_role(t, key_token(f, "tokenizer.ggml.eom_token_id"), eom_texts);
+	eog[3] = detect_role(t, key_token(f, "tokenizer.ggml.fim_pad_token_id"), fim_pad_texts);
+	eog[4] = detect_role(t, key_token(f, "tokenizer.ggml.fim_rep_token_id"), fim_rep_texts);
+	eog[5] = detect_role(t, key_token(f, "tokenizer.ggml.fim_sep_token_id"), fim_sep_texts);
 
 	for (const char *const *e = eog_texts; *e; e++)
 		mark_eog(t, lookup(t, *e));
@@ -633,7 +720,7 @@ load_all(struct tokenizer *t, const struct gguf_file *f, char *err)
 	t->n_vocab = (int32_t) tokens->n;
 	init_byte_maps(t);
 	if (load_vocab(t, f, tokens, err) < 0 || load_merges(t, f, merges, err) < 0 ||
-		load_attrs(t, f, err) < 0)
+		load_attrs(t, f, err) < 0 || check_id_keys(t, f, err) < 0)
 		return -1;
 	load_roles(t, f);
 	t->add_bos = t->pre.add_bos;
@@ -1122,7 +1209,14 @@ invalid_run(const unsigned char *s, size_t n)
 	return k;
 }
 
-/* Emit the complete characters of s[0..n), keep an incomplete tail. */
+/*
+ * Emit the complete characters of s[0..n), keep an incomplete tail.  Every
+ * text the engine produces from ids passes here, so this is where its
+ * promise is kept: the output is valid UTF-8 without NUL.  A NUL byte (a
+ * byte token, or the GPT-2 code point of byte 0) becomes U+FFFD like any
+ * other byte that cannot be text: PostgreSQL's text cannot hold it, and
+ * replacing rather than dropping keeps the position visible.
+ */
 static void
 detok_bytes(struct detokenizer *d, const unsigned char *s, size_t n, struct text_buf *out)
 {
@@ -1132,7 +1226,7 @@ detok_bytes(struct detokenizer *d, const unsigned char *s, size_t n, struct text
 	while (i < n)
 	{
 		uint32_t	cp;
-		int			k = s[i] < 0x80 ? 1 : utf8_decode(s + i, n - i, &cp);
+		int			k = s[i] == 0 ? 0 : s[i] < 0x80 ? 1 : utf8_decode(s + i, n - i, &cp);
 		int			need;
 
 		if (k > 0)

@@ -21,6 +21,7 @@
 #include "storage/latch.h"
 #include "storage/spin.h"
 
+#include "dr1_limits.h"	/* the limits of one call (README) */
 #include "protocol.h"
 
 /* settings (pg_init.c) */
@@ -33,15 +34,9 @@ extern int	dr1_max_batch;
 extern int	dr1_max_tokens_limit;
 extern int	dr1_request_timeout;	/* ms, 0 = none */
 extern bool dr1_prefix_sharing;
+extern char *dr1_engine_program;	/* "" = deepseek-r1 next to postgres */
+extern int	dr1_engine_watchdog;	/* ms, 0 = off */
 
-/*
- * Limits of one call (README): they bound the DSM segment of a call and the
- * worker's memory for it.  A backend runs one call at a time, so nothing
- * here grows with the number of calls.
- */
-#define DR1_MAX_PROMPTS 1024	/* generate_batch prompts, enrich batch_size */
-#define DR1_MAX_STOPS 16
-#define DR1_MAX_CHOICES 64
 
 enum dr1_device
 {
@@ -90,6 +85,7 @@ typedef struct DR1Slot
 {
 	DR1SlotState state;
 	int			pid;			/* backend */
+	Oid			userid;			/* its role then: who may see the call */
 	uint64		id;				/* the call's first request id; its requests are
 								 * id .. id + n_requests - 1, unique for the
 								 * server's life */
@@ -154,19 +150,20 @@ typedef struct DR1Engine
 	int			pid;			/* 0 when not running */
 	int			fd;				/* the worker's end of the socketpair */
 	bool		ready;			/* READY received */
-	char	   *in;				/* bytes received, not yet handled */
-	Size		in_off;			/* start of the next frame in it */
-	Size		in_len;
-	Size		in_cap;
-	char		settings[MAXPGPATH + 256];	/* what it was started with */
+	struct dr1_inbuf in;		/* bytes received, not yet handled */
+	struct dr1_outq out;		/* frames not yet written */
+	TimestampTz heard_at;		/* when bytes last came (the watchdog) */
+	char		settings[2 * MAXPGPATH + 256];	/* what it was started with */
 } DR1Engine;
 
 extern void dr1_engine_settings(char *buf, Size size);
 extern bool dr1_engine_start(DR1Engine *e, char *err, Size errsize);
 extern void dr1_engine_stop(DR1Engine *e, char *why, Size whysize);
 extern bool dr1_engine_send(DR1Engine *e, uint32 type, uint64 id, const void *payload, Size len);
+extern bool dr1_engine_flush(DR1Engine *e);
 extern int	dr1_engine_read(DR1Engine *e);
-extern bool dr1_engine_next_frame(DR1Engine *e, struct dr1_frame *h, const char **payload);
+extern enum dr1_in_result dr1_engine_next_frame(DR1Engine *e, struct dr1_frame *h,
+												const char **payload);
 
 /*
  * The DSM segment of one call: the SUBMIT payloads its backend wrote
@@ -195,6 +192,7 @@ typedef struct DR1Result
 
 extern void dr1_check_available(void);
 extern void dr1_put_str(StringInfo buf, const char *s, int len, bool convert);
+extern char *dr1_text_from_engine(const char *s, Size len);
 extern void dr1_run(StringInfoData *submits, int n, DR1Result *results, const DR1Task *task,
 					const int *labels);
 

@@ -21,11 +21,12 @@
 
 #include "miscadmin.h"
 #include "port.h"
-#include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "deepseek_r1.h"
 
 #define ENGINE_FD 3
+#define ENGINE_READ_MAX ((size_t) 4 << 20)	/* bytes read per wake-up at most */
 
 static const char *const device_names[] = {"auto", "cpu", "cuda"};
 
@@ -33,14 +34,21 @@ static const char *const device_names[] = {"auto", "cpu", "cuda"};
 void
 dr1_engine_settings(char *buf, Size size)
 {
-	snprintf(buf, size, "%s|%s|%d|%d|%d|%d|%d", dr1_model ? dr1_model : "",
-			 device_names[dr1_device], dr1_threads, dr1_context_length,
-			 dr1_kv_cache_memory, dr1_max_batch, dr1_prefix_sharing);
+	snprintf(buf, size, "%s|%s|%s|%d|%d|%d|%d|%d", dr1_model ? dr1_model : "",
+			 dr1_engine_program ? dr1_engine_program : "", device_names[dr1_device],
+			 dr1_threads, dr1_context_length, dr1_kv_cache_memory, dr1_max_batch,
+			 dr1_prefix_sharing);
 }
 
+/* deepseek_r1.engine_program, by default the program installed beside postgres */
 static void
 engine_program(char *path)
 {
+	if (dr1_engine_program && dr1_engine_program[0])
+	{
+		strlcpy(path, dr1_engine_program, MAXPGPATH);
+		return;
+	}
 	strlcpy(path, my_exec_path, MAXPGPATH);
 	get_parent_directory(path);
 	join_path_components(path, path, "deepseek-r1");
@@ -141,7 +149,7 @@ dr1_engine_start(DR1Engine *e, char *err, Size errsize)
 	e->pid = pid;
 	e->fd = sv[0];
 	e->ready = false;
-	e->in_off = e->in_len = 0;
+	e->heard_at = GetCurrentTimestamp();
 	dr1_engine_settings(e->settings, sizeof e->settings);
 	elog(LOG, "deepseek_r1: started engine process %d for model \"%s\"", (int) pid, dr1_model);
 	return true;
@@ -172,91 +180,59 @@ dr1_engine_stop(DR1Engine *e, char *why, Size whysize)
 	e->fd = -1;
 	e->pid = 0;
 	e->ready = false;
-	e->in_off = e->in_len = 0;
+	dr1_in_free(&e->in);
+	dr1_outq_free(&e->out);
 }
 
-/* Write one frame, waiting for room if the socket is full. */
+/*
+ * Queue one frame for the engine; dr1_engine_flush writes it.  The caller
+ * keeps payloads within DR1_FRAME_MAX.  Nothing is queued while no engine
+ * runs (the caller fails what it meant to send).
+ */
 bool
 dr1_engine_send(DR1Engine *e, uint32 type, uint64 id, const void *payload, Size len)
 {
-	struct dr1_frame h = {(uint32) len, type, id};
-	const char *parts[2] = {(const char *) &h, payload};
-	Size		sizes[2] = {sizeof h, len};
-
+	Assert(len <= DR1_FRAME_MAX);
 	if (e->pid <= 0)
 		return false;
-	for (int i = 0; i < 2; i++)
-	{
-		Size		done = 0;
-
-		while (done < sizes[i])
-		{
-			ssize_t		w = send(e->fd, parts[i] + done, sizes[i] - done, MSG_NOSIGNAL);
-
-			if (w >= 0)
-				done += (Size) w;
-			else if (errno == EAGAIN)
-			{
-				struct pollfd p = {e->fd, POLLOUT, 0};
-
-				(void) poll(&p, 1, 1000);
-			}
-			else if (errno != EINTR)
-				return false;
-		}
-	}
+	if (dr1_outq_frame(&e->out, type, id, payload, len) != DR1_OUT_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed to queue a frame of %zu bytes for the deepseek_r1 engine process.", len)));
 	return true;
 }
 
-/* Read what the socket holds: 1 if something came, 0 if nothing, -1 at
- * end of file (the engine process is gone). */
+/* Write what the socket takes now; false when the engine is gone. */
+bool
+dr1_engine_flush(DR1Engine *e)
+{
+	return e->pid <= 0 || dr1_outq_write(&e->out, e->fd) == 0;
+}
+
+/*
+ * Read what the socket holds (a bounded amount, so the worker's other work
+ * goes on while a large answer streams in): 1 if something came, 0 if
+ * nothing, -1 at end of file (the engine process is gone).
+ */
 int
 dr1_engine_read(DR1Engine *e)
 {
-	int			got = 0;
+	int			r = dr1_in_read(&e->in, e->fd, ENGINE_READ_MAX);
 
-	for (;;)
-	{
-		ssize_t		r;
-
-		if (e->in_cap - e->in_len < 65536)
-		{
-			e->in_cap = e->in_cap * 2 + 65536;
-			e->in = e->in ? repalloc(e->in, e->in_cap)
-				: MemoryContextAlloc(TopMemoryContext, e->in_cap);
-		}
-		r = recv(e->fd, e->in + e->in_len, e->in_cap - e->in_len, MSG_DONTWAIT);
-		if (r > 0)
-		{
-			e->in_len += (Size) r;
-			got = 1;
-		}
-		else if (r < 0 && errno == EINTR)
-			continue;
-		else if (r < 0 && errno == EAGAIN)
-			return got;
-		else
-			return -1;
-	}
+	if (r < 0 && errno == ENOMEM)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed to buffer a frame from the deepseek_r1 engine process.")));
+	if (r > 0)
+		e->heard_at = GetCurrentTimestamp();
+	return r > 0 ? 1 : r;
 }
 
-/* The next complete frame, if any; its payload stays valid until the next
- * dr1_engine_read. */
-bool
+/* The next frame received; its payload stays valid until the next read. */
+enum dr1_in_result
 dr1_engine_next_frame(DR1Engine *e, struct dr1_frame *h, const char **payload)
 {
-	if (e->in_len - e->in_off >= sizeof *h)
-	{
-		memcpy(h, e->in + e->in_off, sizeof *h);
-		if (e->in_len - e->in_off - sizeof *h >= h->len)
-		{
-			*payload = e->in + e->in_off + sizeof *h;
-			e->in_off += sizeof *h + h->len;
-			return true;
-		}
-	}
-	memmove(e->in, e->in + e->in_off, e->in_len - e->in_off);
-	e->in_len -= e->in_off;
-	e->in_off = 0;
-	return false;
+	return dr1_in_next(&e->in, h, payload);
 }

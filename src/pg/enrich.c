@@ -12,6 +12,13 @@
  * named by (tableoid, ctid), which the row lock keeps stable until the
  * update, so the table needs no key and may be partitioned.
  *
+ * A trigger or rule can keep the target NULL (a BEFORE trigger setting
+ * it, one returning NULL, a DO INSTEAD rule, a later update): the rows
+ * would be taken again forever.  enrich stops with 55000 instead when a
+ * batch's updates changed no row, or when a batch takes a row that an
+ * earlier batch of this run wrote (its xmin is one of this run's
+ * transactions).
+ *
  * Written in C rather than PL/pgSQL so that the call can show its progress
  * in the requests view, and so that the checks raise their own SQLSTATEs.
  */
@@ -26,6 +33,7 @@
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -35,6 +43,25 @@ PG_FUNCTION_INFO_V1(dr1_enrich);
 
 #define DEFAULT_BATCH_SIZE 16
 #define PLACEHOLDER "{source}"
+
+/* A run: what raise_stuck names, and its batches' transactions. */
+typedef struct Run
+{
+	const char *relname;
+	const char *target;
+	HTAB	   *xids;
+} Run;
+
+static void
+raise_stuck(const Run *run, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("enrich cannot fill column %s of %s: its answers do not stay written",
+					quote_identifier(run->target), run->relname),
+			 errdetail("%s", detail),
+			 errhint("A trigger or rule on the table keeps the column NULL. The batches committed before keep their answers.")));
+}
 
 /* The rows of one batch. */
 typedef struct Batch
@@ -134,7 +161,8 @@ make_prompt(const char *template, const char *value)
  * under this transaction's snapshot.
  */
 static void
-next_batch(const char *select_sql, const char *template, MemoryContext cxt, Batch *b)
+next_batch(const Run *run, const char *select_sql, const char *template, MemoryContext cxt,
+		   Batch *b)
 {
 	MemoryContext old;
 
@@ -152,7 +180,10 @@ next_batch(const char *select_sql, const char *template, MemoryContext cxt, Batc
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 4, &isnull));
 
+		if (hash_search(run->xids, &xmin, HASH_FIND, NULL))
+			raise_stuck(run, "A row that an earlier batch wrote is NULL again.");
 		b->tableoids[i] = SPI_getbinval(tup, desc, 1, &isnull);
 		b->ctids[i] = datumCopy(SPI_getbinval(tup, desc, 2, &isnull), false, sizeof(ItemPointerData));
 		b->prompts[i] = make_prompt(template, SPI_getvalue(tup, desc, 3));
@@ -181,6 +212,8 @@ dr1_enrich(PG_FUNCTION_ARGS)
 	DR1GenerateArgs ga;
 	DR1Task		task;
 	SPIPlanPtr	update;
+	Run			run;
+	HASHCTL		ctl = {.keysize = sizeof(TransactionId), .entrysize = sizeof(TransactionId)};
 	MemoryContext batch_cxt;
 	MemoryContext old;
 	bool		isnull;
@@ -213,7 +246,7 @@ dr1_enrich(PG_FUNCTION_ARGS)
 
 	count_sql = psprintf("SELECT count(*) FROM %s WHERE %s IS NULL AND %s IS NOT NULL",
 						 relname, quote_identifier(target), quote_identifier(source));
-	select_sql = psprintf("SELECT tableoid, ctid, %s::text FROM %s WHERE %s IS NULL AND %s IS NOT NULL "
+	select_sql = psprintf("SELECT tableoid, ctid, %s::text, xmin FROM %s WHERE %s IS NULL AND %s IS NOT NULL "
 						  "LIMIT %d FOR UPDATE SKIP LOCKED",
 						  quote_identifier(source), relname, quote_identifier(target),
 						  quote_identifier(source), batch_size);
@@ -234,22 +267,41 @@ dr1_enrich(PG_FUNCTION_ARGS)
 	SPI_freetuptable(SPI_tuptable);
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "deepseek_r1 enrich batch",
 									  ALLOCSET_DEFAULT_SIZES);
+	ctl.hcxt = CurrentMemoryContext;
+	run.relname = relname;
+	run.target = target;
+	run.xids = hash_create("deepseek_r1 enrich transactions", 256, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	for (;;)
 	{
 		Batch		b;
+		uint64		updated = 0;
+		TransactionId xid;
 
 		MemoryContextReset(batch_cxt);
-		next_batch(select_sql, template, batch_cxt, &b);
+		next_batch(&run, select_sql, template, batch_cxt, &b);
 		if (b.n == 0)
 			break;
 		old = MemoryContextSwitchTo(batch_cxt);
 		dr1_generate_many(&ga, b.prompts, NULL, b.n, b.answers, b.answer_nulls, NULL, &task);
 		MemoryContextSwitchTo(old);
 		for (int i = 0; i < b.n; i++)
-			if (SPI_execute_plan(update, (Datum[]) {b.answers[i], b.tableoids[i], b.ctids[i]},
-								 NULL, false, 0) != SPI_OK_UPDATE)
+		{
+			/* a rule may turn the UPDATE into other commands, or none */
+			int			rc = SPI_execute_plan(update, (Datum[]) {b.answers[i], b.tableoids[i], b.ctids[i]},
+											  NULL, false, 0);
+
+			if (rc < 0)
 				elog(ERROR, "deepseek_r1: enrich: SPI_execute_plan failed: %s", update_sql);
+			if (rc == SPI_OK_UPDATE)
+				updated += SPI_processed;
+		}
+		if (updated == 0)
+			raise_stuck(&run, "No update of the batch changed a row.");
+		/* the xmin of the rows it wrote */
+		xid = GetTopTransactionId();
+		(void) hash_search(run.xids, &xid, HASH_ENTER, NULL);
 		SPI_commit();
 		task.done += b.n;
 		task.total = Max(task.total, task.done);	/* rows may have been added */

@@ -6,8 +6,6 @@
  */
 #include "postgres.h"
 
-#include <limits.h>
-
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "fmgr.h"
@@ -70,12 +68,13 @@ sampling_args(FunctionCallInfo fcinfo, int first, struct dr1_submit *h)
 	if (max_tokens < 1 || max_tokens > dr1_max_tokens_limit)
 		bad_argument("max_tokens must be between 1 and %d (deepseek_r1.max_tokens_limit), not %d",
 					 dr1_max_tokens_limit, max_tokens);
-	if (!(temperature >= 0 && temperature <= 100))
-		bad_argument("temperature must be between 0 and 100, not %g", temperature);
+	if (!(temperature >= 0 && temperature <= DR1_TEMPERATURE_MAX))
+		bad_argument("temperature must be between 0 and %d, not %g", DR1_TEMPERATURE_MAX,
+					 temperature);
 	if (!(top_p > 0 && top_p <= 1))
 		bad_argument("top_p must be greater than 0 and at most 1, not %g", top_p);
-	if (top_k < 0)
-		bad_argument("top_k must be 0 (off) or between 1 and %d, not %d", INT_MAX, top_k);
+	if (top_k < 0 || top_k > DR1_TOP_K_MAX)
+		bad_argument("top_k must be 0 (off) or between 1 and %d, not %d", DR1_TOP_K_MAX, top_k);
 	if (PG_ARGISNULL(first + 4))
 		seed = (int64) random_seed();
 	else if ((seed = PG_GETARG_INT64(first + 4)) < 0)
@@ -327,14 +326,6 @@ put_messages(StringInfo buf, Jsonb *jb)
 	return n;
 }
 
-static const char *
-finish_name(uint32 finish)
-{
-	if (finish == DR1_FINISH_LENGTH)
-		return "length";
-	return finish == DR1_FINISH_CANCEL ? "cancel" : "stop";
-}
-
 /* chat(messages, max_tokens, temperature, top_p, top_k, seed, stop) -> jsonb */
 Datum
 dr1_chat(PG_FUNCTION_ARGS)
@@ -366,7 +357,7 @@ dr1_chat(PG_FUNCTION_ARGS)
 		appendStringInfoString(&out, "null");
 	appendStringInfo(&out, ", \"finish_reason\": \"%s\", \"usage\": {\"prompt_tokens\": %d, "
 					 "\"completion_tokens\": %d, \"total_tokens\": %d}}",
-					 finish_name(res.done.finish), res.done.n_prompt, res.done.n_generated,
+					 dr1_finish_name(res.done.finish), res.done.n_prompt, res.done.n_generated,
 					 res.done.n_prompt + res.done.n_generated);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
 }
@@ -410,15 +401,20 @@ dr1_count_tokens(PG_FUNCTION_ARGS)
 Datum
 dr1_detokenize(PG_FUNCTION_ARGS)
 {
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
 	struct dr1_submit h = {.kind = DR1_REQ_DETOKENIZE};
 	StringInfoData buf;
 	DR1Result	res;
 	Datum	   *elems;
 	bool	   *nulls;
-	int			n;
+	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
 
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), INT4OID, sizeof(int32), true, TYPALIGN_INT,
-					  &elems, &nulls, &n);
+	if (n > DR1_MAX_DETOKENIZE_IDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("detokenize takes at most %d token ids, not %d", DR1_MAX_DETOKENIZE_IDS, n),
+				 errhint("Split the ids into several calls.")));
+	deconstruct_array(a, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &n);
 	h.n_ids = n;
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, (const char *) &h, sizeof h);

@@ -26,6 +26,8 @@ int			dr1_max_batch = 8;
 int			dr1_max_tokens_limit = 4096;
 int			dr1_request_timeout = 0;
 bool		dr1_prefix_sharing = true;
+char	   *dr1_engine_program = NULL;
+int			dr1_engine_watchdog = 30000;
 
 static const struct config_enum_entry device_options[] = {
 	{"auto", DR1_DEVICE_AUTO, false},
@@ -87,12 +89,21 @@ define_settings(void)
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.max_tokens_limit",
 							"Largest max_tokens a request may ask for.",
-							NULL, &dr1_max_tokens_limit, 4096, 1, 1 << 24,
+							NULL, &dr1_max_tokens_limit, 4096, 1, DR1_MAX_TOKENS_MAX,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.request_timeout",
 							"Longest a request may wait and run (0: no limit).",
 							NULL, &dr1_request_timeout, 0, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("deepseek_r1.engine_program",
+							   "Program the worker runs as its engine process (empty: deepseek-r1 beside postgres).",
+							   NULL, &dr1_engine_program, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomIntVariable("deepseek_r1.engine_watchdog",
+							"Longest the engine process may hold requests without sending anything "
+							"before the worker restarts it (0: never).",
+							NULL, &dr1_engine_watchdog, 30000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("deepseek_r1");
 #else

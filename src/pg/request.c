@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -22,6 +23,10 @@
 
 static uint64 my_call_id = 0;	/* a backend runs one call at a time */
 
+/* the ids of a text tokenize takes fit in the answer's frame */
+StaticAssertDecl(4 * (uint64) DR1_MAX_TEXT_BYTES + 4096 <= DR1_FRAME_MAX,
+				 "DR1_MAX_TEXT_BYTES too large for DR1_FRAME_MAX");
+
 void
 dr1_check_available(void)
 {
@@ -32,13 +37,22 @@ dr1_check_available(void)
 				 errhint("Add deepseek_r1 to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
-/* Append a protocol string; convert from the database encoding when asked. */
+/*
+ * Append a protocol string; convert from the database encoding when asked.
+ * Every text of a request comes here, so this is where its size is checked
+ * (DR1_MAX_TEXT_BYTES, in UTF-8 as the engine counts it).
+ */
 void
 dr1_put_str(StringInfo buf, const char *s, int len, bool convert)
 {
 	char	   *utf8 = convert ? pg_server_to_any(s, len, PG_UTF8) : (char *) s;
 	uint32		n = utf8 == s ? (uint32) len : (uint32) strlen(utf8);
 
+	if (n > DR1_MAX_TEXT_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("deepseek_r1 takes texts of at most %d bytes, not %u", DR1_MAX_TEXT_BYTES, n),
+				 errdetail("The limit applies to each prompt, message, system prompt, stop string and choice, counted in UTF-8.")));
 	appendBinaryStringInfo(buf, (const char *) &n, sizeof n);
 	appendBinaryStringInfo(buf, utf8, n);
 	if (utf8 != s)
@@ -120,7 +134,7 @@ wait_ready(TimestampTz deadline)
 		if (state == DR1_STATE_READY)
 			return;
 		if (state == DR1_STATE_FAILED)
-			raise_unavailable(reason);
+			raise_unavailable(dr1_text_from_engine(reason, strlen(reason)));
 		check_worker(&gone_since);
 		check_deadline(deadline);
 		wait_a_little(deadline);
@@ -166,6 +180,7 @@ claim_slot(dsm_segment *seg, int n, const DR1Task *task)
 			dr1_shared->next_id += n;
 			s->n_requests = n;
 			s->pid = MyProcPid;
+			s->userid = GetUserId();
 			s->handle = dsm_segment_handle(seg);
 			s->submitted = now;
 			s->started = 0;
@@ -184,28 +199,110 @@ claim_slot(dsm_segment *seg, int n, const DR1Task *task)
 	return slot;
 }
 
-static char *
-to_server(const char *s, uint32 len)
-{
-	char	   *copy = pnstrdup(s, len);
-	char	   *conv = pg_any_to_server(copy, (int) len, PG_UTF8);
+/* Input of one conversion call: bounds its output buffer. */
+#define CONVERT_CHUNK 65536
 
-	if (conv != copy)
-		pfree(copy);
-	return conv;
+/*
+ * Append len bytes of valid UTF-8 in the database encoding; a character
+ * the encoding cannot represent becomes '?' (every server encoding has
+ * it), so that one such character does not fail the answer, or a whole
+ * batch with it.
+ */
+static void
+append_in_db_encoding(StringInfo out, const char *s, int len)
+{
+	static Oid	proc = InvalidOid;
+	int			enc = GetDatabaseEncoding();
+
+	if (enc == PG_UTF8 || enc == PG_SQL_ASCII)
+	{
+		appendBinaryStringInfo(out, s, len);
+		return;
+	}
+	if (!OidIsValid(proc))
+		proc = FindDefaultConversionProc(PG_UTF8, enc);
+	if (!OidIsValid(proc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("no conversion from UTF8 to the database encoding %s", pg_encoding_to_char(enc))));
+	while (len > 0)
+	{
+		int			chunk = Min(len, CONVERT_CHUNK);
+		int			room = chunk * MAX_CONVERSION_GROWTH + 1;
+		int			done;
+
+		/* whole characters, so that the conversion stops early only at one
+		 * it cannot represent */
+		while (chunk < len && (s[chunk] & 0xC0) == 0x80)
+			chunk--;
+		enlargeStringInfo(out, room);
+		done = pg_do_encoding_conversion_buf(proc, PG_UTF8, enc, (unsigned char *) s, chunk,
+											 (unsigned char *) out->data + out->len, room, true);
+		out->len += strlen(out->data + out->len);
+		s += done;
+		len -= done;
+		if (done < chunk)
+		{
+			int			skip = pg_utf_mblen((const unsigned char *) s);
+
+			appendStringInfoChar(out, '?');
+			s += skip;
+			len -= skip;
+		}
+	}
+}
+
+/*
+ * Text from the engine (UTF-8, len bytes) in the database encoding,
+ * palloc'd.  The engine sends only valid UTF-8 without NUL (its
+ * detokenizer replaces anything else by U+FFFD); the backend checks it
+ * anyway and replaces each offending byte the same way, so that no engine
+ * bug can put invalid text into the database, and an error message the
+ * engine cut in the middle of a character still reaches the user.
+ */
+char *
+dr1_text_from_engine(const char *s, Size len)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	while (len > 0)
+	{
+		int			valid = pg_encoding_verifymbstr(PG_UTF8, s, (int) len);
+
+		append_in_db_encoding(&out, s, valid);
+		s += valid;
+		len -= valid;
+		if (len > 0)
+		{
+			append_in_db_encoding(&out, "\xEF\xBF\xBD", 3);
+			s++;
+			len--;
+		}
+	}
+	return out.data;
+}
+
+static void
+raise_malformed(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("deepseek_r1: malformed answer from the worker")));
 }
 
 /* An ERROR frame; label, when >= 0, names the request in the caller's array. */
 static void
 raise_engine_error(const char *payload, Size len, int label)
 {
-	uint32		code = DR1_ERR_ENGINE;
+	uint32		code;
+	struct dr1_str text;
 	char	   *msg;
 	int			sqlstate;
 
-	if (len >= sizeof code)
-		memcpy(&code, payload, sizeof code);
-	msg = to_server(payload + sizeof code, len >= sizeof code ? len - sizeof code : 0);
+	if (!dr1_error_decode(payload, len, &code, &text))
+		raise_malformed();
+	msg = dr1_text_from_engine(text.s, text.len);
 	switch (code)
 	{
 		case DR1_ERR_ARGUMENT:
@@ -231,24 +328,16 @@ raise_engine_error(const char *payload, Size len, int label)
 static void
 parse_done(const char *payload, Size len, DR1Result *res)
 {
-	struct dr1_cursor c;
-	const char *s[3];
-	uint32		n[3];
+	struct dr1_done_msg m;
 
-	dr1_cursor_init(&c, payload, len);
-	dr1_get(&c, &res->done, sizeof res->done);
-	res->ids = palloc(sizeof(int32) * (res->done.n_ids + 1));
-	if (c.ok && (Size) (c.end - c.p) >= res->done.n_ids * sizeof(int32))
-		dr1_get(&c, res->ids, res->done.n_ids * sizeof(int32));
-	else
-		c.ok = false;
-	for (int i = 0; i < 3; i++)
-		dr1_get_str(&c, &s[i], &n[i]);
-	if (!c.ok)
-		elog(ERROR, "deepseek_r1: malformed answer from the worker");
-	res->text = to_server(s[0], n[0]);
-	res->content = to_server(s[1], n[1]);
-	res->reasoning = to_server(s[2], n[2]);
+	if (!dr1_done_decode(payload, len, &m))
+		raise_malformed();
+	res->done = m.d;
+	res->ids = palloc(sizeof(int32) * (m.d.n_ids + 1));
+	memcpy(res->ids, m.ids, sizeof(int32) * m.d.n_ids);	/* unaligned in the payload */
+	res->text = dr1_text_from_engine(m.text.s, m.text.len);
+	res->content = dr1_text_from_engine(m.content.s, m.content.len);
+	res->reasoning = dr1_text_from_engine(m.reasoning.s, m.reasoning.len);
 }
 
 /* Wait for the next answer on the queue and copy it out. */
@@ -327,6 +416,13 @@ dr1_run(StringInfoData *submits, int n, DR1Result *results, const DR1Task *task,
 	if (n == 0)
 		return;
 	Assert(n <= DR1_MAX_PROMPTS);
+	for (int k = 0; k < n; k++)
+		if ((Size) submits[k].len > DR1_FRAME_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a deepseek_r1 request may hold at most %u bytes, not %d",
+							DR1_FRAME_MAX, submits[k].len),
+					 errdetail("The request's texts count in UTF-8, with 4 bytes more for each.")));
 	dr1_check_available();
 	if (dr1_request_timeout > 0)
 		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), dr1_request_timeout);

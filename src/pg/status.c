@@ -1,11 +1,20 @@
 /*
  * status.c — what the worker and the engine are doing: model_info(),
  * status() and the rows of the requests view.
+ *
+ * Who sees what follows pg_stat_activity: a call is shown to the roles
+ * that have the privileges of the role that made it, and to members of
+ * pg_read_all_stats (superusers have both); the model path, like SHOW
+ * deepseek_r1.model, to members of pg_read_all_settings, and to those of
+ * pg_read_all_stats as well.
  */
 #include "postgres.h"
 
+#include "catalog/pg_authid.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -33,8 +42,15 @@ dr1_model_info(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the deepseek_r1 model is not loaded (state %s)", dr1_state_name(state)),
-				 reason[0] ? errdetail("%s", reason) : 0));
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(info)));
+				 reason[0] ? errdetail("%s", dr1_text_from_engine(reason, strlen(reason))) : 0));
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
+										CStringGetDatum(dr1_text_from_engine(info, strlen(info)))));
+}
+
+static bool
+sees_all_stats(void)
+{
+	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 }
 
 #define STATUS_COLS 20
@@ -60,8 +76,9 @@ dr1_status(PG_FUNCTION_ARGS)
 
 	v[k++] = CStringGetTextDatum(dr1_state_name(s.state));
 	nulls[k] = !s.reason[0];
-	v[k++] = CStringGetTextDatum(s.reason);
-	nulls[k] = !s.model_path[0];
+	v[k++] = CStringGetTextDatum(dr1_text_from_engine(s.reason, strlen(s.reason)));
+	nulls[k] = !s.model_path[0] ||
+		!(sees_all_stats() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_SETTINGS));
 	v[k++] = CStringGetTextDatum(s.model_path);
 	nulls[k] = !s.worker_pid;
 	v[k++] = Int32GetDatum(s.worker_pid);
@@ -99,6 +116,7 @@ dr1_requests(PG_FUNCTION_ARGS)
 	int			n = 0;
 	DR1Slot    *copy;
 	TimestampTz now = GetCurrentTimestamp();
+	bool		all = sees_all_stats();
 
 	dr1_check_available();
 	InitMaterializedSRF(fcinfo, 0);
@@ -116,6 +134,8 @@ dr1_requests(PG_FUNCTION_ARGS)
 		bool		nulls[REQUEST_COLS] = {0};
 		const char *state = !s->started ? "queued" : s->n_generated ? "generating" : "prefill";
 
+		if (!all && !has_privs_of_role(GetUserId(), s->userid))
+			continue;
 		v[0] = Int32GetDatum(s->pid);
 		v[1] = CStringGetTextDatum(state);
 		v[2] = Int32GetDatum(s->n_prompt);

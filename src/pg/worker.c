@@ -4,7 +4,11 @@
  * answers back, keeps the counters, and supervises that process.
  *
  * Single-threaded and event driven: it sleeps on its latch (set by
- * backends and by shm_mq when a queue has room) and on the engine socket.
+ * backends, by shm_mq when a queue has room, by signals and barriers) and
+ * on the engine socket, readable always and writeable while frames wait in
+ * its outgoing queue.  It never blocks on the engine: frames are queued and
+ * written as the socket takes them, and whatever the engine sends is read
+ * at every wake-up, so neither side can wait for the other forever.
  * Nothing here may block for long or crash: an error ends the worker with
  * exit code 1 and the postmaster starts it again.
  */
@@ -18,6 +22,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
+#include "storage/procsignal.h"
 #include "storage/shm_mq.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -73,6 +78,15 @@ static bool load_failed = false;	/* wait for a reload before retrying */
 static TimestampTz restart_at = 0;	/* when to start the engine again */
 static TimestampTz last_start = 0;
 static int	backoff_ms = 0;
+static int	load_deaths = 0;	/* engines in a row that died while loading */
+
+/* After this many, the worker stops trying until a reload (DESIGN §4.1:
+ * state failed with the reason, calls get 55000 at once). */
+#define MAX_LOAD_DEATHS 3
+
+/* SUBMITs are queued for the engine only while less than this waits to be
+ * written: the worker's memory for them stays about one frame. */
+#define DISPATCH_QUEUE_MAX ((Size) 1 << 20)
 
 static void
 handle_sigterm(SIGNAL_ARGS)
@@ -142,6 +156,8 @@ finish_call(int i)
 	WorkerCall *c = &calls[i];
 	DR1Slot    *s = &dr1_shared->slots[i];
 
+	if (c->mqh)
+		shm_mq_detach(c->mqh);	/* frees the handle: dsm_detach would not */
 	if (c->seg)
 		dsm_detach(c->seg);
 	for (int r = c->reply_head; r < c->reply_tail; r++)
@@ -309,16 +325,31 @@ stop_engine(const char *context)
 		ereport(LOG, (errmsg("deepseek_r1: engine process %d %s", pid, why)));
 }
 
-/* The engine process went away on its own: restart it after a backoff. */
+/*
+ * Stop the engine process (what went wrong is in context) and start another
+ * after a backoff, unless it died while loading MAX_LOAD_DEATHS times in a
+ * row: then the worker is failed until a reload.
+ */
 static void
-engine_died(void)
+restart_engine(const char *context)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	char		reason[256];
+	bool		loading = !engine.ready;
+	char		reason[DR1_REASON_MAX];
 
-	stop_engine("while running this request");
+	stop_engine(context);
 	if (load_failed)
 		return;					/* it said why; a reload retries */
+	if (loading && ++load_deaths >= MAX_LOAD_DEATHS)
+	{
+		snprintf(reason, sizeof reason,
+				 "the engine process ended while loading the model %d times in a row "
+				 "(see the server log); reload the configuration to try again", load_deaths);
+		ereport(LOG, (errmsg("deepseek_r1: %s", reason)));
+		dr1_set_state(DR1_STATE_FAILED, reason);
+		load_failed = true;
+		return;
+	}
 	if (TimestampDifferenceExceeds(last_start, now, 30000))
 		backoff_ms = 0;
 	else
@@ -326,6 +357,33 @@ engine_died(void)
 	restart_at = TimestampTzPlusMilliseconds(now, backoff_ms);
 	snprintf(reason, sizeof reason, "the engine process ended; restarting in %d ms", backoff_ms);
 	dr1_set_state(DR1_STATE_STARTING, reason);
+}
+
+/*
+ * The watchdog: an engine that holds requests must send something (it
+ * sends STATS at least every second while it works, protocol.h); one that
+ * stays silent longer than deepseek_r1.engine_watchdog is stuck (stopped,
+ * deadlocked, swapping) and is replaced, its callers told why.
+ */
+static void
+check_watchdog(void)
+{
+	int			in_flight;
+	char		context[128];
+
+	if (engine.pid <= 0 || dr1_engine_watchdog <= 0)
+		return;
+	SpinLockAcquire(&dr1_shared->mutex);
+	in_flight = dr1_shared->engine_in_flight;
+	SpinLockRelease(&dr1_shared->mutex);
+	if (in_flight == 0 ||
+		!TimestampDifferenceExceeds(engine.heard_at, GetCurrentTimestamp(), dr1_engine_watchdog))
+		return;
+	ereport(LOG, (errmsg("deepseek_r1: engine process %d sent nothing for %d ms while it held %d requests; restarting it",
+						 engine.pid, dr1_engine_watchdog, in_flight)));
+	snprintf(context, sizeof context,
+			 "after it made no progress for %d ms (deepseek_r1.engine_watchdog)", dr1_engine_watchdog);
+	restart_engine(context);
 }
 
 static void
@@ -337,6 +395,7 @@ on_ready(const char *json, Size len)
 	dr1_shared->ready_since = GetCurrentTimestamp();
 	SpinLockRelease(&dr1_shared->mutex);
 	engine.ready = true;
+	load_deaths = 0;
 	dr1_set_state(DR1_STATE_READY, NULL);
 	ereport(LOG, (errmsg("deepseek_r1: model \"%s\" loaded by engine process %d", dr1_model, engine.pid)));
 }
@@ -348,6 +407,9 @@ on_load_failed(const char *msg, Size len)
 
 	snprintf(reason, sizeof reason, "%.*s", (int) len, msg);
 	ereport(LOG, (errmsg("deepseek_r1: cannot load model \"%s\": %s", dr1_model, reason)));
+	/* it exits now: reap it first, so that status() never shows a failed
+	 * worker with an engine process */
+	stop_engine("after the load failed");
 	dr1_set_state(DR1_STATE_FAILED, reason);
 	load_failed = true;
 }
@@ -360,9 +422,8 @@ on_stats(const char *payload, Size len)
 {
 	struct dr1_stats st;
 
-	if (len != sizeof st)
+	if (!dr1_stats_decode(payload, len, &st))
 		return;
-	memcpy(&st, payload, sizeof st);
 	SpinLockAcquire(&dr1_shared->mutex);
 	dr1_shared->kv_blocks_used = st.kv_blocks_used;
 	dr1_shared->kv_blocks_total = st.kv_blocks_total;
@@ -383,9 +444,8 @@ on_progress(const struct dr1_frame *h, const char *payload)
 	int32		delta = 0;
 	DR1Slot    *s;
 
-	if (i < 0 || h->len != sizeof v)
+	if (i < 0 || !dr1_int_decode(payload, h->len, &v))
 		return;
-	memcpy(&v, payload, sizeof v);
 	if (h->type == DR1_TOKEN)
 	{
 		delta = v - calls[i].reqs[k].generated;
@@ -451,6 +511,37 @@ on_end(const struct dr1_frame *h, const char *payload)
 	}
 }
 
+/* The engine's answer is not one a backend can read: fail the request as
+ * if the engine had said so (an ERROR frame of the worker's making). */
+static void
+end_with_error(const struct dr1_frame *h, uint32 code, const char *msg)
+{
+	struct dr1_buf b = {0};
+	struct dr1_frame e = {0, DR1_ERROR, h->id};
+
+	dr1_error_encode(&b, code, msg, strlen(msg));
+	if (b.failed)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	e.len = (uint32) b.len;
+	on_end(&e, b.data);
+	dr1_buf_free(&b);
+}
+
+/* A DONE or ERROR goes to the backend only if it decodes. */
+static void
+on_answer(const struct dr1_frame *h, const char *payload)
+{
+	struct dr1_done_msg done;
+	uint32		code;
+	struct dr1_str msg;
+
+	if (h->type == DR1_DONE ? dr1_done_decode(payload, h->len, &done)
+		: dr1_error_decode(payload, h->len, &code, &msg))
+		on_end(h, payload);
+	else
+		end_with_error(h, DR1_ERR_ENGINE, "the engine process sent a malformed answer");
+}
+
 static void
 handle_frame(const struct dr1_frame *h, const char *payload)
 {
@@ -471,24 +562,39 @@ handle_frame(const struct dr1_frame *h, const char *payload)
 			break;
 		case DR1_DONE:
 		case DR1_ERROR:
-			on_end(h, payload);
+			on_answer(h, payload);
 			break;
 		default:
 			break;
 	}
 }
 
+/* Read what the engine sent and handle every whole frame; a frame over
+ * the limit fails its request (protocol.h). */
 static void
 poll_engine(void)
 {
 	int			rc = dr1_engine_read(&engine);
 	struct dr1_frame h;
 	const char *payload;
+	enum dr1_in_result r;
 
-	while (dr1_engine_next_frame(&engine, &h, &payload))
-		handle_frame(&h, payload);
-	if (rc < 0)
-		engine_died();
+	/* a frame may stop the engine (LOAD_FAILED): its buffer is gone then */
+	while (engine.pid > 0 && (r = dr1_engine_next_frame(&engine, &h, &payload)) != DR1_IN_NONE)
+	{
+		if (r == DR1_IN_FRAME)
+			handle_frame(&h, payload);
+		else if (h.type == DR1_DONE || h.type == DR1_ERROR)
+		{
+			char		msg[128];
+
+			snprintf(msg, sizeof msg, "the answer is %u bytes, more than the limit of %u bytes",
+					 h.len, DR1_FRAME_MAX);
+			end_with_error(&h, DR1_ERR_TOO_LONG, msg);
+		}
+	}
+	if (engine.pid > 0 && (rc < 0 || !dr1_engine_flush(&engine)))
+		restart_engine("while running this request");
 }
 
 /* Attach to a call a backend has just put in slot i. */
@@ -563,6 +669,26 @@ scan_slots(void)
 	}
 }
 
+/* Request k of call i is over the frame limit: it fails its call, as an
+ * engine error would, and is never sent. */
+static void
+refuse_request(int i, int32 k, Size len)
+{
+	WorkerCall *c = &calls[i];
+	struct dr1_frame h = {0, DR1_ERROR, c->id + k};
+	char		msg[160];
+
+	snprintf(msg, sizeof msg, "the request is %zu bytes, more than the limit of %u bytes",
+			 (size_t) len, DR1_FRAME_MAX);
+	c->reqs[k].state = REQ_IN_ENGINE;	/* on_end takes it from there */
+	c->in_engine++;
+	c->next++;
+	SpinLockAcquire(&dr1_shared->mutex);
+	dr1_shared->engine_in_flight++;
+	SpinLockRelease(&dr1_shared->mutex);
+	end_with_error(&h, DR1_ERR_TOO_LONG, msg);
+}
+
 /*
  * Hand queued requests to the engine while it holds fewer than max_batch.
  * Each free place goes to the call with the fewest requests in the engine,
@@ -585,6 +711,7 @@ dispatch(void)
 		int			next = -1;
 		WorkerCall *c;
 		int32		k;
+		Size		len;
 
 		for (int i = 0; i < dr1_shared->n_slots; i++)
 			if (calls[i].mqh && !calls[i].failed && calls[i].next < calls[i].n &&
@@ -599,13 +726,21 @@ dispatch(void)
 			reply_error(next, DR1_ERR_UNAVAILABLE, dr1_shared->reason);
 			continue;
 		}
-		if (!engine.ready || in_flight >= dr1_max_batch)
+		if (!engine.ready || in_flight >= dr1_max_batch ||
+			dr1_outq_pending(&engine.out) >= DISPATCH_QUEUE_MAX)
 			return;
 		c = &calls[next];
 		k = c->next;
-		if (!dr1_engine_send(&engine, DR1_SUBMIT, c->id + k, (char *) c->shm + c->shm->offsets[k],
-							 c->shm->offsets[k + 1] - c->shm->offsets[k]))
-			return;				/* the engine is dying: poll_engine sees it */
+		len = c->shm->offsets[k + 1] - c->shm->offsets[k];
+		if (len > DR1_FRAME_MAX)
+		{
+			refuse_request(next, k, len);
+			continue;
+		}
+		if (!dr1_engine_send(&engine, DR1_SUBMIT, c->id + k, (char *) c->shm + c->shm->offsets[k], len))
+			return;
+		if (in_flight == 0)
+			engine.heard_at = GetCurrentTimestamp();	/* the watchdog starts now */
 		c->reqs[k].state = REQ_IN_ENGINE;
 		c->in_engine++;
 		c->next++;
@@ -641,6 +776,7 @@ reload(void)
 		stop_engine("because the configuration changed");
 	strlcpy(engine.settings, settings, sizeof engine.settings);
 	load_failed = false;
+	load_deaths = 0;
 	backoff_ms = 0;
 	start_engine();
 }
@@ -675,11 +811,19 @@ dr1_worker_main(Datum arg)
 		long		timeout = 1000;
 
 		if (engine.pid > 0)
-			events |= WL_SOCKET_READABLE;
+			events |= WL_SOCKET_READABLE |
+				(dr1_outq_pending(&engine.out) ? WL_SOCKET_WRITEABLE : 0);
 		else if (restart_at)
 			timeout = Max(1, Min(timeout, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), restart_at)));
 		(void) WaitLatchOrSocket(MyLatch, events, engine.fd, timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		/*
+		 * DROP DATABASE and DROP TABLESPACE wait until every process has
+		 * absorbed their barrier.  Not CHECK_FOR_INTERRUPTS: a SIGINT
+		 * (pg_cancel_backend) would end the worker with an ERROR there.
+		 */
+		if (ProcSignalBarrierPending)
+			ProcessProcSignalBarrier();
 		if (got_sigterm)
 			shutdown_worker();
 		if (ConfigReloadPending)
@@ -690,6 +834,9 @@ dr1_worker_main(Datum arg)
 			start_engine();
 		scan_slots();
 		dispatch();
+		if (!dr1_engine_flush(&engine))
+			restart_engine("while running this request");
 		retry_replies();
+		check_watchdog();
 	}
 }

@@ -27,6 +27,11 @@
  *
  * A string is a uint32 byte length and that many bytes of UTF-8 (no NUL).
  *
+ * Neither side ever blocks writing: each queues its frames (dr1_outq) and
+ * reads whatever the other sent (dr1_inbuf) whenever it waits.  While the
+ * engine holds any request it sends a frame (STATS at the least) every
+ * second, so that the worker can tell a stuck engine from a busy one.
+ *
  * The worker passes DR1_PROTOCOL_VERSION to the program (`serve --protocol
  * N`), which refuses to serve another version with LOAD_FAILED: a module
  * and a program from different builds fail with a clear reason rather than
@@ -43,7 +48,16 @@
 #include <string.h>
 
 #define DR1_PROTOCOL_VERSION 2
-#define DR1_FRAME_MAX ((uint32_t) 256 << 20)	/* largest payload accepted */
+/*
+ * The largest payload either side sends or accepts.  It bounds what one
+ * request costs the worker and the engine in memory (a frame is held whole
+ * at each end); 64 MB is far beyond any context (a tokenize of a 64 MB text
+ * is the largest request).  The backend refuses bigger requests (54000), the
+ * worker refuses to forward them, and each side answers a bigger frame from
+ * its peer with an ERROR for its id (skipping its bytes) instead of giving
+ * up on the connection.
+ */
+#define DR1_FRAME_MAX ((uint32_t) 64 << 20)
 
 enum dr1_frame_type
 {
@@ -173,7 +187,8 @@ dr1_get(struct dr1_cursor *c, void *dst, size_t n)
 {
 	if (!c->ok || (size_t) (c->end - c->p) < n)
 		return c->ok = false;
-	memcpy(dst, c->p, n);
+	if (n)
+		memcpy(dst, c->p, n);
 	c->p += n;
 	return true;
 }
@@ -188,5 +203,146 @@ dr1_get_str(struct dr1_cursor *c, const char **s, uint32_t *len)
 	c->p += *len;
 	return true;
 }
+
+/* ---- protocol.c -------------------------------------------------------- */
+
+/* A string of a payload, not NUL-terminated. */
+struct dr1_str
+{
+	const char *s;
+	uint32_t	len;
+};
+
+/*
+ * Where the buffers get their memory: malloc and free unless a caller
+ * gives its own (a PostgreSQL backend passes palloc-based functions).
+ * realloc_fn gets NULL to allocate and returns NULL on failure.
+ */
+struct dr1_allocator
+{
+	void	   *(*realloc_fn) (void *ptr, size_t size);
+	void		(*free_fn) (void *ptr);
+};
+
+/*
+ * A growable byte buffer.  Zero-initialised it is empty and uses malloc.
+ * An allocation failure sets failed and drops every later append, so a
+ * writer checks once at the end.
+ */
+struct dr1_buf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	bool		failed;
+	const struct dr1_allocator *alloc;	/* NULL: malloc */
+};
+
+extern bool dr1_buf_put(struct dr1_buf *b, const void *data, size_t len);
+extern bool dr1_buf_put_str(struct dr1_buf *b, const char *s, size_t len);
+extern void dr1_buf_free(struct dr1_buf *b);
+
+/*
+ * Payload encoders: each appends one payload to b (which the caller checks
+ * for failed).  strs of a SUBMIT are its n_messages (role, content) pairs,
+ * then its stops, then its choices.
+ */
+extern void dr1_submit_encode(struct dr1_buf *b, const struct dr1_submit *h,
+							  const struct dr1_str *strs, const int32_t *ids);
+extern void dr1_done_encode(struct dr1_buf *b, const struct dr1_done *d, const int32_t *ids,
+							struct dr1_str text, struct dr1_str content, struct dr1_str reasoning);
+extern void dr1_error_encode(struct dr1_buf *b, uint32_t code, const char *msg, size_t len);
+
+/*
+ * Payload decoders: each checks the whole payload (lengths, counts, enum
+ * values, nothing left over) and returns false when it is malformed.  What
+ * they return points into the payload; ids are unaligned int32 (copy them
+ * out with memcpy).
+ */
+struct dr1_submit_msg
+{
+	struct dr1_submit h;
+	uint32_t	n_strings;		/* 2 * n_messages + n_stops + n_choices */
+	struct dr1_cursor strings;	/* at the first: dr1_get_str n_strings times */
+	const char *ids;
+};
+
+struct dr1_done_msg
+{
+	struct dr1_done d;
+	const char *ids;
+	struct dr1_str text;
+	struct dr1_str content;
+	struct dr1_str reasoning;
+};
+
+extern bool dr1_submit_decode(const void *payload, size_t len, struct dr1_submit_msg *m);
+extern bool dr1_done_decode(const void *payload, size_t len, struct dr1_done_msg *m);
+extern bool dr1_error_decode(const void *payload, size_t len, uint32_t *code, struct dr1_str *msg);
+extern bool dr1_stats_decode(const void *payload, size_t len, struct dr1_stats *st);
+extern bool dr1_int_decode(const void *payload, size_t len, int32_t *v);
+
+/* "length", "stop" or "cancel": the OpenAI names, for chat() and the CLI */
+extern const char *dr1_finish_name(uint32_t finish);
+
+/*
+ * The outgoing queue of one side: frames are built in place (begin, the
+ * payload encoders on the returned buffer, end) and written without ever
+ * blocking; what the socket does not take waits for the next write.
+ */
+struct dr1_outq
+{
+	struct dr1_buf b;
+	size_t		head;			/* bytes before it are written */
+	size_t		frame;			/* start of the frame being built */
+};
+
+enum dr1_out_result
+{
+	DR1_OUT_OK,
+	DR1_OUT_TOO_LONG,			/* the payload is over DR1_FRAME_MAX: dropped */
+	DR1_OUT_NO_MEMORY			/* dropped */
+};
+
+extern struct dr1_buf *dr1_outq_begin(struct dr1_outq *q, uint32_t type, uint64_t id);
+extern enum dr1_out_result dr1_outq_end(struct dr1_outq *q);
+extern enum dr1_out_result dr1_outq_frame(struct dr1_outq *q, uint32_t type, uint64_t id,
+										  const void *payload, size_t len);
+extern int	dr1_outq_write(struct dr1_outq *q, int fd);
+extern void dr1_outq_free(struct dr1_outq *q);
+
+static inline size_t
+dr1_outq_pending(const struct dr1_outq *q)
+{
+	return q->b.len - q->head;
+}
+
+/*
+ * The incoming buffer of one side.  Bytes go in through dr1_in_space and
+ * dr1_in_commit (dr1_in_read does both from a socket); dr1_in_next hands
+ * out complete frames.  A frame over DR1_FRAME_MAX is reported once
+ * (DR1_IN_TOO_LONG, with its header) and its payload skipped as it comes,
+ * never buffered.  A payload stays valid until the next dr1_in_space.
+ */
+struct dr1_inbuf
+{
+	struct dr1_buf b;
+	size_t		off;			/* start of the next frame in b */
+	uint64_t	skip;			/* bytes of a refused frame still to drop */
+};
+
+enum dr1_in_result
+{
+	DR1_IN_NONE,				/* no complete frame yet */
+	DR1_IN_FRAME,
+	DR1_IN_TOO_LONG
+};
+
+extern char *dr1_in_space(struct dr1_inbuf *in, size_t *avail);
+extern void dr1_in_commit(struct dr1_inbuf *in, size_t n);
+extern int	dr1_in_read(struct dr1_inbuf *in, int fd, size_t max);
+extern enum dr1_in_result dr1_in_next(struct dr1_inbuf *in, struct dr1_frame *h,
+									  const char **payload);
+extern void dr1_in_free(struct dr1_inbuf *in);
 
 #endif

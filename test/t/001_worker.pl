@@ -17,28 +17,11 @@ my $smol = test_model('SmolLM2-135M-Instruct-Q4_1.gguf');
 my $qwen = test_model('Qwen2.5-Coder-0.5B-Instruct-Q4_K_M.gguf');
 require_model($smol);
 
-my $node = PostgreSQL::Test::Cluster->new('worker');
-$node->init;
-$node->append_conf('postgresql.conf', qq(
-shared_preload_libraries = 'deepseek_r1'
+my $node = start_node('worker', qq(
 deepseek_r1.model = '$smol'
 deepseek_r1.threads = 1
 max_connections = 40
 ));
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION deepseek_r1');
-
-sub status
-{
-	my ($col) = @_;
-	return $node->safe_psql('postgres', "SELECT $col FROM deepseek_r1.status()");
-}
-
-sub wait_ready
-{
-	ok($node->poll_query_until('postgres',
-		"SELECT state = 'ready' FROM deepseek_r1.status()"), $_[0]);
-}
 
 # A long generation in the background; returns the IPC::Run harness.
 sub start_long
@@ -61,16 +44,16 @@ my $hi = "SELECT deepseek_r1.generate('What is 2+2?', max_tokens => 24, temperat
 my $answer = 'The answer to this classic math problem is 4.';
 
 # worker start
-wait_ready('the worker loads the model');
+wait_ready($node, 'the worker loads the model');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'deepseek_r1 worker'"),
 	'1', 'the worker shows in pg_stat_activity');
 is($node->safe_psql('postgres', $hi), $answer, 'generate answers');
-my $engine = status('engine_pid');
+my $engine = status($node, 'engine_pid');
 ok($engine > 0, 'an engine process runs');
 $node->reload;
 usleep(300_000);
-is(status('engine_pid'), $engine, 'a reload without changes keeps the engine process');
+is(status($node, 'engine_pid'), $engine, 'a reload without changes keeps the engine process');
 
 # SIGKILL of the engine process in the middle of a generation
 my ($out, $err) = ('', '');
@@ -80,13 +63,13 @@ my $log_offset = -s $node->logfile;
 my $h = start_long(\$out, \$err);
 ok(wait_generating(), 'the long generation runs');
 my $t0 = time;
-kill 'KILL', status('engine_pid');
+kill 'KILL', status($node, 'engine_pid');
 $h->finish;
 my $elapsed = time - $t0;
 like($err, qr/XX000: the deepseek_r1 engine process was killed/, 'the query fails with a clear error');
 ok($elapsed < 1.0, sprintf('... within 1 s (%.3f s)', $elapsed));
 is($other->query_safe('SELECT 2'), '2', 'another open session keeps working');
-wait_ready('the engine process is restarted');
+wait_ready($node, 'the engine process is restarted');
 is($node->safe_psql('postgres', $hi), $answer, 'the next generate succeeds');
 ok(!$node->log_contains('terminated by signal|reinitializing|crash', $log_offset),
 	'no crash recovery in the server log');
@@ -99,7 +82,7 @@ $node->safe_psql('postgres', "SELECT pg_terminate_backend($worker)");
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'deepseek_r1 worker' AND pid <> $worker"),
 	'the worker comes back');
-wait_ready('... and loads the model again');
+wait_ready($node, '... and loads the model again');
 is($node->safe_psql('postgres', $hi), $answer, 'generate works after the worker restart');
 ok(!$node->log_contains('terminated by signal|reinitializing', $log_offset), 'still no crash recovery');
 
@@ -115,7 +98,7 @@ ok($node->poll_query_until('postgres',
 ($out, $err) = ('', '');
 $h = start_long(\$out, \$err);
 ok(wait_generating(), 'a generation to cancel runs');
-my $canceled = status('requests_canceled');
+my $canceled = status($node, 'requests_canceled');
 $node->safe_psql('postgres',
 	"SELECT pg_cancel_backend(pid) FROM deepseek_r1.requests");
 $h->finish;
@@ -123,7 +106,7 @@ like($err, qr/57014: canceling statement due to user request/, 'cancel gives 570
 ok($node->poll_query_until('postgres',
 	'SELECT (SELECT count(*) FROM deepseek_r1.requests) = 0 AND engine_in_flight = 0 FROM deepseek_r1.status()'),
 	'requests is empty and the engine freed the request');
-ok(status('requests_canceled') > $canceled, 'the worker counted the cancel');
+ok(status($node, 'requests_canceled') > $canceled, 'the worker counted the cancel');
 
 ($out, $err) = ('', '');
 $h = start_long(\$out, \$err, "SET deepseek_r1.request_timeout = '700ms';");

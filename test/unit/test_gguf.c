@@ -13,67 +13,7 @@
 #include "check.h"
 #include "error.h"
 #include "gguf.h"
-
-/* ---- a tiny GGUF writer ---- */
-
-struct buf
-{
-	uint8_t    *p;
-	size_t		n;
-	size_t		cap;
-};
-
-static void
-put(struct buf *b, const void *data, size_t n)
-{
-	if (b->n + n > b->cap)
-	{
-		b->cap = (b->n + n) * 2 + 64;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			abort();
-	}
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
-}
-
-static void
-put_u32(struct buf *b, uint32_t v)
-{
-	put(b, &v, 4);
-}
-
-static void
-put_u64(struct buf *b, uint64_t v)
-{
-	put(b, &v, 8);
-}
-
-static void
-put_str(struct buf *b, const char *s)
-{
-	put_u64(b, strlen(s));
-	put(b, s, strlen(s));
-}
-
-static void
-put_key(struct buf *b, const char *key, enum gguf_type type)
-{
-	put_str(b, key);
-	put_u32(b, type);
-}
-
-static void
-patch_u32(struct buf *b, size_t at, uint32_t v)
-{
-	memcpy(b->p + at, &v, 4);
-}
-
-static void
-patch_u64(struct buf *b, size_t at, uint64_t v)
-{
-	memcpy(b->p + at, &v, 8);
-}
+#include "gguf_write.h"
 
 /* ---- the standard test file ---- */
 

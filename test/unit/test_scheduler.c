@@ -45,7 +45,7 @@ collect(void *ctx, struct sched_request *req, enum sched_event ev, struct gen_re
 
 	if (ev == SCHED_TOKEN)
 		return true;
-	if (ev == SCHED_FAILED)
+	if (ev != SCHED_DONE)
 	{
 		fprintf(stderr, "request %d failed: %s\n", i, error);
 		c->failed++;

@@ -10,7 +10,7 @@
  * with a message.  Besides: the streaming detokenizer on split characters,
  * invalid UTF-8 input, special and end-of-generation tokens, facts of each
  * vocabulary, the word splits of each pre-tokenizer, and the refusal of
- * other tokenizer models.
+ * other tokenizer models and of hostile vocabularies.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +21,7 @@
 #include "check.h"
 #include "error.h"
 #include "gguf.h"
+#include "gguf_write.h"
 #include "pretokenizer.h"
 #include "tokenizer.h"
 #include "utf8.h"
@@ -208,10 +209,16 @@ check_line(const struct tokenizer *t, const char *name, char *line, int *mismatc
 	}
 	if (all_bytes_have_tokens(t, text, (size_t) len))
 	{
+		struct text_buf expect = {0};
+
+		/* a NUL comes back as U+FFFD (detok_bytes) */
+		for (long i = 0; i < len; i++)
+			text_buf_append(&expect, text[i] ? text + i : "\xEF\xBF\xBD", text[i] ? 1 : 3);
 		detokenize(t, &got, special, &back);
-		CHECK(back.len == (size_t) len && (len == 0 || memcmp(back.s, text, (size_t) len) == 0),
+		CHECK(back.len == expect.len && (len == 0 || memcmp(back.s, expect.s, back.len) == 0),
 			  "%s: round trip (special=%d) changed %.*s into %.*s", name, special,
 			  (int) len, text, (int) back.len, back.s);
+		text_buf_free(&expect);
 	}
 	text_buf_free(&back);
 	token_list_free(&want);
@@ -280,6 +287,15 @@ check_streaming(const struct tokenizer *t)
 	CHECK(out.len == 0, "partial character held back");
 	detokenizer_push(&d, a, &out);
 	CHECK(out.len == 4 && memcmp(out.s, "\xEF\xBF\xBD" "a", 4) == 0, "broken character + a");
+
+	/* a NUL byte is never text: U+FFFD, also inside a held-back character */
+	out.len = 0;
+	detokenizer_push(&d, byte_token(t, 0x00), &out);
+	detokenizer_push(&d, a, &out);
+	detokenizer_push(&d, byte_token(t, 0xE4), &out);
+	detokenizer_push(&d, byte_token(t, 0x00), &out);
+	CHECK(out.len == 10 && memcmp(out.s, "\xEF\xBF\xBD" "a" "\xEF\xBF\xBD\xEF\xBF\xBD", 10) == 0,
+		  "NUL bytes give U+FFFD (%zu bytes)", out.len);
 
 	/* what is still pending at the end is flushed as U+FFFD */
 	out.len = 0;
@@ -467,9 +483,9 @@ check_vocab(const struct vocab_case *c, bool *did_streaming)
 	CHECK(t != NULL, "load tokenizer of %s: %s", path, err);
 	if (t == NULL)
 		return;
-	printf("  %s%s%s: loaded in %.1f ms\n", c->file, c->pre ? " as " : "",
+	/* a figure to read, not a check: speed is for benchmarks, not tests */
+	printf("  %s%s%s: loaded in %.1f ms of CPU\n", c->file, c->pre ? " as " : "",
 		   c->pre ? c->pre : "", ms);
-	CHECK(ms < 100, "%s: load took %.1f ms of CPU", c->file, ms);
 	check_goldens(t, c);
 	if (c->pre == NULL)
 		check_vocab_facts(t, c->file);
@@ -543,47 +559,118 @@ check_splits(void)
 	}
 }
 
-/* A GGUF naming another tokenizer model is refused with a clear message. */
-static void
-check_unsupported_model(void)
+/*
+ * A small vocabulary file: the tokens "a", "b", "ab", "<s>" (control), then
+ * whatever the case adds; merges "a b"; what the case changes.  Strings
+ * are given with their lengths so that a case can hold a NUL.
+ */
+struct vocab_file
 {
-	static const char key[] = "tokenizer.ggml.model";
-	static const char val[] = "llama";
-	char		path[] = "/tmp/dr1-tok-XXXXXX";
-	int			fd = mkstemp(path);
-	FILE	   *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-	uint32_t	version = 3,
-				type = 8;
-	uint64_t	n_tensors = 0,
-				n_kv = 1,
-				klen = sizeof key - 1,
-				vlen = sizeof val - 1;
-	char		err[ERR_MAX];
-	struct gguf_file *g;
+	const char *model;
+	const char *extra_token;	/* appended as token 4, extra_len bytes */
+	size_t		extra_len;
+	const char *merge;			/* replaces "a b", merge_len bytes */
+	size_t		merge_len;
+	int32_t		type_3;			/* token_type of "<s>" */
+	uint32_t	bos;
+};
 
-	CHECK(f != NULL, "temporary file");
-	if (f == NULL)
-		return;
-	fwrite("GGUF", 1, 4, f);
-	fwrite(&version, 4, 1, f);
-	fwrite(&n_tensors, 8, 1, f);
-	fwrite(&n_kv, 8, 1, f);
-	fwrite(&klen, 8, 1, f);
-	fwrite(key, 1, klen, f);
-	fwrite(&type, 4, 1, f);
-	fwrite(&vlen, 8, 1, f);
-	fwrite(val, 1, vlen, f);
-	fclose(f);
-	g = gguf_open(path, err);
-	CHECK(g != NULL, "open synthetic GGUF: %s", err);
+static void
+put_kv_strs(struct buf *b, const char *key, const char *const *s, const size_t *len, size_t n)
+{
+	put_key(b, key, GGUF_ARRAY);
+	put_u32(b, GGUF_STRING);
+	put_u64(b, n);
+	for (size_t i = 0; i < n; i++)
+		put_bytes(b, s[i], len[i]);
+}
+
+static struct tokenizer *
+load_vocab_file(const struct vocab_file *v, char *err)
+{
+	const char *tokens[] = {"a", "b", "ab", "<s>", v->extra_token};
+	size_t		lens[] = {1, 1, 2, 3, v->extra_len};
+	const char *merge = v->merge ? v->merge : "a b";
+	size_t		merge_len = v->merge ? v->merge_len : 3;
+	int32_t		types[] = {1, 1, 1, v->type_3, 1};
+	size_t		n = v->extra_token ? 5 : 4;
+	struct buf	b = {0};
+	struct gguf_file *g;
+	struct tokenizer *t = NULL;
+
+	put_header(&b);
+	put_key(&b, "tokenizer.ggml.model", GGUF_STRING);
+	put_str(&b, v->model ? v->model : "gpt2");
+	put_kv_strs(&b, "tokenizer.ggml.tokens", tokens, lens, n);
+	put_kv_strs(&b, "tokenizer.ggml.merges", &merge, &merge_len, 1);
+	put_key(&b, "tokenizer.ggml.token_type", GGUF_ARRAY);
+	put_u32(&b, GGUF_INT32);
+	put_u64(&b, n);
+	put(&b, types, n * sizeof types[0]);
+	put_key(&b, "tokenizer.ggml.bos_token_id", GGUF_UINT32);
+	put_u32(&b, v->bos);
+	patch_u64(&b, GGUF_N_KV_AT, 5);
+	g = open_buf(&b, err);
+	CHECK(g != NULL, "open synthetic vocabulary: %s", g ? "" : err);
 	if (g)
 	{
-		CHECK(tokenizer_load(g, err) == NULL &&
-			  strcmp(err, "unsupported tokenizer model 'llama' (only byte-level BPE 'gpt2')") == 0,
-			  "llama tokenizer refused: %s", err);
+		t = tokenizer_load(g, err);
 		gguf_close(g);
 	}
-	unlink(path);
+	free(b.p);
+	return t;
+}
+
+/* A vocabulary file that breaks a rule is refused with a message naming it. */
+static void
+check_hostile_vocab(void)
+{
+	static const struct
+	{
+		struct vocab_file v;
+		const char *msg;
+	}			bad[] = {
+		{{"llama", NULL, 0, NULL, 0, 3, 3},
+		 "unsupported tokenizer model 'llama' (only byte-level BPE 'gpt2')"},
+		/* a control token cut out of "é" left half a character: the
+		 * encoder overran its buffers */
+		{{NULL, "\xA9", 1, NULL, 0, 3, 3}, "tokenizer.ggml.tokens[4] is not valid UTF-8 text"},
+		{{NULL, "\xC3", 1, NULL, 0, 3, 3}, "tokenizer.ggml.tokens[4] is not valid UTF-8 text"},
+		{{NULL, "x\0y", 3, NULL, 0, 3, 3}, "tokenizer.ggml.tokens[4] is not valid UTF-8 text"},
+		{{NULL, NULL, 0, "a \xFF", 3, 3, 3}, "tokenizer.ggml.merges[0] is not valid UTF-8 text"},
+		{{NULL, NULL, 0, "a zz", 4, 3, 3},
+		 "tokenizer.ggml.merges[0] joins a string that is not a token"},
+		{{NULL, NULL, 0, "ab ", 3, 3, 3},
+		 "tokenizer.ggml.merges[0] joins a string that is not a token"},
+		{{NULL, NULL, 0, NULL, 0, 7, 3},
+		 "tokenizer.ggml.token_type[3] is 7, not a token type (0 to 6)"},
+		{{NULL, NULL, 0, NULL, 0, -1, 3},
+		 "tokenizer.ggml.token_type[3] is -1, not a token type (0 to 6)"},
+		{{NULL, NULL, 0, NULL, 0, 3, 4},
+		 "tokenizer.ggml.bos_token_id is not a token id (the vocabulary has 4 tokens)"},
+	};
+	struct vocab_file good = {NULL, "\xC3\xA9", 2, NULL, 0, 3, 3};
+	char		err[ERR_MAX];
+	struct tokenizer *t = load_vocab_file(&good, err);
+	struct token_list l = {0};
+
+	CHECK(t != NULL, "the good synthetic vocabulary loads: %s", t ? "" : err);
+	if (t)
+	{
+		CHECK(tokenizer_encode(t, "ab<s>", 5, true, &l, err) == 0 && l.n == 2 &&
+			  l.ids[0] == 2 && l.ids[1] == 3, "merge and control token of the good vocabulary");
+		CHECK(tokenizer_bos(t) == 3, "bos of the good vocabulary");
+		tokenizer_free(t);
+	}
+	token_list_free(&l);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+	{
+		err[0] = '\0';
+		t = load_vocab_file(&bad[i].v, err);
+		CHECK(t == NULL && strcmp(err, bad[i].msg) == 0, "hostile vocabulary #%zu refused: %s",
+			  i, err);
+		tokenizer_free(t);
+	}
 }
 
 int
@@ -594,6 +681,6 @@ main(void)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		check_vocab(&cases[i], &did_streaming);
 	check_splits();
-	check_unsupported_model();
+	check_hostile_vocab();
 	return check_done("tokenizer");
 }
