@@ -36,6 +36,7 @@ extern int	dr1_request_timeout;	/* ms, 0 = none */
 extern bool dr1_prefix_sharing;
 extern char *dr1_engine_program;	/* "" = deepseek-r1 next to postgres */
 extern int	dr1_engine_watchdog;	/* ms, 0 = off */
+extern int	dr1_load_timeout;	/* ms, 0 = off */
 
 
 enum dr1_device

@@ -28,6 +28,7 @@ int			dr1_request_timeout = 0;
 bool		dr1_prefix_sharing = true;
 char	   *dr1_engine_program = NULL;
 int			dr1_engine_watchdog = 30000;
+int			dr1_load_timeout = 600000;
 
 static const struct config_enum_entry device_options[] = {
 	{"auto", DR1_DEVICE_AUTO, false},
@@ -103,6 +104,11 @@ define_settings(void)
 							"Longest the engine process may hold requests without sending anything "
 							"before the worker restarts it (0: never).",
 							NULL, &dr1_engine_watchdog, 30000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("deepseek_r1.load_timeout",
+							"Longest the engine process may take to load the model before the worker "
+							"counts it as a failed start (0: no limit).",
+							NULL, &dr1_load_timeout, 600000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("deepseek_r1");

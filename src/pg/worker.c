@@ -363,7 +363,12 @@ restart_engine(const char *context)
  * The watchdog: an engine that holds requests must send something (it
  * sends STATS at least every second while it works, protocol.h); one that
  * stays silent longer than deepseek_r1.engine_watchdog is stuck (stopped,
- * deadlocked, swapping) and is replaced, its callers told why.
+ * deadlocked, swapping) and is replaced, its callers told why.  Loading
+ * sends nothing until READY and may legitimately take minutes, so it has
+ * its own, larger bound (deepseek_r1.load_timeout): past it the start
+ * counts as a death while loading, and MAX_LOAD_DEATHS of them fail the
+ * worker, so callers waiting for the model are never left waiting on a
+ * hung load.
  */
 static void
 check_watchdog(void)
@@ -371,6 +376,16 @@ check_watchdog(void)
 	int			in_flight;
 	char		context[128];
 
+	if (engine.pid > 0 && !engine.ready && dr1_load_timeout > 0 &&
+		TimestampDifferenceExceeds(last_start, GetCurrentTimestamp(), dr1_load_timeout))
+	{
+		ereport(LOG, (errmsg("deepseek_r1: engine process %d did not load the model within %d ms; restarting it",
+							 engine.pid, dr1_load_timeout)));
+		snprintf(context, sizeof context,
+				 "because it did not load the model within %d ms (deepseek_r1.load_timeout)", dr1_load_timeout);
+		restart_engine(context);
+		return;
+	}
 	if (engine.pid <= 0 || dr1_engine_watchdog <= 0)
 		return;
 	SpinLockAcquire(&dr1_shared->mutex);

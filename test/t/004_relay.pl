@@ -2,7 +2,8 @@
 # pressure: DROP DATABASE / DROP TABLESPACE while requests run, multi-MB
 # requests from several sessions at once, requests over the frame limit
 # (through SQL, and straight to `deepseek-r1 serve`), a stopped engine (the
-# watchdog), an engine program that exits at start, a KV cache too small,
+# watchdog), an engine program that exits at start or never loads (the
+# load timeout), a KV cache too small,
 # the worker's memory over 100,000 calls, SIGTERM, postmaster death.
 use strict;
 use warnings;
@@ -236,6 +237,24 @@ like(status($node, 'reason'), qr/3 times/, '... with the reason');
 ($rc, $err, $secs) = timed_sql("SELECT deepseek_r1.tokenize('hi')");
 like($err, qr/55000/, 'a call gives 55000');
 ok($secs < 2, sprintf('... at once (%.1f s)', $secs));
+
+# ---- an engine program that never finishes loading: bounded by load_timeout
+my $hang = $node->basedir . '/hang.sh';
+open(my $hfh, '>', $hang) or die;
+print $hfh "#!/bin/sh\nexec sleep 600\n";
+close $hfh;
+chmod 0755, $hang;
+$node->safe_psql('postgres', "ALTER SYSTEM SET deepseek_r1.engine_program = '$hang'");
+$node->safe_psql('postgres', "ALTER SYSTEM SET deepseek_r1.load_timeout = '1s'");
+$node->reload;
+$t0 = time;
+ok($node->poll_query_until('postgres', "SELECT state = 'failed' FROM deepseek_r1.status()"),
+	'an engine that never loads: state failed');
+$elapsed = time - $t0;
+ok($elapsed < 20, sprintf('... after three load timeouts (%.1f s)', $elapsed));
+like(status($node, 'reason'), qr/3 times/, '... with the reason');
+ok($node->log_contains('did not load the model within 1000 ms'), 'the log says why');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET deepseek_r1.load_timeout');
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET deepseek_r1.engine_program');
 $node->reload;
 wait_ready($node, 'a reload retries and the model loads');
