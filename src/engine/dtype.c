@@ -3,7 +3,7 @@
  */
 #include "dtype.h"
 
-#include "quant.h"
+#include "qblocks.h"
 
 struct dtype_info
 {

@@ -161,7 +161,7 @@ infer_new(struct model *m, const struct infer_config *cfg, char *err)
 	}
 	ic->model = m;
 	ic->n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : hp->n_ctx_train;
-	ic->max_batch_tokens = cfg->max_batch_tokens > 0 ? cfg->max_batch_tokens : 512;
+	ic->max_batch_tokens = cfg->max_batch_tokens > 0 ? cfg->max_batch_tokens : INFER_DEFAULT_BATCH_TOKENS;
 	n_blocks = cfg->kv_bytes > 0
 		? (int64_t) (cfg->kv_bytes / block_bytes)
 		: (ic->n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
@@ -229,12 +229,16 @@ token_worker(void *ctx, int i, int n)
 		tt->fn(tt->ic, tt->arg, t);
 }
 
+/* Fewer tokens than this run their per-token steps on the calling thread:
+ * waking the pool costs more than it saves (decode steps). */
+#define POOL_MIN_TOKENS 4
+
 static void
 for_each_token(struct infer_ctx *ic, int32_t T, token_fn fn, const void *arg)
 {
 	struct token_task tt = {ic, fn, arg, T};
 
-	if (T >= 4)
+	if (T >= POOL_MIN_TOKENS)
 		threadpool_run(ic->pool, token_worker, &tt);
 	else
 		token_worker(&tt, 0, 1);
@@ -302,29 +306,42 @@ struct matmul_task
 	int32_t		T;
 };
 
+#define PANEL_BYTES 16384		/* weight rows that stay in L1 (32 KB) */
+#define TOKEN_BLOCK_BYTES 262144	/* activations that stay in L2 (512 KB) */
+
 /*
- * Rows [r0, r1) of a product, a panel of rows at a time (small enough to
- * stay in the L1 cache while every token passes over it), each panel over
- * the runs of tokens that share a summation path.
+ * Rows [r0, r1) of a product: the tokens a block at a time, whose
+ * activations (up to 256 KB) stay in the L2 cache while the rows pass over
+ * them, a panel of rows at a time (small enough to stay in the L1 cache
+ * while every token of the block passes over it), each panel over the runs
+ * of tokens that share a summation path.  Without the token blocks, a long
+ * prompt's activations came from memory again for every panel.
  */
 static void
 matmul_rows(const struct product *p, int32_t T, int64_t r0, int64_t r1)
 {
 	const struct weight *w = p->w;
-	int64_t		panel = 16384 / (int64_t) w->row_bytes;
+	int64_t		panel = PANEL_BYTES / (int64_t) w->row_bytes;
+	int64_t		block = TOKEN_BLOCK_BYTES / (int64_t) p->act_row_bytes;
 
 	panel = panel < 4 ? 4 : panel & ~(int64_t) 3;
-	for (int64_t p0 = r0; p0 < r1; p0 += panel)
+	block = block < 4 ? 4 : block & ~(int64_t) 3;
+	for (int32_t b0 = 0; b0 < T; b0 += (int32_t) block)
 	{
-		int			rows = (int) (p0 + panel < r1 ? panel : r1 - p0);
+		int32_t		b1 = b0 + block < T ? b0 + (int32_t) block : T;
 
-		for (int32_t t0 = 0, t1; t0 < T; t0 = t1)
+		for (int64_t p0 = r0; p0 < r1; p0 += panel)
 		{
-			for (t1 = t0 + 1; t1 < T && p->path[t1] == p->path[t0]; t1++)
-				;
-			vec_dot_block(p->path[t0], w->type, w->cols, w->data + p0 * w->row_bytes,
-						  w->row_bytes, rows, p->act + t0 * p->act_row_bytes,
-						  p->act_row_bytes, t1 - t0, p->out + t0 * w->rows + p0, w->rows);
+			int			rows = (int) (p0 + panel < r1 ? panel : r1 - p0);
+
+			for (int32_t t0 = b0, t1; t0 < b1; t0 = t1)
+			{
+				for (t1 = t0 + 1; t1 < b1 && p->path[t1] == p->path[t0]; t1++)
+					;
+				vec_dot_block(p->path[t0], w->type, w->cols, w->data + p0 * w->row_bytes,
+							  w->row_bytes, rows, p->act + t0 * p->act_row_bytes,
+							  p->act_row_bytes, t1 - t0, p->out + t0 * w->rows + p0, w->rows);
+			}
 		}
 	}
 	if (p->bias)

@@ -42,11 +42,15 @@ enum infer_device
 	INFER_DEVICE_GPU			/* the GPU backend or an error */
 };
 
+/* The default capacity of one forward pass in tokens: llama.cpp's default
+ * micro-batch, which a prompt chunk fills. */
+#define INFER_DEFAULT_BATCH_TOKENS 512
+
 struct infer_config
 {
 	int			n_threads;
 	int32_t		n_ctx;			/* 0: the model's training context */
-	int32_t		max_batch_tokens;	/* 0: 512 */
+	int32_t		max_batch_tokens;	/* 0: INFER_DEFAULT_BATCH_TOKENS */
 	size_t		kv_bytes;		/* 0: enough for one sequence of n_ctx */
 	enum infer_device device;
 	const struct backend_ops *gpu_ops;	/* the GPU backend linked in (cuda_backend_ops), or NULL */

@@ -177,37 +177,6 @@ vec_dot_ref(enum dtype w, int64_t n, const void *wrow, const void *act)
 }
 
 /*
- * llama.cpp on x86 with AVX2 repacks Q4_K weights whose row count is a
- * multiple of 8 (ggml-cpu/repack.cpp): activation rows are then taken 4 at
- * a time by the gemm kernel and the 0..3 left over one by one by the gemv
- * kernel.  Other K-quants go to the tiled kernel (ggml-cpu/tiled) from 8
- * activation rows.  From 2 activation rows, llamafile's tinyBLAS takes
- * weights of F32, F16 and BF16 (the activations converted to the weight's
- * type) with a row count that is a multiple of 4, and Q4_0/Q5_0/Q8_0, whose
- * sums it keeps in vec_dot's order.  Everything else is vec_dot.
- */
-enum mm_path
-mm_path_for(enum dtype w, int64_t w_rows, int32_t n_act, int32_t i_act)
-{
-	switch (w)
-	{
-		case DTYPE_Q4_K:
-			if (w_rows % 8 == 0)
-				return i_act < n_act - n_act % 4 ? MM_X8_GEMM : MM_X8_GEMV;
-			/* fall through */
-		case DTYPE_Q5_K:
-		case DTYPE_Q6_K:
-			return n_act >= 8 ? MM_TILED : MM_VEC_DOT;
-		case DTYPE_F32:
-		case DTYPE_F16:
-		case DTYPE_BF16:
-			return n_act >= 2 && w_rows % 4 == 0 ? MM_TINYBLAS : MM_VEC_DOT;
-		default:
-			return MM_VEC_DOT;
-	}
-}
-
-/*
  * A path without a kernel of its own for type w sums as vec_dot does, and
  * so does tinyBLAS on rows whose length is not a multiple of its 8 lanes.
  */
@@ -264,9 +233,9 @@ vec_dot_block(enum mm_path p, enum dtype w, int64_t n,
 	const uint8_t *wr = wrows;
 	const uint8_t *ar = acts;
 
-	if (p == MM_VEC_DOT && (unsigned) w < DTYPE_COUNT && k->vec_dot_block[w])
+	if ((unsigned) w < DTYPE_COUNT && k->vec_dot_block[w])
 	{
-		k->vec_dot_block[w] (n, wr, w_stride, n_rows, ar, a_stride, n_acts, out, out_stride);
+		k->vec_dot_block[w] (p, n, wr, w_stride, n_rows, ar, a_stride, n_acts, out, out_stride);
 		return;
 	}
 	for (int c = 0; c < n_acts; c++)

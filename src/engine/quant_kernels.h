@@ -15,12 +15,14 @@
 
 #include "dtype.h"
 #include "f16.h"
+#include "mm_path.h"
+#include "qblocks.h"
 
 typedef void (*dequant_fn) (const void *src, float *dst, int64_t n);
 typedef void (*quantize_fn) (const float *src, void *dst, int64_t n);
 typedef float (*vec_dot_fn) (int64_t n, const void *w, const void *a);
-typedef void (*vec_dot_block_fn) (int64_t n, const uint8_t *w, size_t w_stride, int n_rows,
-								  const uint8_t *a, size_t a_stride, int n_acts,
+typedef void (*vec_dot_block_fn) (enum mm_path p, int64_t n, const uint8_t *w, size_t w_stride,
+								  int n_rows, const uint8_t *a, size_t a_stride, int n_acts,
 								  float *out, size_t out_stride);
 
 struct quant_kernels
@@ -33,7 +35,7 @@ struct quant_kernels
 	vec_dot_fn	vec_dot_x8_gemm[DTYPE_COUNT];
 	vec_dot_fn	vec_dot_tiled[DTYPE_COUNT];
 	vec_dot_fn	vec_dot_tinyblas[DTYPE_COUNT];	/* n a multiple of 8 */
-	vec_dot_block_fn vec_dot_block[DTYPE_COUNT];	/* vec_dot over a block (quant.h) */
+	vec_dot_block_fn vec_dot_block[DTYPE_COUNT];	/* vec_dot_block (quant.h) in any order */
 };
 
 extern const struct quant_kernels quant_kernels_ref;

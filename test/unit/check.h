@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -34,6 +35,21 @@ check_done(const char *suite)
 {
 	printf("%s: %d passed, %d failed\n", suite, check_passed, check_failed);
 	return check_failed ? 1 : 0;
+}
+
+/*
+ * The tests' data generator: xorshift64 (shifts 13, 7, 17), independent of
+ * the sampler's.  Each suite keeps its own state and seed, so its data is
+ * the data its assertions were written against; it takes the bits it needs
+ * from the returned value.
+ */
+static inline uint64_t
+check_rng_next(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
 }
 
 /*

@@ -49,10 +49,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static uint32_t
 rnd_u32(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t) (rng_state >> 16);
+	return (uint32_t) (check_rng_next(&rng_state) >> 16);
 }
 
 /* Uniform in [lo, hi). */
@@ -782,56 +779,72 @@ test_path_kernels(void)
 }
 
 /*
- * vec_dot_block over every shape up to 9 x 9 (all tile kernels and their
- * edges) equals vec_dot_path pair by pair, bit for bit, in every order.
+ * vec_dot_block over every shape up to 9 rows x 9 activations, and 12 to
+ * 17 activations (all tile kernels and their edges: odd rows, groups of 8,
+ * 4 and fewer activations), equals vec_dot_path pair by pair, bit for bit,
+ * in every order; also on rows too long for the tiles' prepared
+ * activations.
  */
+static void
+test_block_shape(enum mm_path p, enum dtype w, int64_t n)
+{
+	enum
+	{
+		MAX_ROWS = 9, MAX_ACTS = 17
+	};
+	static const int n_acts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 17};
+	enum dtype	act = quant_act_type(w);
+	size_t		wb = dtype_row_bytes(w, n);
+	size_t		ab = dtype_row_bytes(act, n);
+	uint8_t    *wrows = malloc(wb * MAX_ROWS);
+	uint8_t    *acts = malloc(ab * MAX_ACTS);
+	float		out[MAX_ACTS * MAX_ROWS];
+	int			bad = 0;
+
+	for (int r = 0; r < MAX_ROWS; r++)
+		random_weights(w, wrows + r * wb, n);
+	for (int c = 0; c < MAX_ACTS; c++)
+	{
+		float	   *x = random_activations(n);
+
+		quantize_row_act(act, x, acts + c * ab, n);
+		free(x);
+	}
+	for (int rows = 1; rows <= MAX_ROWS; rows++)
+		for (int k = 0; k < NELEMS(n_acts); k++)
+		{
+			int			na = n_acts[k];
+
+			vec_dot_block(p, w, n, wrows, wb, rows, acts, ab, na, out, MAX_ROWS);
+			for (int c = 0; c < na; c++)
+				for (int r = 0; r < rows; r++)
+				{
+					float		one = vec_dot_path(p, w, n, wrows + r * wb, acts + c * ab);
+
+					bad += memcmp(&one, &out[c * MAX_ROWS + r], sizeof one) != 0;
+				}
+		}
+	CHECK(bad == 0, "vec_dot_block %s order %d n=%lld: %d products differ from vec_dot_path",
+		  dtype_name(w), (int) p, (long long) n, bad);
+	free(wrows);
+	free(acts);
+}
+
 static void
 test_block_kernels(void)
 {
-	static const enum mm_path paths[] = {MM_VEC_DOT, MM_X8_GEMV, MM_TILED, MM_TINYBLAS};
-	enum
-	{
-		MAX_ROWS = 9, MAX_ACTS = 9
-	};
+	static const enum mm_path paths[] = {MM_VEC_DOT, MM_X8_GEMV, MM_X8_GEMM, MM_TILED, MM_TINYBLAS};
 
 	for (int t = 0; t < NELEMS(weight_types); t++)
 		for (int p = 0; p < NELEMS(paths); p++)
 		{
 			enum dtype	w = weight_types[t];
-			enum dtype	act = quant_act_type(w);
-			int64_t		n = 2 * QK_K;
-			size_t		wb = dtype_row_bytes(w, n);
-			size_t		ab = dtype_row_bytes(act, n);
-			uint8_t    *wrows = malloc(wb * MAX_ROWS);
-			uint8_t    *acts = malloc(ab * MAX_ACTS);
-			float		out[MAX_ACTS * MAX_ROWS];
-			int			bad = 0;
+			bool		k_quant = w == DTYPE_Q4_K || w == DTYPE_Q5_K || w == DTYPE_Q6_K;
 
-			for (int r = 0; r < MAX_ROWS; r++)
-				random_weights(w, wrows + r * wb, n);
-			for (int c = 0; c < MAX_ACTS; c++)
-			{
-				float	   *x = random_activations(n);
-
-				quantize_row_act(act, x, acts + c * ab, n);
-				free(x);
-			}
-			for (int rows = 1; rows <= MAX_ROWS; rows++)
-				for (int na = 1; na <= MAX_ACTS; na++)
-				{
-					vec_dot_block(paths[p], w, n, wrows, wb, rows, acts, ab, na, out, MAX_ROWS);
-					for (int c = 0; c < na; c++)
-						for (int r = 0; r < rows; r++)
-						{
-							float		one = vec_dot_path(paths[p], w, n, wrows + r * wb, acts + c * ab);
-
-							bad += memcmp(&one, &out[c * MAX_ROWS + r], sizeof one) != 0;
-						}
-				}
-			CHECK(bad == 0, "vec_dot_block %s order %d: %d products differ from vec_dot_path",
-				  dtype_name(w), (int) paths[p], bad);
-			free(wrows);
-			free(acts);
+			test_block_shape(paths[p], w, 2 * QK_K);
+			test_block_shape(paths[p], w, 7 * QK_K);
+			/* past KT_MAX_BLOCKS and OCT_MAX_BLOCKS (quant_avx2.c) */
+			test_block_shape(paths[p], w, k_quant ? 129 * QK_K : 1025 * 32);
 		}
 }
 
