@@ -88,6 +88,12 @@ $(BUILD)/test/%: test/unit/%.c $(BUILD)/libdr1engine.a $(PROTO_OBJ) test/unit/ch
 	@mkdir -p $(dir $@)
 	$(CC) $(ENGINE_CFLAGS) -Itest/unit -o $@ $< $(PROTO_OBJ) $(BUILD)/libdr1engine.a $(ENGINE_LDLIBS)
 
+# the option parsers are the program's (src/cli), not the engine's
+CLI_OPTIONS_OBJ := $(BUILD)/cli/options.o $(BUILD)/cli/cli_util.o
+$(BUILD)/test/test_cli_options: test/unit/test_cli_options.c $(CLI_OPTIONS_OBJ) $(BUILD)/libdr1engine.a test/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ENGINE_CFLAGS) -Itest/unit -Isrc/cli -o $@ $< $(CLI_OPTIONS_OBJ) $(BUILD)/libdr1engine.a $(ENGINE_LDLIBS)
+
 unit-tests: $(UNIT_BIN)
 
 test-unit: $(UNIT_BIN)

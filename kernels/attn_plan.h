@@ -23,6 +23,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "exp_poly.h"
 #include "f16.h"
 #include "kv_cache.h"
 
@@ -180,36 +181,12 @@ attn_choose_splits(int32_t n_tiles, const struct attn_shape *s, int32_t T, int32
 	return n < 1 ? 1 : n;
 }
 
-/*
- * exp(x) as ops.c expf_poly computes it (ggml's SIMD exp): range reduction
- * to n ln2 + b and a degree-5 polynomial, with the same fused multiply-adds,
- * so that scores give the CPU's probabilities bit for bit.
- */
+/* exp(x) as the CPU computes it (exp_poly.h, ggml's SIMD exp), so that
+ * scores give the CPU's probabilities bit for bit. */
 AP_FN float
 attn_exp(float x)
 {
-	const float shift = 0x1.8p23f;
-	float		z = fmaf(x, 0x1.715476p+0f, shift);
-	float		n = z - shift;
-	float		b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
-	uint32_t	e = attn_bits(z) << 23;
-	float		k = attn_from_bits(e + attn_bits(1.0f));
-	float		u = b * b;
-	float		j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
-							  fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
-						 u, 0x1.ffffecp-1f * b);
-
-	if (fabsf(n) <= 126.0f)
-		return fmaf(j, k, k);
-	{
-		uint32_t	g = n <= 0.0f ? 0x82000000u : 0;
-		float		s1 = attn_from_bits(g + 0x7f000000u);
-		float		s2 = attn_from_bits(e - g);
-
-		if (fabsf(n) > 192.0f)
-			return s1 * s1;
-		return fmaf(s2, j, s2) * s1;
-	}
+	return exp_poly(x);
 }
 
 /* Merge a split's (m_s, l_s) into the running (m, l) of a query. */

@@ -1,4 +1,4 @@
-# kernels/cuda.mk — the CUDA backend (DESIGN §5), included by the Makefile
+# kernels/cuda.mk — the CUDA backend (docs/cuda.md), included by the Makefile
 # after its `all:` line.
 #
 #   make CUDA=1   kernels/*.cu built with nvcc into bin/deepseek-r1 (the

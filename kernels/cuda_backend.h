@@ -1,5 +1,5 @@
 /*
- * cuda_backend.h — the CUDA backend of the forward pass (DESIGN §5), as
+ * cuda_backend.h — the CUDA backend of the forward pass (docs/cuda.md), as
  * the engine calls it: plain C.
  *
  * The model's weights are uploaded once, in their GGUF blocks; the KV cache

@@ -86,6 +86,8 @@ for t in build/test/test_*; do
 	run "$(basename "$t")" "$t"
 done
 run fetch-models test/scripts/test-fetch-models.sh
+# no source file needs a file that needs it back (includes and calls)
+run check-cycles python3 test/scripts/check-cycles.py build
 # greedy continuations against llama.cpp's (test/reference/make-generate-goldens.py)
 for g in test/golden/generate-smollm2.jsonl test/golden/generate-qwen2.jsonl; do
 	model=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["model"])' "$g")

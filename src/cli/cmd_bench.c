@@ -8,9 +8,10 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "cli_util.h"
 #include "error.h"
 #include "forward.h"
-#include "generate.h"
+#include "gen_request.h"
 
 /* Tokens for the benchmark: any valid ids will do, as in llama-bench. */
 static int32_t *

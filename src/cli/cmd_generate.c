@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "cli_util.h"
 #include "cuda_backend.h"
 #include "error.h"
 #include "generate.h"

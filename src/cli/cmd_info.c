@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_util.h"
 #include "error.h"
 #include "gguf.h"
 #include "model.h"

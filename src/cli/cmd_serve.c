@@ -28,11 +28,14 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_util.h"
 #include "cuda_backend.h"
+#include "detokenizer.h"
 #include "error.h"
-#include "generate.h"
+#include "gen_request.h"
 #include "gguf.h"
 #include "offload.h"
+#include "options.h"
 #include "prompt.h"
 #include "protocol.h"
 #include "scheduler.h"
@@ -45,19 +48,6 @@
 /* The most time between two frames while requests are held: the worker's
  * watchdog (deepseek_r1.engine_watchdog) takes silence for a hang. */
 #define HEARTBEAT_SECONDS 1.0
-
-struct serve_opts
-{
-	int			fd;
-	const char *model;
-	const char *device;
-	int			threads;
-	int32_t		ctx;
-	long long	kv_bytes;
-	int			max_batch;
-	int			protocol;
-	bool		prefix_sharing;
-};
 
 /* The request's strings, copied NUL-terminated into one allocation. */
 struct request
@@ -543,54 +533,6 @@ model_json(const struct server *s, const struct serve_opts *o)
 	return buf;
 }
 
-static int
-parse_serve_opts(int argc, char **argv, struct serve_opts *o)
-{
-	for (int i = 2; i < argc; i += 2)
-	{
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!v)
-			return cli_fail("serve: option %s needs a value", a);
-		if (!strcmp(a, "--fd"))
-			o->fd = atoi(v);
-		else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-			o->model = v;
-		else if (!strcmp(a, "--device"))
-			o->device = v;
-		else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
-			o->threads = atoi(v);
-		else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size"))
-			o->ctx = atoi(v);
-		else if (!strcmp(a, "--kv-bytes"))
-			o->kv_bytes = atoll(v);
-		else if (!strcmp(a, "--max-batch"))
-			o->max_batch = atoi(v);
-		else if (!strcmp(a, "--protocol"))
-			o->protocol = atoi(v);
-		else if (!strcmp(a, "--prefix-sharing"))
-		{
-			if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
-				return cli_fail("serve: --prefix-sharing must be on or off");
-			o->prefix_sharing = !strcmp(v, "on");
-		}
-		else
-			return cli_fail("serve: unknown option %s", a);
-	}
-	if (o->fd < 0 || !o->model)
-		return cli_fail("serve needs --fd N and -m FILE");
-	if (o->max_batch < 1)
-		return cli_fail("serve: --max-batch must be at least 1");
-	if (o->threads <= 0)
-	{
-		long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-		o->threads = ncpu > 0 ? (int) ncpu : 1;
-	}
-	return 0;
-}
-
 /* The KV pool: --kv-bytes, else room for max_batch sequences of the whole
  * context. */
 static size_t
@@ -690,7 +632,7 @@ serve_loop(struct server *s)
 int
 cmd_serve(int argc, char **argv)
 {
-	struct serve_opts o = {.fd = -1, .max_batch = 1, .prefix_sharing = true};
+	struct serve_opts o = SERVE_OPTS_INIT;
 	struct server s = {0};
 
 	/* the worker sees failures on the socket; signals from the postmaster's
@@ -700,7 +642,7 @@ cmd_serve(int argc, char **argv)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
-	if (parse_serve_opts(argc, argv, &o) != 0)
+	if (serve_parse_opts(argc, argv, &o) != 0)
 		return 2;
 	s.fd = o.fd;
 	if (load(&s, &o) != 0)

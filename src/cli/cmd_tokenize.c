@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "cli_util.h"
 #include "error.h"
 #include "gguf.h"
 #include "tokenizer.h"

@@ -92,7 +92,7 @@ round_f16_scalar(float *x, int32_t n)
 }
 
 const struct attention_kernels attention_kernels_scalar = {
-	"scalar", scores_scalar, values_scalar, round_f16_scalar
+	scores_scalar, values_scalar, round_f16_scalar
 };
 
 static const struct attention_kernels *fast_kernels;
@@ -153,10 +153,4 @@ attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *s
 			l[i] = acc[(size_t) i * head_dim + d];
 		out[d] = lanes_sum(l, gemm);
 	}
-}
-
-const char *
-attention_kernels_name(void)
-{
-	return kernels_for(64, true)->name;
 }

@@ -25,14 +25,9 @@ void		attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_
 							int32_t n_ctx, int32_t kv_head, int32_t head_dim,
 							const float *q, float scale, bool gemm, float *out, float *scores);
 
-/* "avx2" or "scalar": the kernels attention_dense uses (DR1_QUANT_KERNELS=scalar
- * forces the scalar reference, which the AVX2 kernels equal bit for bit). */
-const char *attention_kernels_name(void);
-
 /* The kernels of one attention pass, per KV block (attention.c). */
 struct attention_kernels
 {
-	const char *name;
 	void		(*scores) (const float *qh, const uint16_t *k, int32_t count, int32_t stride,
 						   int32_t head_dim, bool gemm, float scale, float *scores);
 	void		(*values) (const float *p, const uint16_t *v, int32_t count, int32_t stride,

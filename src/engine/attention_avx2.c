@@ -123,5 +123,5 @@ round_f16_avx2(float *x, int32_t n)
 }
 
 const struct attention_kernels attention_kernels_avx2 = {
-	"avx2", scores_avx2, values_avx2, round_f16_avx2
+	scores_avx2, values_avx2, round_f16_avx2
 };

@@ -1,5 +1,5 @@
 /*
- * backend.h — what a GPU backend of the forward pass provides (DESIGN §3.3).
+ * backend.h — what a GPU backend of the forward pass provides (docs/architecture.md, "Numerics").
  *
  * The CPU forward pass (forward.c) is the reference and the default.  A
  * GPU backend runs the same batches with the same semantics: infer_forward

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+#include "utf8.h"
+
 #define THINK_OPEN "<think>"
 #define THINK_CLOSE "</think>"
 
@@ -66,9 +69,7 @@ mark(struct chat_sink *out, size_t from)
 	if (sp->n == sp->cap)
 	{
 		sp->cap = sp->cap ? 2 * sp->cap : 8;
-		sp->span = realloc(sp->span, sp->cap * sizeof *sp->span);
-		if (!sp->span)
-			abort();			/* as text_buf_append does on out of memory */
+		sp->span = xrealloc(sp->span, sp->cap * sizeof *sp->span);
 	}
 	sp->span[sp->n].start = from;
 	sp->span[sp->n++].end = out->text->len;
@@ -166,37 +167,17 @@ render_deepseek_r1(const struct chat_message *msgs, size_t n, bool add_generatio
 		put(out, "<｜Assistant｜>");
 }
 
-/* Decode one UTF-8 character at s (n bytes left); its length in *len.
- * Malformed bytes decode as themselves, one at a time. */
-static unsigned
-utf8_at(const unsigned char *s, size_t n, size_t *len)
-{
-	unsigned	c = s[0];
-	size_t		need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-
-	*len = 1;
-	if (need > n)
-		return c;
-	for (size_t i = 1; i < need; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			return c;
-	if (need == 2)
-		c = ((c & 0x1F) << 6) | (s[1] & 0x3F);
-	else if (need == 3)
-		c = ((c & 0x0F) << 12) | ((s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-	else if (need == 4)
-		c = ((c & 0x07) << 18) | ((s[1] & 0x3F) << 12) | ((s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-	*len = need;
-	return c;
-}
-
-/* Python's str.isspace(), which Jinja's trim filter strips. */
+/* Whether a Python str.isspace() character starts at s (n bytes left); its
+ * length in *len.  Bytes that are not valid UTF-8 are one non-space byte
+ * each (text from Python is always valid). */
 static bool
-is_py_space(unsigned c)
+py_space_at(const unsigned char *s, size_t n, size_t *len)
 {
-	return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 ||
-		c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
-		c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+	uint32_t	cp;
+	int			k = utf8_decode(s, n, &cp);
+
+	*len = k > 0 ? (size_t) k : 1;
+	return k > 0 && utf8_is_space(cp, UTF8_SPACE_PYTHON);
 }
 
 /* Append the caller's s trimmed as Jinja's `| trim` does. */
@@ -209,7 +190,7 @@ put_caller_trimmed(struct chat_sink *out, const char *s)
 	size_t		end = strlen((const char *) b);
 	size_t		clen;
 
-	while (start < end && is_py_space(utf8_at(b + start, end - start, &clen)))
+	while (start < end && py_space_at(b + start, end - start, &clen))
 		start += clen;
 	while (end > start)
 	{
@@ -217,7 +198,7 @@ put_caller_trimmed(struct chat_sink *out, const char *s)
 
 		while (k > start && (b[k] & 0xC0) == 0x80 && end - k < 4)
 			k--;
-		if (!is_py_space(utf8_at(b + k, end - k, &clen)) || k + clen != end)
+		if (!py_space_at(b + k, end - k, &clen) || k + clen != end)
 			break;
 		end = k;
 	}
@@ -303,11 +284,9 @@ unescape(char c)
 static char *
 literal_rest(const char *p, const char *end, char quote)
 {
-	char	   *s = malloc((size_t) (end - p) + 1);
+	char	   *s = xmalloc((size_t) (end - p) + 1);
 	size_t		n = 0;
 
-	if (s == NULL)
-		return NULL;
 	while (p < end && *p != quote)
 	{
 		if (*p == '\\' && p + 1 < end && unescape(p[1]))

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "tokenizer.h"
+#include "tokenizer.h"			/* text_buf.h, and the tokenizer for model.h users */
 
 enum chat_style
 {

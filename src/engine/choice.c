@@ -7,7 +7,7 @@
  * tokenizations of the same text; forcing the canonical one keeps the check
  * a plain prefix comparison.
  */
-#include "sampler.h"
+#include "choice.h"
 
 #include <stdlib.h>
 #include <string.h>

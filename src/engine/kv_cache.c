@@ -228,12 +228,6 @@ kv_block_alloc(struct kv_cache *kv)
 }
 
 void
-kv_block_retain(struct kv_cache *kv, int32_t block)
-{
-	kv->refcount[block]++;
-}
-
-void
 kv_block_release(struct kv_cache *kv, int32_t block)
 {
 	if (--kv->refcount[block] > 0)

@@ -67,7 +67,6 @@ struct kv_cache *kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks,
 void		kv_cache_free(struct kv_cache *kv);
 
 int32_t		kv_block_alloc(struct kv_cache *kv);	/* -1 when the pool is empty */
-void		kv_block_retain(struct kv_cache *kv, int32_t block);
 void		kv_block_release(struct kv_cache *kv, int32_t block);
 int32_t		kv_blocks_in_use(const struct kv_cache *kv);
 

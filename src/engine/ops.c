@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "exp_poly.h"
 #include "f16.h"
 #include "model.h"
 
@@ -14,9 +15,12 @@
  * On x86 the loops that call fmaf are also compiled for CPUs with FMA, the
  * version picked when the program loads: there fmaf is one instruction
  * instead of a call into libm.  The results are the same (fmaf rounds once
- * either way, and -std=c11 fuses nothing else).
+ * either way, and -std=c11 fuses nothing else).  Not with clang (the fuzz
+ * build, test/fuzz/run-fuzz.sh): clang 14 leaves the plain name of a clone
+ * undefined when its prototype lacks the attribute, and libm's fmaf gives
+ * the same results.
  */
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define FMA_CLONES __attribute__((target_clones("fma", "default")))
 #else
 #define FMA_CLONES
@@ -88,46 +92,10 @@ rope(float *x, int n_head, int head_dim, int rope_dim, int32_t pos,
 	rope_rotate(x, n_head, head_dim, rope_dim, cs, sn, style);
 }
 
-/*
- * exp(x) by range reduction to x = n ln2 + b and a degree-5 polynomial in b
- * (the coefficients of ARM's optimized-routines expf).  ggml's SIMD softmax
- * and SiLU use this approximation, not libm's expf; it differs from it in
- * the last bit for some inputs, and models with massive activations turn
- * such bits into visible logit differences, so we evaluate the same steps,
- * with the same fused multiply-adds.
- */
-static inline float
-exp_steps(float x)
-{
-	const float shift = 0x1.8p23f;
-	float		z = fmaf(x, 0x1.715476p+0f, shift);
-	float		n = z - shift;
-	float		b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
-	uint32_t	e = f32_to_bits(z) << 23;
-	float		k = f32_from_bits(e + f32_to_bits(1.0f));
-	float		u = b * b;
-	float		j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
-							  fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
-						 u, 0x1.ffffecp-1f * b);
-
-	if (fabsf(n) <= 126.0f)
-		return fmaf(j, k, k);
-	/* 2^n would overflow or underflow in one step: scale in two */
-	{
-		uint32_t	g = n <= 0.0f ? 0x82000000u : 0;
-		float		s1 = f32_from_bits(g + 0x7f000000u);
-		float		s2 = f32_from_bits(e - g);
-
-		if (fabsf(n) > 192.0f)
-			return s1 * s1;
-		return fmaf(s2, j, s2) * s1;
-	}
-}
-
 float
 expf_poly(float x)
 {
-	return exp_steps(x);
+	return exp_poly(x);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -135,9 +103,9 @@ expf_poly(float x)
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
-/* exp_steps on 8 lanes: lane by lane the same operations (c - a*b is
- * fmaf(-a, b, c) since negation is exact), the two-step scaling blended in
- * only for the lanes that need it. */
+/* exp_poly (exp_poly.h) on 8 lanes: lane by lane the same operations
+ * (c - a*b is fmaf(-a, b, c) since negation is exact), the two-step scaling
+ * blended in only for the lanes that need it. */
 AVX2 static inline __m256
 exp_steps8(__m256 x)
 {
@@ -189,7 +157,7 @@ swiglu_avx2(float *h, const float *gate, const float *up, int n)
 											   _mm256_loadu_ps(up + i)));
 	}
 	for (; i < n; i++)
-		h[i] = gate[i] / (1.0f + exp_steps(-gate[i])) * up[i];
+		h[i] = gate[i] / (1.0f + exp_poly(-gate[i])) * up[i];
 }
 
 /* x[i] = exp(x[i] - max) */
@@ -201,7 +169,7 @@ exp_shifted_avx2(float *x, int n, float max)
 	for (; i + 8 <= n; i += 8)
 		_mm256_storeu_ps(x + i, exp_steps8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(max))));
 	for (; i < n; i++)
-		x[i] = exp_steps(x[i] - max);
+		x[i] = exp_poly(x[i] - max);
 }
 
 static bool
@@ -234,7 +202,7 @@ swiglu(float *h, const float *gate, const float *up, int n)
 		return;
 	}
 	for (int i = 0; i < n; i++)
-		h[i] = gate[i] / (1.0f + exp_steps(-gate[i])) * up[i];
+		h[i] = gate[i] / (1.0f + exp_poly(-gate[i])) * up[i];
 }
 
 void
@@ -257,7 +225,7 @@ softmax(float *x, int n)
 		exp_shifted_avx2(x, n, max);
 	else
 		for (int i = 0; i < n; i++)
-			x[i] = exp_steps(x[i] - max);
+			x[i] = exp_poly(x[i] - max);
 	/* groups of 8 summed pairwise in float, then into the double total:
 	 * the order of ggml's AVX2 softmax, whose rows are padded with zeros */
 	for (int i = 0; i < n; i += 8)

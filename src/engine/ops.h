@@ -35,7 +35,7 @@ void		swiglu(float *h, const float *gate, const float *up, int n);
 /* y += x */
 void		vec_add(float *y, const float *x, int n);
 
-/* exp(x) computed as ggml's SIMD kernels compute it (see ops.c). */
+/* exp(x) computed as ggml's SIMD kernels compute it (exp_poly.h). */
 float		expf_poly(float x);
 
 /* In place: x = softmax(x), max subtracted, sum in double. */

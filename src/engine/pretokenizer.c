@@ -13,6 +13,9 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "alloc.h"
+#include "utf8.h"
+
 /* Character classes; CF_ANY marks "inside the piece being split". */
 #define CF_LETTER	0x01
 #define CF_NUMBER	0x02
@@ -92,32 +95,26 @@ pretok_lookup(const char *name, size_t len)
 	return info;
 }
 
-/*
- * \s as llama.cpp defines it: the Unicode White_Space property, which is
- * not a general category and so not in utf8proc.
- */
-static bool
-is_space(uint32_t cp)
-{
-	if (cp < 0x80)
-		return (cp >= 0x09 && cp <= 0x0D) || cp == ' ';
-	return cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-		(cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-		cp == 0x202F || cp == 0x205F || cp == 0x3000;
-}
-
 static uint8_t
 cp_flags(uint32_t cp)
 {
 	uint8_t		f = CF_ANY;
 
-	if (is_space(cp))
+	if (utf8_is_space(cp, UTF8_SPACE_UNICODE))
 		f |= CF_SPACE;
-	/* CJK Extension I (Unicode 15.1) is newer than Debian's utf8proc 2.8 */
-	if (cp >= 0x2EBF0 && cp <= 0x2EE5D)
-		return f | CF_LETTER;
 	switch (utf8proc_category((utf8proc_int32_t) cp))
 	{
+		case UTF8PROC_CATEGORY_CN:
+			/*
+			 * CJK Unified Ideographs Extension I (Unicode 15.1) are \p{L}
+			 * in llama.cpp's tables, but unassigned in utf8proc before 2.9
+			 * (Debian's 2.8 is Unicode 15.0).  No utf8proc property names a
+			 * block, so the range is written as the reference's Unicode
+			 * defines it, and asked only where utf8proc knows nothing.
+			 */
+			if (cp >= 0x2EBF0 && cp <= 0x2EE5D)
+				f |= CF_LETTER;
+			break;
 		case UTF8PROC_CATEGORY_LU:
 		case UTF8PROC_CATEGORY_LL:
 		case UTF8PROC_CATEGORY_LT:
@@ -164,11 +161,7 @@ push_len(struct pretok_words *w, size_t len)
 	if (w->n == w->cap)
 	{
 		size_t		cap = w->cap ? 2 * w->cap : 64;
-		size_t	   *nl = realloc(w->len, cap * sizeof *nl);
-
-		if (nl == NULL)
-			abort();			/* out of memory */
-		w->len = nl;
+		w->len = xrealloc(w->len, cap * sizeof *w->len);
 		w->cap = cap;
 	}
 	w->len[w->n++] = len;
@@ -376,10 +369,8 @@ pretok_split(enum pretok_kind kind, const uint32_t *cps, size_t n,
 			 struct pretok_words *out)
 {
 	uint8_t		small[256];
-	uint8_t    *fl = n <= sizeof small ? small : malloc(n);
+	uint8_t    *fl = n <= sizeof small ? small : xmalloc(n);
 
-	if (fl == NULL)
-		abort();				/* out of memory */
 	for (size_t i = 0; i < n; i++)
 		fl[i] = cp_flags(cps[i]);
 	if (kind == PRETOK_SMOLLM)

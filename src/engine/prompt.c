@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat.h"
 #include "error.h"
+#include "tokenizer.h"
 
 int
 prompt_tokens_chat(const struct model *m, const struct chat_message *msgs, size_t n,

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "dr1_limits.h"
 #include "error.h"
 
@@ -144,19 +145,13 @@ sampler_new(const struct sampler_params *p, int32_t n_vocab)
 
 	if (p == NULL || n_vocab <= 0)
 		return NULL;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		return NULL;
+	/* sized by the vocabulary already loaded: the checked allocator (alloc.h) */
+	s = xcalloc(1, sizeof(*s));
 	s->p = *p;
 	s->n_vocab = n_vocab;
-	s->cand = malloc((size_t) n_vocab * sizeof(*s->cand));
-	s->count = calloc((size_t) n_vocab, sizeof(*s->count));
-	s->buckets = malloc((TOP_P_BUCKETS + 1) * sizeof(*s->buckets));
-	if (s->cand == NULL || s->count == NULL || s->buckets == NULL)
-	{
-		sampler_free(s);
-		return NULL;
-	}
+	s->cand = xmalloc((size_t) n_vocab * sizeof(*s->cand));
+	s->count = xcalloc((size_t) n_vocab, sizeof(*s->count));
+	s->buckets = xmalloc((TOP_P_BUCKETS + 1) * sizeof(*s->buckets));
 	x = p->seed;
 	for (int i = 0; i < 4; i++)
 		s->rng[i] = splitmix64(&x);

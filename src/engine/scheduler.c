@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "choice.h"
+#include "detokenizer.h"
 #include "dr1_limits.h"
 #include "error.h"
 #include "sampler.h"
+#include "stop.h"
 
 struct sched_request
 {
@@ -406,7 +409,6 @@ sample(struct scheduler *s, struct sched_request *r, float *logits)
 	struct gen_result *res = &r->result;
 	const bool *allowed = NULL;
 	int32_t		id;
-	size_t		partial;
 	long		stop_at;
 
 	if (r->t_prefilled == 0)
@@ -434,15 +436,14 @@ sample(struct scheduler *s, struct sched_request *r, float *logits)
 	s->stats.generated_tokens++;
 	detokenizer_push(&r->detok, id, &res->text);
 	stop_at = r->params.n_stops == 0 ? -1
-		: stop_find(res->text.s ? res->text.s : "", res->text.len, r->params.stops, r->params.n_stops, &partial);
+		: stop_find(res->text.s ? res->text.s : "", res->text.len, r->params.stops, r->params.n_stops, NULL);
 	if (stop_at >= 0)
 	{
 		res->text.len = (size_t) stop_at;
 		res->finish = FINISH_STOP;
 		goto finished;
 	}
-	if ((r->params.on_token && !r->params.on_token(r->params.on_token_ctx, res)) ||
-		(s->cfg.on_event && !s->cfg.on_event(s->cfg.on_event_ctx, r, SCHED_TOKEN, res, NULL)))
+	if (s->cfg.on_event && !s->cfg.on_event(s->cfg.on_event_ctx, r, SCHED_TOKEN, res, NULL))
 	{
 		res->finish = FINISH_CANCEL;
 		goto finished;

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "forward.h"
-#include "generate.h"
+#include "gen_request.h"
 
 /* Prompts are computed in chunks of this many tokens from their start, as
  * llama.cpp computes them (its default micro-batch). */

@@ -1,12 +1,13 @@
 /*
  * stop.c — finding stop strings in generated text.
  *
- * The text grows as tokens are detokenized; the caller searches it after
- * each token.  Besides the first match, it needs to know how many trailing
- * bytes might still become a stop string with the next token, so that it
- * does not stream them out too early.
+ * The text grows as tokens are detokenized; the scheduler searches it after
+ * each token for the first match.  stop_find can also say how many trailing
+ * bytes might still become a stop string with the next token, for a caller
+ * that streams text and must not send them too early; nothing streams text
+ * yet (serve's TOKEN frames carry a count), so the scheduler passes NULL.
  */
-#include "sampler.h"
+#include "stop.h"
 
 #include <string.h>
 

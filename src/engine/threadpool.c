@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "alloc.h"
+
 #define SPIN_NS 200000			/* 0.2 ms */
 
 struct threadpool
@@ -135,10 +137,8 @@ worker_main(void *arg)
 struct threadpool *
 threadpool_new(int n_threads)
 {
-	struct threadpool *p = calloc(1, sizeof *p);
+	struct threadpool *p = xcalloc(1, sizeof *p);
 
-	if (!p)
-		return NULL;
 	p->n = n_threads < 1 ? 1 : n_threads;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->start, NULL);
@@ -146,18 +146,11 @@ threadpool_new(int n_threads)
 	atomic_init(&p->generation, 0);
 	atomic_init(&p->pending, 0);
 	atomic_init(&p->stop, false);
-	p->threads = calloc(p->n, sizeof(pthread_t));
-	if (!p->threads)
-	{
-		free(p);
-		return NULL;
-	}
+	p->threads = xcalloc(p->n, sizeof(pthread_t));
 	for (int i = 1; i < p->n; i++)
 	{
-		struct worker_arg *wa = malloc(sizeof *wa);
+		struct worker_arg *wa = xmalloc(sizeof *wa);
 
-		if (!wa)
-			break;
 		wa->pool = p;
 		wa->index = i;
 		if (pthread_create(&p->threads[i], NULL, worker_main, wa) != 0)

@@ -14,6 +14,9 @@ typedef void (*threadpool_fn) (void *ctx, int i, int n);
 
 struct threadpool;
 
+/* A pool of n_threads (at least 1).  Never NULL (alloc.h); when the system
+ * refuses a thread, the pool runs with the threads it could start
+ * (threadpool_size says how many). */
 struct threadpool *threadpool_new(int n_threads);
 void		threadpool_free(struct threadpool *p);
 int			threadpool_size(const struct threadpool *p);

@@ -15,19 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "text_buf.h"
+#include "token_list.h"
+
 struct gguf_file;
 struct tokenizer;
-
-/* A growable array of token ids. */
-struct token_list
-{
-	int32_t    *ids;
-	size_t		n;
-	size_t		cap;
-};
-
-void		token_list_push(struct token_list *l, int32_t id);
-void		token_list_free(struct token_list *l);
 
 struct tokenizer *tokenizer_load(const struct gguf_file *f, char *err);
 void		tokenizer_free(struct tokenizer *t);
@@ -36,20 +28,6 @@ void		tokenizer_free(struct tokenizer *t);
  * set when text is not valid UTF-8. */
 int			tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
 							 bool parse_special, struct token_list *out, char *err);
-
-/* Byte ranges [start, end) of a text, in increasing order. */
-struct text_span
-{
-	size_t		start;
-	size_t		end;
-};
-
-struct text_spans
-{
-	struct text_span *span;
-	size_t		n;
-	size_t		cap;
-};
 
 /*
  * As tokenizer_encode with parse_special, except that no control token is
@@ -78,37 +56,5 @@ int32_t		tokenizer_find(const struct tokenizer *t, const char *text);
  * number of bytes written (at most cap) or the needed size when larger. */
 size_t		tokenizer_piece(const struct tokenizer *t, int32_t id, bool with_special,
 							char *buf, size_t cap);
-
-/*
- * Streaming detokenizer: feed ids one at a time, get back only complete,
- * valid UTF-8.  Bytes of a character split across tokens are held until the
- * character is complete; a sequence that can never become valid is replaced
- * by U+FFFD.
- */
-struct detokenizer
-{
-	const struct tokenizer *tok;
-	bool		with_special;
-	char		pending[8];
-	size_t		n_pending;
-};
-
-void		detokenizer_init(struct detokenizer *d, const struct tokenizer *t, bool with_special);
-
-/* Append the text completed by token id to out (a growable string).  */
-struct text_buf
-{
-	char	   *s;
-	size_t		len;
-	size_t		cap;
-};
-
-void		text_buf_append(struct text_buf *b, const char *s, size_t n);
-void		text_buf_free(struct text_buf *b);
-
-void		detokenizer_push(struct detokenizer *d, int32_t id, struct text_buf *out);
-
-/* Flush what is still pending at the end of generation (as U+FFFD). */
-void		detokenizer_flush(struct detokenizer *d, struct text_buf *out);
 
 #endif

@@ -117,6 +117,17 @@ utf8_encode(uint32_t cp, char *out)
 	return 4;
 }
 
+bool
+utf8_is_space(uint32_t cp, enum utf8_space kind)
+{
+	if (cp < 0x80)
+		return (cp >= 0x09 && cp <= 0x0D) || cp == ' ' ||
+			(kind == UTF8_SPACE_PYTHON && cp >= 0x1C && cp <= 0x1F);
+	return cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+		(cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+		cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
 size_t
 utf8_valid_prefix(const char *s, size_t len)
 {

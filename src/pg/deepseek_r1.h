@@ -2,9 +2,9 @@
  * deepseek_r1.h — what the extension's files share: settings, the shared
  * memory layout, and the entry points of the worker and the backend side.
  *
- * Process model (DESIGN §4.1): backends hand requests to the background
- * worker through request slots in fixed shared memory and one DSM segment
- * per call; the worker relays them to the engine process over a socketpair
+ * Process model (docs/architecture.md, "The extension"): backends hand
+ * requests to the background worker through request slots in fixed shared
+ * memory and one DSM segment per call; the worker relays them to the engine process over a socketpair
  * (src/protocol/protocol.h).  A call is what one SQL function call submits at
  * once: one request (generate, chat, tokenize) or up to DR1_MAX_PROMPTS
  * (generate_batch, a batch of enrich).

@@ -17,18 +17,33 @@
 
 PG_MODULE_MAGIC;
 
+/*
+ * Defaults and bounds of the settings, each written once (a variable's
+ * initial value is its boot value).  The upper bounds of threads,
+ * context_length and max_batch are also the ranges of the options the
+ * worker passes to `deepseek-r1 serve` (src/cli/options.h): keep them equal.
+ */
+#define THREADS_MAX 1024			/* serve -t */
+#define CONTEXT_LENGTH_DEFAULT 4096
+#define CONTEXT_LENGTH_MAX (1 << 24)	/* serve -c */
+#define MAX_BATCH_DEFAULT 8
+#define MAX_BATCH_MAX 1024			/* serve --max-batch */
+#define MAX_TOKENS_LIMIT_DEFAULT 4096
+#define ENGINE_WATCHDOG_DEFAULT_MS 30000	/* 30 s: a step takes well under it */
+#define LOAD_TIMEOUT_DEFAULT_MS 600000	/* 10 min: a large model loads in minutes */
+
 char	   *dr1_model = NULL;
 int			dr1_device = DR1_DEVICE_AUTO;
 int			dr1_threads = 0;
-int			dr1_context_length = 4096;
+int			dr1_context_length = CONTEXT_LENGTH_DEFAULT;
 int			dr1_kv_cache_memory = 0;
-int			dr1_max_batch = 8;
-int			dr1_max_tokens_limit = 4096;
+int			dr1_max_batch = MAX_BATCH_DEFAULT;
+int			dr1_max_tokens_limit = MAX_TOKENS_LIMIT_DEFAULT;
 int			dr1_request_timeout = 0;
 bool		dr1_prefix_sharing = true;
 char	   *dr1_engine_program = NULL;
-int			dr1_engine_watchdog = 30000;
-int			dr1_load_timeout = 600000;
+int			dr1_engine_watchdog = ENGINE_WATCHDOG_DEFAULT_MS;
+int			dr1_load_timeout = LOAD_TIMEOUT_DEFAULT_MS;
 
 static const struct config_enum_entry device_options[] = {
 	{"auto", DR1_DEVICE_AUTO, false},
@@ -70,11 +85,11 @@ define_settings(void)
 							 PGC_SIGHUP, 0, check_device, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.threads",
 							"CPU threads of the engine process (0: one per core).",
-							NULL, &dr1_threads, 0, 0, 1024,
+							NULL, &dr1_threads, 0, 0, THREADS_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.context_length",
 							"Most tokens (prompt and answer) one request may hold (0: the model's own).",
-							NULL, &dr1_context_length, 4096, 0, 1 << 24,
+							NULL, &dr1_context_length, CONTEXT_LENGTH_DEFAULT, 0, CONTEXT_LENGTH_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.kv_cache_memory",
 							"Memory for the KV cache (0: room for max_batch requests of context_length).",
@@ -82,7 +97,7 @@ define_settings(void)
 							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.max_batch",
 							"Most requests handed to the engine process at once; the rest wait in the worker.",
-							NULL, &dr1_max_batch, 8, 1, 1024,
+							NULL, &dr1_max_batch, MAX_BATCH_DEFAULT, 1, MAX_BATCH_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("deepseek_r1.prefix_sharing",
 							 "Share the KV blocks of common prompt prefixes between requests.",
@@ -90,7 +105,7 @@ define_settings(void)
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.max_tokens_limit",
 							"Largest max_tokens a request may ask for.",
-							NULL, &dr1_max_tokens_limit, 4096, 1, DR1_MAX_TOKENS_MAX,
+							NULL, &dr1_max_tokens_limit, MAX_TOKENS_LIMIT_DEFAULT, 1, DR1_MAX_TOKENS_MAX,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.request_timeout",
 							"Longest a request may wait and run (0: no limit).",
@@ -103,12 +118,12 @@ define_settings(void)
 	DefineCustomIntVariable("deepseek_r1.engine_watchdog",
 							"Longest the engine process may hold requests without sending anything "
 							"before the worker restarts it (0: never).",
-							NULL, &dr1_engine_watchdog, 30000, 0, INT_MAX,
+							NULL, &dr1_engine_watchdog, ENGINE_WATCHDOG_DEFAULT_MS, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.load_timeout",
 							"Longest the engine process may take to load the model before the worker "
 							"counts it as a failed start (0: no limit).",
-							NULL, &dr1_load_timeout, 600000, 0, INT_MAX,
+							NULL, &dr1_load_timeout, LOAD_TIMEOUT_DEFAULT_MS, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("deepseek_r1");

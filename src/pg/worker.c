@@ -80,9 +80,22 @@ static TimestampTz last_start = 0;
 static int	backoff_ms = 0;
 static int	load_deaths = 0;	/* engines in a row that died while loading */
 
-/* After this many, the worker stops trying until a reload (DESIGN §4.1:
- * state failed with the reason, calls get 55000 at once). */
+/* After this many, the worker stops trying until a reload (docs/architecture.md,
+ * "Load failures are bounded": state failed with the reason, calls get 55000
+ * at once). */
 #define MAX_LOAD_DEATHS 3
+
+/* When an engine ends, one that ran RESTART_BACKOFF_RESET_MS or more is
+ * restarted at once; one that ended sooner waits 1 s, then twice as long
+ * after each further quick death, up to 30 s, so that an engine that keeps
+ * dying does not spin. */
+#define RESTART_BACKOFF_FIRST_MS 1000
+#define RESTART_BACKOFF_MAX_MS 30000
+#define RESTART_BACKOFF_RESET_MS 30000
+
+/* The loop wakes at least this often, for its clocks (watchdog, load
+ * timeout, restart) when nothing else sets its latch. */
+#define WAKE_MAX_MS 1000
 
 /* SUBMITs are queued for the engine only while less than this waits to be
  * written: the worker's memory for them stays about one frame. */
@@ -350,10 +363,10 @@ restart_engine(const char *context)
 		load_failed = true;
 		return;
 	}
-	if (TimestampDifferenceExceeds(last_start, now, 30000))
+	if (TimestampDifferenceExceeds(last_start, now, RESTART_BACKOFF_RESET_MS))
 		backoff_ms = 0;
 	else
-		backoff_ms = backoff_ms ? Min(backoff_ms * 2, 30000) : 1000;
+		backoff_ms = backoff_ms ? Min(backoff_ms * 2, RESTART_BACKOFF_MAX_MS) : RESTART_BACKOFF_FIRST_MS;
 	restart_at = TimestampTzPlusMilliseconds(now, backoff_ms);
 	snprintf(reason, sizeof reason, "the engine process ended; restarting in %d ms", backoff_ms);
 	dr1_set_state(DR1_STATE_STARTING, reason);
@@ -823,7 +836,7 @@ dr1_worker_main(Datum arg)
 	for (;;)
 	{
 		int			events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
-		long		timeout = 1000;
+		long		timeout = WAKE_MAX_MS;
 
 		if (engine.pid > 0)
 			events |= WL_SOCKET_READABLE |

@@ -158,7 +158,9 @@ enum dr1_error_code
 {
 	DR1_ERR_ARGUMENT = 1,		/* a bad parameter or input */
 	DR1_ERR_TOO_LONG,			/* the prompt does not fit the context */
-	DR1_ERR_CANCELED,			/* canceled before it ran */
+	DR1_ERR_CANCELED,			/* a CANCEL came while serve still tokenized it;
+								 * the worker cancels only calls whose backend
+								 * left or failed, so it goes no further */
 	DR1_ERR_UNAVAILABLE,		/* no model loaded (sent by the worker) */
 	DR1_ERR_ENGINE				/* anything else */
 };

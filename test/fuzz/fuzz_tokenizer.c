@@ -18,6 +18,7 @@
 
 #include "error.h"
 #include "gguf_write.h"
+#include "detokenizer.h"
 #include "tokenizer.h"
 #include "utf8.h"
 

@@ -20,10 +20,7 @@ static uint64_t rng = 0x2545f4914f6cdd1dULL;
 static float
 rnd(float lo, float hi)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return lo + (hi - lo) * (float) (rng >> 40) / (float) (1 << 24);
+	return lo + (hi - lo) * (float) (check_rng_next(&rng) >> 40) / (float) (1 << 24);
 }
 
 static void

@@ -1,6 +1,6 @@
 /*
  * test_prompt.c — prompts from text: the chat template's control tokens come
- * only from the template, never from what the user wrote (DESIGN §3.2).
+ * only from the template, never from what the user wrote (docs/architecture.md, "Prompts").
  */
 #include <stdlib.h>
 #include <string.h>

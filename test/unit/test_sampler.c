@@ -12,9 +12,12 @@
 #include <string.h>
 
 #include "check.h"
+#include "choice.h"
 #include "error.h"
 #include "gguf.h"
 #include "sampler.h"
+#include "stop.h"
+#include "detokenizer.h"
 #include "tokenizer.h"
 
 #define SMOLLM2_FILE "SmolLM2-135M-Instruct-Q4_1.gguf"
@@ -25,10 +28,7 @@ static uint64_t test_rng = 88172645463325252ULL;
 static double
 test_uniform(void)
 {
-	test_rng ^= test_rng << 13;
-	test_rng ^= test_rng >> 7;
-	test_rng ^= test_rng << 17;
-	return (double) (test_rng >> 11) / 9007199254740992.0;
+	return (double) (check_rng_next(&test_rng) >> 11) / 9007199254740992.0;
 }
 
 static void

@@ -23,6 +23,7 @@
 #include "gguf.h"
 #include "gguf_write.h"
 #include "pretokenizer.h"
+#include "detokenizer.h"
 #include "tokenizer.h"
 #include "utf8.h"
 

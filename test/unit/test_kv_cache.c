@@ -1,0 +1,328 @@
+/*
+ * test_kv_cache.c — the paged KV cache on its own (kv_cache.c): the block
+ * pool (alloc, release, exhaustion), reference counts, sequences reserving
+ * blocks all or nothing, the prefix index (register, lookup, a hash that
+ * matches with other tokens), the order in which freed indexed blocks are
+ * evicted (least recently freed first, clean blocks before any of them),
+ * and the key summary over the F16-rounded keys.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "error.h"
+#include "f16.h"
+#include "kv_cache.h"
+
+#define N_BLOCKS 6
+
+/* The tokens of block i of a test prompt: distinct per block. */
+static void
+block_tokens(int i, int32_t *out)
+{
+	for (int t = 0; t < KV_BLOCK_TOKENS; t++)
+		out[t] = 1000 * (i + 1) + t;
+}
+
+static struct kv_cache *
+new_pool(int32_t n_blocks)
+{
+	char		err[ERR_MAX];
+	struct kv_cache *kv = kv_cache_new(2, 4, n_blocks, err);
+
+	CHECK(kv != NULL, "kv_cache_new(%d blocks): %s", n_blocks, kv ? "" : err);
+	return kv;
+}
+
+static void
+test_new(void)
+{
+	char		err[ERR_MAX] = "";
+	struct kv_cache *kv = kv_cache_new(2, 4, 0, err);
+
+	CHECK(kv == NULL && strstr(err, "at least one block"), "an empty pool is refused: '%s'", err);
+	kv = new_pool(N_BLOCKS);
+	if (!kv)
+		return;
+	CHECK(kv_blocks_in_use(kv) == 0, "a new pool is free");
+	CHECK(kv_block_bytes(2, 4) == 2 * 4 * (2 * KV_BLOCK_TOKENS * 2 + 2 * 4),
+		  "block bytes: F16 keys and values, F32 min and max");
+	kv_cache_free(kv);
+}
+
+static void
+test_alloc_release(void)
+{
+	struct kv_cache *kv = new_pool(N_BLOCKS);
+	int32_t		b[N_BLOCKS];
+	bool		seen[N_BLOCKS] = {false};
+	bool		distinct = true;
+
+	if (!kv)
+		return;
+	for (int i = 0; i < N_BLOCKS; i++)
+	{
+		b[i] = kv_block_alloc(kv);
+		if (b[i] < 0 || b[i] >= N_BLOCKS || seen[b[i]])
+			distinct = false;
+		else
+			seen[b[i]] = true;
+	}
+	CHECK(distinct, "every block handed out once");
+	CHECK(kv_blocks_in_use(kv) == N_BLOCKS, "all in use: %d", kv_blocks_in_use(kv));
+	CHECK(kv_block_alloc(kv) == -1, "an exhausted pool gives -1");
+	CHECK(kv->refcount[b[0]] == 1, "a new block has one reference");
+
+	kv_block_release(kv, b[2]);
+	CHECK(kv_blocks_in_use(kv) == N_BLOCKS - 1 && kv->refcount[b[2]] == 0, "released");
+	CHECK(kv_block_alloc(kv) == b[2], "a released block is handed out again");
+	CHECK(kv_block_alloc(kv) == -1, "and the pool is exhausted again");
+	for (int i = 0; i < N_BLOCKS; i++)
+		kv_block_release(kv, b[i]);
+	CHECK(kv_blocks_in_use(kv) == 0, "all free again: %d", kv_blocks_in_use(kv));
+	kv_cache_free(kv);
+}
+
+/* A block looked up in the index is shared: it returns to the pool only
+ * when its last user releases it. */
+static void
+test_refcounts(void)
+{
+	struct kv_cache *kv = new_pool(N_BLOCKS);
+	int32_t		tok[KV_BLOCK_TOKENS];
+	uint64_t	h;
+	int32_t		b,
+				again;
+
+	if (!kv)
+		return;
+	block_tokens(0, tok);
+	h = kv_prefix_hash(0, tok);
+	b = kv_block_alloc(kv);
+	kv_prefix_register(kv, b, h, tok);
+	again = kv_prefix_lookup(kv, h, tok);
+	CHECK(again == b && kv->refcount[b] == 2, "lookup shares the block: %d, refcount %d", again,
+		  kv->refcount[b]);
+	CHECK(kv_blocks_in_use(kv) == 1, "one block in use for two users");
+	kv_block_release(kv, b);
+	CHECK(kv->refcount[b] == 1 && kv_blocks_in_use(kv) == 1, "still held by the other user");
+	kv_block_release(kv, b);
+	CHECK(kv->refcount[b] == 0 && kv_blocks_in_use(kv) == 0, "free after the last release");
+
+	/* freed but indexed: a lookup takes it back from the cache */
+	again = kv_prefix_lookup(kv, h, tok);
+	CHECK(again == b && kv->refcount[b] == 1 && kv_blocks_in_use(kv) == 1,
+		  "a freed indexed block is found and retained: %d", again);
+	kv_block_release(kv, b);
+	kv_cache_free(kv);
+}
+
+static void
+test_prefix_index(void)
+{
+	struct kv_cache *kv = new_pool(N_BLOCKS);
+	int32_t		t0[KV_BLOCK_TOKENS],
+				t1[KV_BLOCK_TOKENS],
+				other[KV_BLOCK_TOKENS];
+	uint64_t	h0,
+				h1;
+	int32_t		b0,
+				b1,
+				dup;
+
+	if (!kv)
+		return;
+	block_tokens(0, t0);
+	block_tokens(1, t1);
+	h0 = kv_prefix_hash(0, t0);
+	h1 = kv_prefix_hash(h0, t1);
+	CHECK(h0 != 0 && h1 != 0 && h0 != h1, "hashes are never 0 and chain");
+	CHECK(kv_prefix_hash(0, t1) != h1, "a block's hash depends on its prefix");
+	CHECK(kv_prefix_hash(h0, t1) == h1, "and only on it and its tokens");
+
+	CHECK(kv_prefix_lookup(kv, h0, t0) == -1, "an empty index finds nothing");
+	b0 = kv_block_alloc(kv);
+	b1 = kv_block_alloc(kv);
+	kv_prefix_register(kv, b0, h0, t0);
+	kv_prefix_register(kv, b1, h1, t1);
+	CHECK(kv_prefix_lookup(kv, h0, t0) == b0, "first block found");
+	CHECK(kv_prefix_lookup(kv, h1, t1) == b1, "second block found under the chained hash");
+	CHECK(kv_prefix_lookup(kv, h1, t0) == -1, "the right hash with other tokens is no match");
+	memcpy(other, t1, sizeof other);
+	other[KV_BLOCK_TOKENS - 1]++;
+	CHECK(kv_prefix_lookup(kv, h1, other) == -1, "one token different is no match");
+
+	/* a second block with the same content is not registered again */
+	dup = kv_block_alloc(kv);
+	kv_prefix_register(kv, dup, h0, t0);
+	CHECK(kv->hash[dup] == 0, "a hash already present is left as it is");
+	CHECK(kv_prefix_lookup(kv, h0, t0) == b0, "the first registration stays");
+	/* a registered block keeps its first registration */
+	kv_prefix_register(kv, b0, h1, t1);
+	CHECK(kv->hash[b0] == h0, "a block already registered is left as it is");
+
+	CHECK(kv->refcount[b0] == 3 && kv->refcount[b1] == 2, "each lookup took a reference: %d %d",
+		  kv->refcount[b0], kv->refcount[b1]);
+	kv_block_release(kv, dup);
+	for (int i = 0; i < 3; i++)
+		kv_block_release(kv, b0);
+	for (int i = 0; i < 2; i++)
+		kv_block_release(kv, b1);
+	CHECK(kv_blocks_in_use(kv) == 0, "all free: %d", kv_blocks_in_use(kv));
+	kv_cache_free(kv);
+}
+
+/* Freed indexed blocks stay cached; allocation takes clean blocks first,
+ * then evicts cached ones least recently freed first, and an evicted
+ * block leaves the index. */
+static void
+test_eviction_order(void)
+{
+	struct kv_cache *kv = new_pool(4);
+	int32_t		tok[3][KV_BLOCK_TOKENS];
+	uint64_t	h[3];
+	int32_t		b[4];
+	int32_t		got;
+
+	if (!kv)
+		return;
+	for (int i = 0; i < 4; i++)
+		b[i] = kv_block_alloc(kv);
+	for (int i = 0; i < 3; i++)
+	{
+		block_tokens(i, tok[i]);
+		h[i] = kv_prefix_hash(i ? h[i - 1] : 0, tok[i]);
+		kv_prefix_register(kv, b[i], h[i], tok[i]);
+	}
+	/* freed in the order 1, 0, 2; b[3] (not indexed) last */
+	kv_block_release(kv, b[1]);
+	kv_block_release(kv, b[0]);
+	kv_block_release(kv, b[2]);
+	kv_block_release(kv, b[3]);
+	CHECK(kv_blocks_in_use(kv) == 0, "all four free (three cached)");
+
+	got = kv_block_alloc(kv);
+	CHECK(got == b[3], "a clean block before any cached prefix: %d, want %d", got, b[3]);
+	CHECK(kv_prefix_lookup(kv, h[1], tok[1]) == b[1], "nothing evicted yet");
+	kv_block_release(kv, b[1]);	/* freed again: now the most recent */
+
+	got = kv_block_alloc(kv);
+	CHECK(got == b[0], "then the least recently freed prefix: %d, want %d", got, b[0]);
+	CHECK(kv_prefix_lookup(kv, h[0], tok[0]) == -1 && kv->hash[b[0]] == 0,
+		  "an evicted block leaves the index");
+	got = kv_block_alloc(kv);
+	CHECK(got == b[2], "then the next: %d, want %d", got, b[2]);
+	got = kv_block_alloc(kv);
+	CHECK(got == b[1], "the block freed last goes last: %d, want %d", got, b[1]);
+	CHECK(kv_block_alloc(kv) == -1, "then the pool is exhausted");
+	CHECK(kv_prefix_lookup(kv, h[1], tok[1]) == -1 && kv_prefix_lookup(kv, h[2], tok[2]) == -1,
+		  "every evicted prefix is gone from the index");
+	kv_cache_free(kv);
+}
+
+static void
+test_sequences(void)
+{
+	struct kv_cache *kv = new_pool(N_BLOCKS);
+	struct kv_seq a = {0},
+				b = {0};
+	int32_t		shared;
+
+	if (!kv)
+		return;
+	CHECK(kv_seq_reserve(kv, &a, 1) == 0 && a.n_blocks == 1, "one token takes one block");
+	CHECK(kv_seq_reserve(kv, &a, KV_BLOCK_TOKENS) == 0 && a.n_blocks == 1, "a full block still one");
+	CHECK(kv_seq_reserve(kv, &a, KV_BLOCK_TOKENS + 1) == 0 && a.n_blocks == 2, "one more token, two");
+	CHECK(kv_seq_reserve(kv, &a, 10) == 0 && a.n_blocks == 2, "reserving less never shrinks");
+	CHECK(kv_seq_reserve(kv, &b, 5 * KV_BLOCK_TOKENS) == -1 && b.n_blocks == 0 &&
+		  kv_blocks_in_use(kv) == 2, "too few free blocks: all or nothing, nothing taken");
+	CHECK(kv_seq_reserve(kv, &b, 4 * KV_BLOCK_TOKENS) == 0 && b.n_blocks == 4 &&
+		  kv_blocks_in_use(kv) == N_BLOCKS, "exactly what is free");
+	CHECK(kv_seq_reserve(kv, &a, 3 * KV_BLOCK_TOKENS) == -1 && a.n_blocks == 2,
+		  "an exhausted pool refuses growth and leaves the sequence as it was");
+
+	/* share a's first block into a new sequence, as a prefix lookup would */
+	shared = a.blocks[0];
+	kv_seq_release(kv, &b);
+	{
+		struct kv_seq c = {0};
+		int32_t		tok[KV_BLOCK_TOKENS];
+		uint64_t	h;
+
+		block_tokens(0, tok);
+		h = kv_prefix_hash(0, tok);
+		kv_prefix_register(kv, shared, h, tok);
+		CHECK(kv_seq_append_block(&c, kv_prefix_lookup(kv, h, tok)) == 0 &&
+			  c.n_blocks == 1 && c.blocks[0] == shared && c.n_tokens == KV_BLOCK_TOKENS,
+			  "an appended block holds the next KV_BLOCK_TOKENS positions");
+		CHECK(kv->refcount[shared] == 2, "shared by two sequences");
+		kv_seq_release(kv, &a);
+		CHECK(kv->refcount[shared] == 1 && kv_blocks_in_use(kv) == 1, "a released, c keeps it");
+		kv_seq_release(kv, &c);
+		CHECK(c.blocks == NULL && c.n_blocks == 0 && c.n_tokens == 0, "a released sequence is empty");
+	}
+	CHECK(kv_blocks_in_use(kv) == 0, "all free: %d", kv_blocks_in_use(kv));
+	kv_cache_free(kv);
+}
+
+/* kv_store writes F16 and widens the block's summary over exactly the
+ * F16-rounded keys; a reallocated block starts a new summary. */
+static void
+test_store_summary(void)
+{
+	struct kv_cache *kv = new_pool(2);
+	struct kv_seq s = {0};
+	const float k0[4] = {0.1f, -2.0f, 3.3333f, 0.0f},
+				k1[4] = {-0.7f, 5.0f, 1.0f, -1e-3f},
+				v[4] = {1, 2, 3, 4};
+	bool		ok = true;
+
+	if (!kv)
+		return;
+	if (kv_seq_reserve(kv, &s, 2) != 0)
+	{
+		CHECK(false, "reserve two positions");
+		kv_cache_free(kv);
+		return;
+	}
+	s.n_tokens = 2;
+	kv_store(kv, 1, &s, 0, k0, v);
+	kv_store(kv, 1, &s, 1, k1, v);
+	for (int i = 0; i < 4; i++)
+	{
+		size_t		sum = ((size_t) 1 * kv->n_blocks + s.blocks[0]) * kv->kv_dim + i;
+		float		r0 = f16_to_f32(f32_to_f16(k0[i])),
+					r1 = f16_to_f32(f32_to_f16(k1[i]));
+
+		if (kv->kmin[sum] != fminf(r0, r1) || kv->kmax[sum] != fmaxf(r0, r1) ||
+			kv->k[kv_row_offset(kv, 1, &s, 1) + i] != f32_to_f16(k1[i]) ||
+			kv->v[kv_row_offset(kv, 1, &s, 0) + i] != f32_to_f16(v[i]))
+			ok = false;
+	}
+	CHECK(ok, "keys and values in F16, the summary over the rounded keys");
+	kv_seq_release(kv, &s);
+	CHECK(kv_seq_reserve(kv, &s, 1) == 0, "reserve again");
+	{
+		size_t		sum = ((size_t) 1 * kv->n_blocks + s.blocks[0]) * kv->kv_dim;
+
+		CHECK(isinf(kv->kmin[sum]) && kv->kmin[sum] > 0 && isinf(kv->kmax[sum]) && kv->kmax[sum] < 0,
+			  "a new block's summary is empty");
+	}
+	kv_seq_release(kv, &s);
+	kv_cache_free(kv);
+}
+
+int
+main(void)
+{
+	test_new();
+	test_alloc_release();
+	test_refcounts();
+	test_prefix_index();
+	test_eviction_order();
+	test_sequences();
+	test_store_summary();
+	return check_done("test_kv_cache");
+}
