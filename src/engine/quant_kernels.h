@@ -122,4 +122,36 @@ half_dot_tail(enum dtype t, const uint16_t *x, const uint16_t *y, int64_t from, 
 	return (float) sum;
 }
 
+/*
+ * The dot-product entries that both tables fill, with the same names for
+ * each file's own static kernels (dot_f32, dot_q4_K_tiled, ...): one list,
+ * so that a kernel added to one file cannot be forgotten in the other.
+ */
+#define QUANT_KERNELS_DOT_TABLES \
+	.vec_dot = { \
+		[DTYPE_F32] = dot_f32, \
+		[DTYPE_F16] = dot_f16, \
+		[DTYPE_BF16] = dot_bf16, \
+		[DTYPE_Q4_0] = dot_q4_0, \
+		[DTYPE_Q4_1] = dot_q4_1, \
+		[DTYPE_Q5_0] = dot_q5_0, \
+		[DTYPE_Q5_1] = dot_q5_1, \
+		[DTYPE_Q8_0] = dot_q8_0, \
+		[DTYPE_Q4_K] = dot_q4_K, \
+		[DTYPE_Q5_K] = dot_q5_K, \
+		[DTYPE_Q6_K] = dot_q6_K, \
+	}, \
+	.vec_dot_x8_gemv = {[DTYPE_Q4_K] = dot_q4_K_x8_gemv}, \
+	.vec_dot_x8_gemm = {[DTYPE_Q4_K] = dot_q4_K_x8_gemm}, \
+	.vec_dot_tiled = { \
+		[DTYPE_Q4_K] = dot_q4_K_tiled, \
+		[DTYPE_Q5_K] = dot_q5_K_tiled, \
+		[DTYPE_Q6_K] = dot_q6_K_tiled, \
+	}, \
+	.vec_dot_tinyblas = { \
+		[DTYPE_F32] = dot_f32_tinyblas, \
+		[DTYPE_F16] = dot_f16_tinyblas, \
+		[DTYPE_BF16] = dot_bf16_tinyblas, \
+	}
+
 #endif
