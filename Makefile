@@ -68,6 +68,9 @@ $(BUILD)/engine/%.o: src/engine/%.c $(wildcard src/engine/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ENGINE_CFLAGS) -c -o $@ $<
 
+# the AVX-512 kernels are quant_avx2.c built for a wider target
+$(BUILD)/engine/quant_avx512.o: src/engine/quant_avx2.c
+
 $(BUILD)/cli/%.o: src/cli/%.c $(wildcard src/engine/*.h src/cli/*.h src/protocol/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ENGINE_CFLAGS) -c -o $@ $<

@@ -2,11 +2,13 @@
  * quant.c — run-time choice of the quantized kernels, and the entry points
  * of quant.h.
  *
- * The active table is the reference table with the AVX2 entries laid over
- * it when the CPU has AVX2, FMA and F16C.  It is built once (pthread_once)
- * on first use; afterwards each call costs one atomic load and an indirect
- * call.  DR1_QUANT_KERNELS=scalar in the environment forces the reference
- * kernels, to compare whole runs of both.
+ * The active table is the reference table with the fastest usable SIMD
+ * table laid over it: AVX-512+VNNI, else AVX2 (with FMA and F16C).  Both
+ * SIMD tables compute the same bits (quant_avx2.c), so the choice changes
+ * speed only.  It is made once (pthread_once) on first use; afterwards each
+ * call costs one atomic load and an indirect call.  DR1_QUANT_KERNELS in the
+ * environment caps the choice (scalar, avx2, avx512), to compare whole runs
+ * of two paths on one machine.
  */
 #include "quant.h"
 
@@ -22,41 +24,47 @@ static struct quant_kernels active_table;
 static _Atomic(const struct quant_kernels *) active;
 static pthread_once_t active_once = PTHREAD_ONCE_INIT;
 
-static bool
-scalar_forced(void)
+/* The fastest table the CPU runs, no faster than DR1_QUANT_KERNELS allows;
+ * NULL for the reference alone. */
+static const struct quant_kernels *
+fastest_allowed(void)
 {
-	const char *v = getenv("DR1_QUANT_KERNELS");
+	const char *cap = getenv("DR1_QUANT_KERNELS");
 
-	return v && strcmp(v, "scalar") == 0;
+	if (cap && strcmp(cap, "scalar") == 0)
+		return NULL;
+	if (quant_avx512_usable() && !(cap && strcmp(cap, "avx2") == 0))
+		return &quant_kernels_avx512;
+	if (quant_avx2_usable())
+		return &quant_kernels_avx2;
+	return NULL;
 }
+
+#define OVERLAY(field) \
+	do { \
+		if (fast->field[t]) \
+			active_table.field[t] = fast->field[t]; \
+	} while (0)
 
 static void
 select_kernels(void)
 {
-	const struct quant_kernels *fast = &quant_kernels_avx2;
+	const struct quant_kernels *fast = fastest_allowed();
 
 	active_table = quant_kernels_ref;
-	if (quant_avx2_usable() && !scalar_forced())
+	if (fast)
 	{
 		active_table.name = fast->name;
 		for (int t = 0; t < DTYPE_COUNT; t++)
 		{
-			if (fast->dequant[t])
-				active_table.dequant[t] = fast->dequant[t];
-			if (fast->quantize[t])
-				active_table.quantize[t] = fast->quantize[t];
-			if (fast->vec_dot[t])
-				active_table.vec_dot[t] = fast->vec_dot[t];
-			if (fast->vec_dot_x8_gemv[t])
-				active_table.vec_dot_x8_gemv[t] = fast->vec_dot_x8_gemv[t];
-			if (fast->vec_dot_x8_gemm[t])
-				active_table.vec_dot_x8_gemm[t] = fast->vec_dot_x8_gemm[t];
-			if (fast->vec_dot_tiled[t])
-				active_table.vec_dot_tiled[t] = fast->vec_dot_tiled[t];
-			if (fast->vec_dot_tinyblas[t])
-				active_table.vec_dot_tinyblas[t] = fast->vec_dot_tinyblas[t];
-			if (fast->vec_dot_block[t])
-				active_table.vec_dot_block[t] = fast->vec_dot_block[t];
+			OVERLAY(dequant);
+			OVERLAY(quantize);
+			OVERLAY(vec_dot);
+			OVERLAY(vec_dot_x8_gemv);
+			OVERLAY(vec_dot_x8_gemm);
+			OVERLAY(vec_dot_tiled);
+			OVERLAY(vec_dot_tinyblas);
+			OVERLAY(vec_dot_block);
 		}
 	}
 	atomic_store_explicit(&active, &active_table, memory_order_release);

@@ -1,8 +1,9 @@
 /*
- * quant_avx2.c — AVX2+FMA+F16C versions of the hot kernels.
+ * quant_avx2.c — AVX2+FMA+F16C versions of the hot kernels, and (compiled a
+ * second time by quant_avx512.c) the same kernels for AVX-512 machines.
  *
  * Only functions carry the target attribute, so this file builds with
- * portable flags and nothing here runs unless quant_avx2_usable() says the
+ * portable flags and nothing here runs unless the table's usable() says the
  * CPU can.  Integer parts are exact and equal to the reference; the float
  * accumulation of the quantized vec_dots keeps ggml's 8 lanes, so their
  * sums differ from quant_ref.c only in their rounding order, while the
@@ -15,6 +16,13 @@
  * signed bytes: unsigned weights (Q4_1, Q5_1, K-quants) go in directly;
  * signed ones pass their sign to the activation (|x| * sign(y, x)).  Weight
  * magnitudes stay small enough that the 16-bit pair sums never saturate.
+ *
+ * The AVX-512 build is this source with a wider target: the compiler gets
+ * 32 vector registers and EVEX encodings, and dot_u8_s8 becomes one VNNI
+ * instruction.  Every float operation is the same one, in the same order,
+ * so the two builds give bit-identical results (DESIGN.md §3.9: one
+ * numerics on every machine); the integer sums are exact in both, since
+ * the pair sums that maddubs would saturate never reach int16's range.
  */
 #include "quant.h"
 
@@ -24,20 +32,34 @@
 #include "f16.h"
 #include "quant_kernels.h"
 
+#ifdef QUANT_AVX512
+#define QUANT_TABLE quant_kernels_avx512
+#define QUANT_USABLE quant_avx512_usable
+#define QUANT_NAME "avx512"
+#else
+#define QUANT_TABLE quant_kernels_avx2
+#define QUANT_USABLE quant_avx2_usable
+#define QUANT_NAME "avx2"
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <cpuid.h>
 #include <immintrin.h>
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#ifdef QUANT_AVX512
+#define SIMD __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#else
+#define SIMD __attribute__((target("avx2,fma,f16c")))
+#endif
 
 /*
- * __builtin_cpu_supports("avx2") also checks that the OS saves the AVX
- * registers; F16C is asked of cpuid directly because not every compiler
- * knows its name.
+ * __builtin_cpu_supports also checks that the OS saves the registers of
+ * each extension; F16C is asked of cpuid directly because not every
+ * compiler knows its name.
  */
 int
-quant_avx2_usable(void)
+QUANT_USABLE(void)
 {
 	unsigned int eax;
 	unsigned int ebx;
@@ -47,12 +69,17 @@ quant_avx2_usable(void)
 	__builtin_cpu_init();
 	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
 		return 0;
+#ifdef QUANT_AVX512
+	if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+		!__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512vnni"))
+		return 0;
+#endif
 	return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
 }
 
 /* ---- helpers ---- */
 
-AVX2 static inline float
+SIMD static inline float
 hsum_ps(__m256 v)
 {
 	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -62,7 +89,7 @@ hsum_ps(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-AVX2 static inline int
+SIMD static inline int
 hsum_epi32(__m256i v)
 {
 	__m128i		s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -72,7 +99,7 @@ hsum_epi32(__m256i v)
 	return _mm_cvtsi128_si32(s);
 }
 
-AVX2 static inline float
+SIMD static inline float
 hmax_ps(__m256 v)
 {
 	__m128		m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -82,28 +109,32 @@ hmax_ps(__m256 v)
 	return _mm_cvtss_f32(m);
 }
 
-AVX2 static inline float
+SIMD static inline float
 half(f16_t h)
 {
 	return _cvtsh_ss(h);
 }
 
 /* 8 sums of 4 products of unsigned bytes u with signed bytes s. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 dot_u8_s8(__m256i u, __m256i s)
 {
+#ifdef QUANT_AVX512
+	return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
 	return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
 }
 
 /* The same for two signed operands; y must not hold -128 (activations never do). */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 dot_s8_s8(__m256i x, __m256i y)
 {
 	return dot_u8_s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
 }
 
 /* The 32 nibbles of a 32-element block, element order: low nibbles first. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 nibbles32(const uint8_t *qs)
 {
 	__m128i		raw = _mm_loadu_si128((const __m128i *) qs);
@@ -113,7 +144,7 @@ nibbles32(const uint8_t *qs)
 }
 
 /* 0x10 in byte e where bit e of the 32-bit little-endian qh is set. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 fifth_bits32(const uint8_t *qh4)
 {
 	const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
@@ -132,7 +163,7 @@ fifth_bits32(const uint8_t *qh4)
  * The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K block:
  * k_scale_min() for all sub-blocks, four bytes at a time.
  */
-AVX2 static inline __m128i
+SIMD static inline __m128i
 k_scales_mins(const uint8_t *s)
 {
 	uint32_t	u[3];
@@ -145,7 +176,7 @@ k_scales_mins(const uint8_t *s)
 }
 
 /* Scale k of the 8 16-bit scales held in each lane of scales, in every slot. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 k_scale(__m256i scales, int k)
 {
 	return _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short) ((2 * k + 1) << 8 | 2 * k)));
@@ -157,7 +188,7 @@ k_scale(__m256i scales, int k)
  * fifth_lo and fifth_hi hold each element's fifth bit (0x10) for Q5_K, or
  * zeros.
  */
-AVX2 static inline void
+SIMD static inline void
 k_weights(const uint8_t *qs, __m256i fifth_lo, __m256i fifth_hi, int j, __m256i *lo, __m256i *hi)
 {
 	const __m256i low4 = _mm256_set1_epi8(0x0f);
@@ -169,7 +200,7 @@ k_weights(const uint8_t *qs, __m256i fifth_lo, __m256i fifth_hi, int j, __m256i 
 
 /* 8 partial sums of sc*q*y over sub-blocks 2j and 2j+1 (weights lo and hi,
  * scales slo and shi as k_scale gives them) against activations qy. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 k_pair_dot(__m256i lo, __m256i hi, __m256i slo, __m256i shi, const int8_t *qy, int j)
 {
 	__m256i		plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *) (qy + 64 * j)));
@@ -179,7 +210,7 @@ k_pair_dot(__m256i lo, __m256i hi, __m256i slo, __m256i shi, const int8_t *qy, i
 }
 
 /* Both of the above: the partial sums of sub-blocks 2j and 2j+1. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 k_pair(const uint8_t *qs, __m256i fifth_lo, __m256i fifth_hi, const int8_t *qy,
 	   __m256i scales, int j)
 {
@@ -191,7 +222,7 @@ k_pair(const uint8_t *qs, __m256i fifth_lo, __m256i fifth_hi, const int8_t *qy,
 }
 
 /* 0x10 in each byte of qh whose bit b is set. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 k_fifth_bits(__m256i qh, int b)
 {
 	const __m256i mask = _mm256_set1_epi8((char) (1 << b));
@@ -202,7 +233,7 @@ k_fifth_bits(__m256i qh, int b)
 
 /* k_pair for Q5_K: bit 2j (2j+1) of qh[l] is the fifth bit of element l of
  * sub-block 2j (2j+1). */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 k_pair5(const uint8_t *qs, __m256i qh, const int8_t *qy, __m256i scales, int j)
 {
 	return k_pair(qs, k_fifth_bits(qh, 2 * j), k_fifth_bits(qh, 2 * j + 1), qy, scales, j);
@@ -210,13 +241,13 @@ k_pair5(const uint8_t *qs, __m256i qh, const int8_t *qy, __m256i scales, int j)
 
 /* ---- dot products ---- */
 
-AVX2 static inline __m256
+SIMD static inline __m256
 load_f16x8(const uint16_t *p)
 {
 	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) p));
 }
 
-AVX2 static inline __m256
+SIMD static inline __m256
 load_bf16x8(const uint16_t *p)
 {
 	__m256i		v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) p));
@@ -225,7 +256,7 @@ load_bf16x8(const uint16_t *p)
 }
 
 /* Elements i..i+7 of a float row of type t, as floats. */
-AVX2 static inline __m256
+SIMD static inline __m256
 load_x8(enum dtype t, const void *row, int64_t i)
 {
 	if (t == DTYPE_F16)
@@ -239,7 +270,7 @@ load_x8(enum dtype t, const void *row, int64_t i)
  * ggml's float vec_dot (quant_ref.c, ggml_lanes): 4 accumulators of 8
  * lanes over n elements (a multiple of 32), added (0+2)+(1+3).
  */
-AVX2 static inline __m256
+SIMD static inline __m256
 ggml_lanes(enum dtype t, int64_t n, const void *w, const void *a)
 {
 	__m256		acc[4];
@@ -253,7 +284,7 @@ ggml_lanes(enum dtype t, int64_t n, const void *w, const void *a)
 }
 
 /* GGML_F32x8_REDUCE's end: the halves added, then two hadds. */
-AVX2 static inline float
+SIMD static inline float
 hadd_sum(__m256 v)
 {
 	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -262,7 +293,7 @@ hadd_sum(__m256 v)
 	return _mm_cvtss_f32(_mm_hadd_ps(s, s));
 }
 
-AVX2 static float
+SIMD static float
 dot_f32(int64_t n, const void *w, const void *a)
 {
 	int64_t		np = n & ~(int64_t) 31;
@@ -270,7 +301,7 @@ dot_f32(int64_t n, const void *w, const void *a)
 	return f32_dot_tail(w, a, np, n, hadd_sum(ggml_lanes(DTYPE_F32, np, w, a)));
 }
 
-AVX2 static float
+SIMD static float
 dot_f16(int64_t n, const void *w, const void *a)
 {
 	int64_t		np = n & ~(int64_t) 31;
@@ -279,7 +310,7 @@ dot_f16(int64_t n, const void *w, const void *a)
 }
 
 /* ggml's BF16 vec_dot ends with the horizontal sum tinyBLAS uses. */
-AVX2 static float
+SIMD static float
 dot_bf16(int64_t n, const void *w, const void *a)
 {
 	int64_t		np = n & ~(int64_t) 31;
@@ -300,7 +331,7 @@ dot_bf16(int64_t n, const void *w, const void *a)
 
 /* The 32 weights of a block as bytes: unsigned (0..31) for the types with
  * a min, signed otherwise. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 block32_weights(enum dtype t, const void *blk)
 {
 	switch (t)
@@ -355,7 +386,7 @@ block32_has_min(enum dtype t)
 	return t == DTYPE_Q4_1 || t == DTYPE_Q5_1;
 }
 
-AVX2 static inline __attribute__((always_inline)) void
+SIMD static inline __attribute__((always_inline)) void
 dot32_tile(enum dtype t, int R, int C, int64_t n, const uint8_t *w, size_t w_stride,
 		   const uint8_t *a, size_t a_stride, float *out, size_t out_stride)
 {
@@ -438,7 +469,7 @@ dot32_tile(enum dtype t, int R, int C, int64_t n, const uint8_t *w, size_t w_str
  * 8 products d_w * d_a and one multiply and one add the 8 mins updates.
  * Lane by lane these are the very products and sums of the scalar code.
  */
-AVX2 static inline __attribute__((always_inline)) void
+SIMD static inline __attribute__((always_inline)) void
 dot32_oct(enum dtype t, int64_t n, const uint8_t *w, const uint8_t *a, size_t a_stride,
 		  const __m256 *dy, const __m256 *sy, float *out, size_t out_stride)
 {
@@ -497,7 +528,7 @@ dot32_oct(enum dtype t, int64_t n, const uint8_t *w, const uint8_t *a, size_t a_
 }
 
 /* The d (and s) of every block of 8 activation rows, lane k for row k. */
-AVX2 static inline void
+SIMD static inline void
 oct_scales(enum dtype t, int64_t nb, const uint8_t *a, size_t a_stride, __m256 *dy, __m256 *sy)
 {
 	for (int64_t b = 0; b < nb; b++)
@@ -540,7 +571,7 @@ oct_scales(enum dtype t, int64_t nb, const uint8_t *a, size_t a_stride, __m256 *
  * streams best (4-row tiles decoded SmolLM2 at 65-70 tok/s, single rows at
  * 98-107 on 2 threads).
  */
-AVX2 static inline __attribute__((always_inline)) void
+SIMD static inline __attribute__((always_inline)) void
 dot32_block(enum dtype t, int64_t n, const uint8_t *w, size_t w_stride, int n_rows,
 			const uint8_t *a, size_t a_stride, int n_acts, float *out, size_t out_stride)
 {
@@ -571,7 +602,7 @@ dot32_block(enum dtype t, int64_t n, const uint8_t *w, size_t w_stride, int n_ro
 /* For each type, vec_dot (a 1x1 tile) and the block kernel, which every
  * order p reaches: these types sum as vec_dot in all of them (quant.c). */
 #define DOT32_KERNELS(name, type) \
-AVX2 static float \
+SIMD static float \
 dot_##name(int64_t n, const void *w, const void *a) \
 { \
 	float		out; \
@@ -580,7 +611,7 @@ dot_##name(int64_t n, const void *w, const void *a) \
 	return out; \
 } \
 \
-AVX2 static void \
+SIMD static void \
 dot_block_##name(enum mm_path p, int64_t n, const uint8_t *w, size_t w_stride, int n_rows, \
 				 const uint8_t *a, size_t a_stride, int n_acts, float *out, size_t out_stride) \
 { \
@@ -604,7 +635,7 @@ DOT32_KERNELS(q8_0, DTYPE_Q8_0)
  */
 /* The integer sums of a Q4_K super-block: isum, 8 lanes of sc*q*qy, and
  * msum, lane j: mn_j * sum(qy) of sub-block j. */
-AVX2 static inline void
+SIMD static inline void
 q4_K_sums(const struct block_q4_K *x, const struct block_q8_K *y, __m256i *isum, __m256i *msum)
 {
 	const __m256i none = _mm256_setzero_si256();
@@ -619,7 +650,7 @@ q4_K_sums(const struct block_q4_K *x, const struct block_q8_K *y, __m256i *isum,
 	*msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) y->bsums), mins);
 }
 
-AVX2 static float
+SIMD static float
 dot_q4_K(int64_t n, const void *w, const void *a)
 {
 	const struct block_q4_K *x = w;
@@ -645,7 +676,7 @@ dot_q4_K(int64_t n, const void *w, const void *a)
 	return hsum_ps(acc) + _mm_cvtss_f32(accm);
 }
 
-AVX2 static float
+SIMD static float
 dot_q5_K(int64_t n, const void *w, const void *a)
 {
 	const struct block_q5_K *x = w;
@@ -681,7 +712,7 @@ dot_q5_K(int64_t n, const void *w, const void *a)
  * Each 32-element vector spans two scale groups of 16, one per 128-bit lane.
  */
 /* The scales of groups g and g+1 as 16 bits, in the low and high lane. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 q6_scale(__m128i sc8, int g)
 {
 	const __m128i pair = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
@@ -691,7 +722,7 @@ q6_scale(__m128i sc8, int g)
 
 /* 8 partial sums of scale*q*y over the 32 elements of q; scale is
  * q6_scale(sc8, g) for the groups g, g+1 they span. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 q6_quarter(__m256i q, const int8_t *qy, __m256i scale)
 {
 	return _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *) qy)), scale);
@@ -702,7 +733,7 @@ q6_quarter(__m256i q, const int8_t *qy, __m256i scale)
  * (k % 4 < 2) or high nibbles of ql[64*(k/4) + 32*(k%2)..] and bits
  * 2(k%4), 2(k%4)+1 of qh[32*(k/4)..].
  */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 q6_weights(const struct block_q6_K *x, int k)
 {
 	int			i = k % 4;
@@ -715,7 +746,7 @@ q6_weights(const struct block_q6_K *x, int k)
 }
 
 /* Half h of a Q6_K block: its quarters 4h..4h+3. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 q6_half(const struct block_q6_K *x, const int8_t *qy, __m128i sc8, int h)
 {
 	__m256i		s[4];
@@ -730,7 +761,7 @@ q6_half(const struct block_q6_K *x, const int8_t *qy, __m128i sc8, int h)
 	return _mm256_add_epi32(_mm256_add_epi32(s[0], s[1]), _mm256_add_epi32(s[2], s[3]));
 }
 
-AVX2 static float
+SIMD static float
 dot_q6_K(int64_t n, const void *w, const void *a)
 {
 	const struct block_q6_K *x = w;
@@ -759,7 +790,7 @@ dot_q6_K(int64_t n, const void *w, const void *a)
  * of sub-blocks 2p and 2p+1: isum[p] = sum of sc_j * sum(q*qy) and imin[p]
  * = sum of mn_j * sum(qy).  Exact, so equal to quant_ref.c's.
  */
-AVX2 static inline void
+SIMD static inline void
 k_pair_sums(const uint8_t *qs, const uint8_t *qh, const uint8_t *sc, const struct block_q8_K *y,
 			int isum[4], int imin[4])
 {
@@ -792,7 +823,7 @@ k_pair_sums(const uint8_t *qs, const uint8_t *qh, const uint8_t *sc, const struc
  * of summing each pair of sub-blocks apart, which decode (bound by this
  * kernel more than by memory) notices.
  */
-AVX2 static float
+SIMD static float
 dot_q4_K_x8_gemv(int64_t n, const void *w, const void *a)
 {
 	const struct block_q4_K *x = w;
@@ -813,7 +844,7 @@ dot_q4_K_x8_gemv(int64_t n, const void *w, const void *a)
 }
 
 /* As dot_q4_K_x8_gemm in quant_ref.c: one term per pair of sub-blocks. */
-AVX2 static float
+SIMD static float
 dot_q4_K_x8_gemm(int64_t n, const void *w, const void *a)
 {
 	const struct block_q4_K *x = w;
@@ -839,7 +870,7 @@ dot_q4_K_x8_gemm(int64_t n, const void *w, const void *a)
 }
 
 /* As dot_k_tiled in quant_ref.c. */
-AVX2 static float
+SIMD static float
 dot_q4_K_tiled(int64_t n, const void *w, const void *a)
 {
 	const struct block_q4_K *x = w;
@@ -861,7 +892,7 @@ dot_q4_K_tiled(int64_t n, const void *w, const void *a)
 	return acc;
 }
 
-AVX2 static float
+SIMD static float
 dot_q5_K_tiled(int64_t n, const void *w, const void *a)
 {
 	const struct block_q5_K *x = w;
@@ -884,7 +915,7 @@ dot_q5_K_tiled(int64_t n, const void *w, const void *a)
 }
 
 /* As dot_q6_K_tiled in quant_ref.c; the integer sum is dot_q6_K's. */
-AVX2 static float
+SIMD static float
 dot_q6_K_tiled(int64_t n, const void *w, const void *a)
 {
 	const struct block_q6_K *x = w;
@@ -906,7 +937,7 @@ dot_q6_K_tiled(int64_t n, const void *w, const void *a)
 }
 
 /* As dot_tinyblas in quant_ref.c: one accumulator of 8 lanes, n a multiple of 8. */
-AVX2 static inline float
+SIMD static inline float
 dot_tinyblas(enum dtype t, int64_t n, const void *w, const void *a)
 {
 	__m256		acc = _mm256_setzero_ps();
@@ -916,19 +947,19 @@ dot_tinyblas(enum dtype t, int64_t n, const void *w, const void *a)
 	return hsum_ps(acc);
 }
 
-AVX2 static float
+SIMD static float
 dot_f32_tinyblas(int64_t n, const void *w, const void *a)
 {
 	return dot_tinyblas(DTYPE_F32, n, w, a);
 }
 
-AVX2 static float
+SIMD static float
 dot_f16_tinyblas(int64_t n, const void *w, const void *a)
 {
 	return dot_tinyblas(DTYPE_F16, n, w, a);
 }
 
-AVX2 static float
+SIMD static float
 dot_bf16_tinyblas(int64_t n, const void *w, const void *a)
 {
 	return dot_tinyblas(DTYPE_BF16, n, w, a);
@@ -968,7 +999,7 @@ struct kt_acts
 };
 
 /* Lane k: the sum of the 8 lanes of v[k]. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 hsum_8x8(const __m256i v[8])
 {
 	__m256i		h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
@@ -979,21 +1010,21 @@ hsum_8x8(const __m256i v[8])
 }
 
 /* The 32-bit unit u of each 128-bit lane of v, in all four of its units. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 unit32(__m256i v, int u)
 {
 	return _mm256_shuffle_epi8(v, _mm256_set1_epi32(0x03020100 + 0x04040404 * u));
 }
 
 /* Lanes 0..3 f16 a, lanes 4..7 f16 b, as floats. */
-AVX2 static inline __m256
+SIMD static inline __m256
 halves2(f16_t a, f16_t b)
 {
 	return _mm256_set_m128(_mm_set1_ps(half(b)), _mm_set1_ps(half(a)));
 }
 
 /* ya[b] for super-blocks 0..nb-1 of activations a[0..3]. */
-AVX2 static void
+SIMD static void
 kt_prepare(int64_t nb, const uint8_t *const a[4], struct kt_acts *ya)
 {
 	for (int64_t b = 0; b < nb; b++)
@@ -1033,7 +1064,7 @@ kt_prepare(int64_t nb, const uint8_t *const a[4], struct kt_acts *ya)
  * sub-blocks j = 2p, 2p+1 (k_pair_sums' values); unless split, only
  * is[0] and im[0], the totals over the super-block.
  */
-AVX2 static inline __attribute__((always_inline)) void
+SIMD static inline __attribute__((always_inline)) void
 kt_sums_k(bool q5, const uint8_t *const x[2], const struct block_q8_K *const y[4],
 		  const struct kt_acts *ya, bool split, __m256i is[4], __m256i im[4])
 {
@@ -1091,7 +1122,7 @@ kt_sums_k(bool q5, const uint8_t *const x[2], const struct block_q8_K *const y[4
 
 /* Q6_K super-blocks x[0..1] against y[0..3], lane 4r + c: the block's
  * integer sum (dot_q6_K's isum, its lanes added). */
-AVX2 static inline __attribute__((always_inline)) __m256i
+SIMD static inline __attribute__((always_inline)) __m256i
 kt_sum_q6(const uint8_t *const x[2], const struct block_q8_K *const y[4])
 {
 	__m256i		v[8];
@@ -1143,7 +1174,7 @@ k_block_bytes(enum dtype t)
  * 4r + c; the float steps are those of dot_q4_K_x8, dot_q4_K_tiled,
  * dot_q5_K_tiled and dot_q6_K_tiled.
  */
-AVX2 static inline __attribute__((always_inline)) __m256
+SIMD static inline __attribute__((always_inline)) __m256
 kt_tile(enum dtype t, enum mm_path p, int64_t nb, const uint8_t *const w[2],
 		const uint8_t *const a[4], const struct kt_acts *ya)
 {
@@ -1197,7 +1228,7 @@ kt_tile(enum dtype t, enum mm_path p, int64_t nb, const uint8_t *const w[2],
  * Row w against activations a[0..3] as vec_dot sums each pair (dot_q4_K,
  * dot_q5_K, dot_q6_K), the weights unpacked once for the four.
  */
-AVX2 static inline __attribute__((always_inline)) void
+SIMD static inline __attribute__((always_inline)) void
 kv_tile(enum dtype t, int64_t nb, const uint8_t *w, const uint8_t *const a[4], float res[4])
 {
 	size_t		wb = k_block_bytes(t);
@@ -1319,7 +1350,7 @@ k_order(enum dtype t, enum mm_path p)
 	return MM_VEC_DOT;
 }
 
-AVX2 static vec_dot_fn
+SIMD static vec_dot_fn
 k_pair_fn(enum dtype t, enum mm_path p)
 {
 	switch (p)
@@ -1337,7 +1368,7 @@ k_pair_fn(enum dtype t, enum mm_path p)
 
 /* All rows against the activations ac[0..3] (the first nc of them real),
  * in tiles of 2 rows (an odd last row paired with itself). */
-AVX2 static inline __attribute__((always_inline)) void
+SIMD static inline __attribute__((always_inline)) void
 kt_rows(enum dtype t, enum mm_path p, int64_t nb, const uint8_t *w, size_t w_stride, int n_rows,
 		const uint8_t *const ac[4], int nc, float *out, size_t out_stride)
 {
@@ -1357,7 +1388,7 @@ kt_rows(enum dtype t, enum mm_path p, int64_t nb, const uint8_t *w, size_t w_str
 	}
 }
 
-AVX2 static inline __attribute__((always_inline)) void
+SIMD static inline __attribute__((always_inline)) void
 kv_rows(enum dtype t, int64_t nb, const uint8_t *w, size_t w_stride, int n_rows,
 		const uint8_t *const ac[4], int nc, float *out, size_t out_stride)
 {
@@ -1377,7 +1408,7 @@ kv_rows(enum dtype t, int64_t nb, const uint8_t *w, size_t w_stride, int n_rows,
  * memory) one pair at a time, which streams best (see dot32_block), and so
  * do rows too long for the prepared activations.
  */
-AVX2 static inline __attribute__((always_inline)) void
+SIMD static inline __attribute__((always_inline)) void
 k_block(enum dtype t, enum mm_path p, int64_t n, const uint8_t *w, size_t w_stride, int n_rows,
 		const uint8_t *a, size_t a_stride, int n_acts, float *out, size_t out_stride)
 {
@@ -1417,7 +1448,7 @@ k_block(enum dtype t, enum mm_path p, int64_t n, const uint8_t *w, size_t w_stri
 }
 
 #define K_BLOCK_KERNEL(name, type) \
-AVX2 static void \
+SIMD static void \
 dot_block_##name(enum mm_path p, int64_t n, const uint8_t *w, size_t w_stride, int n_rows, \
 				 const uint8_t *a, size_t a_stride, int n_acts, float *out, size_t out_stride) \
 { \
@@ -1431,14 +1462,14 @@ K_BLOCK_KERNEL(q6_K, DTYPE_Q6_K)
 /* ---- quantization of activations ---- */
 
 /* Round 8 floats to nearest even and convert to int32. */
-AVX2 static inline __m256i
+SIMD static inline __m256i
 round_even(__m256 v)
 {
 	return _mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
 /* Pack 4x8 int32 in [-128, 127] to 32 bytes, in order. */
-AVX2 static inline void
+SIMD static inline void
 store_i8x32(int8_t *dst, __m256i i0, __m256i i1, __m256i i2, __m256i i3)
 {
 	__m256i		p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
@@ -1449,7 +1480,7 @@ store_i8x32(int8_t *dst, __m256i i0, __m256i i1, __m256i i2, __m256i i3)
 }
 
 /* One Q8_0/Q8_1 block, as q8_block() in quant_ref.c. */
-AVX2 static float
+SIMD static float
 q8_block(const float *x, int8_t *qs, int *sum)
 {
 	const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -1473,7 +1504,7 @@ q8_block(const float *x, int8_t *qs, int *sum)
 	return amax / 127.0f;
 }
 
-AVX2 static void
+SIMD static void
 quantize_q8_0(const float *src, void *dst, int64_t n)
 {
 	struct block_q8_0 *y = dst;
@@ -1486,7 +1517,7 @@ quantize_q8_0(const float *src, void *dst, int64_t n)
 	}
 }
 
-AVX2 static void
+SIMD static void
 quantize_q8_1(const float *src, void *dst, int64_t n)
 {
 	struct block_q8_1 *y = dst;
@@ -1502,7 +1533,7 @@ quantize_q8_1(const float *src, void *dst, int64_t n)
 }
 
 /* The first element of x[0..QK_K) whose magnitude is amax. */
-AVX2 static float
+SIMD static float
 first_with_magnitude(const float *x, float amax)
 {
 	const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -1520,7 +1551,7 @@ first_with_magnitude(const float *x, float amax)
 }
 
 /* As quantize_q8_K in quant_ref.c. */
-AVX2 static void
+SIMD static void
 quantize_q8_K(const float *src, void *dst, int64_t n)
 {
 	const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -1564,7 +1595,7 @@ quantize_q8_K(const float *src, void *dst, int64_t n)
  * the rare group of 8 holding a NaN is redone with the scalar conversion so
  * that the output is the same bits as the reference's.
  */
-AVX2 static void
+SIMD static void
 quantize_f16(const float *src, void *dst, int64_t n)
 {
 	uint16_t   *y = dst;
@@ -1585,8 +1616,8 @@ quantize_f16(const float *src, void *dst, int64_t n)
 		y[i] = f32_to_f16(src[i]);
 }
 
-const struct quant_kernels quant_kernels_avx2 = {
-	.name = "avx2",
+const struct quant_kernels QUANT_TABLE = {
+	.name = QUANT_NAME,
 	.quantize = {
 		[DTYPE_F16] = quantize_f16,
 		[DTYPE_Q8_0] = quantize_q8_0,
@@ -1609,11 +1640,11 @@ const struct quant_kernels quant_kernels_avx2 = {
 #else							/* not x86: no fast kernels */
 
 int
-quant_avx2_usable(void)
+QUANT_USABLE(void)
 {
 	return 0;
 }
 
-const struct quant_kernels quant_kernels_avx2 = {.name = "avx2"};
+const struct quant_kernels QUANT_TABLE = {.name = QUANT_NAME};
 
 #endif

@@ -2,9 +2,10 @@
  * quant_kernels.h — the kernel tables behind quant.h (internal to quant*.c).
  *
  * quant_ref.c fills a complete table with the scalar reference kernels;
- * quant_avx2.c fills only the entries it accelerates.  quant.c merges the
- * two once at start-up.  Lengths are in elements and are multiples of the
- * type's block size.
+ * quant_avx2.c (built twice: AVX2, and AVX-512 by quant_avx512.c) fills
+ * only the entries it accelerates.  quant.c merges one of them over the
+ * reference once at start-up.  Lengths are in elements and are multiples
+ * of the type's block size.
  */
 #ifndef DR1_QUANT_KERNELS_H
 #define DR1_QUANT_KERNELS_H
@@ -40,12 +41,17 @@ struct quant_kernels
 
 extern const struct quant_kernels quant_kernels_ref;
 
-/* Only meaningful when quant_avx2_usable() says so; NULL entries mean "no
- * fast version, use the reference". */
+/*
+ * The SIMD tables, only meaningful when their usable() says so; NULL
+ * entries mean "no fast version, use the reference".  The AVX-512 table is
+ * the AVX2 one built for a wider target and gives the same bits.
+ */
 extern const struct quant_kernels quant_kernels_avx2;
+extern const struct quant_kernels quant_kernels_avx512;
 
-/* True when the AVX2 kernels were compiled in and the CPU runs them. */
+/* True when the kernels were compiled in and the CPU runs them. */
 int			quant_avx2_usable(void);
+int			quant_avx512_usable(void);
 
 /*
  * Inverse scale of a Q8_0/Q8_1 block of largest magnitude amax (ggml's x86

@@ -21,6 +21,7 @@
 #include "check.h"
 #include "f16.h"
 #include "quant.h"
+#include "quant_kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -603,7 +604,8 @@ test_dispatch(void)
 	const char *name = quant_init();
 	float		v[QK_K];
 
-	CHECK(strcmp(name, "avx2") == 0 || strcmp(name, "scalar") == 0, "quant_init name %s", name);
+	CHECK(strcmp(name, "avx512") == 0 || strcmp(name, "avx2") == 0 || strcmp(name, "scalar") == 0,
+		  "quant_init name %s", name);
 	CHECK(strcmp(quant_init(), name) == 0, "quant_init is stable");
 	printf("quant kernels: %s\n", name);
 	CHECK(quant_act_type(DTYPE_Q4_1) == DTYPE_Q8_1 && quant_act_type(DTYPE_Q5_0) == DTYPE_Q8_0 &&
@@ -846,6 +848,136 @@ test_block_kernels(void)
 			/* past KT_MAX_BLOCKS and OCT_MAX_BLOCKS (quant_avx2.c) */
 			test_block_shape(paths[p], w, k_quant ? 129 * QK_K : 1025 * 32);
 		}
+}
+
+/* ---- the AVX-512 build of the SIMD kernels against the AVX2 build ---- */
+
+#define SAME_BITS(x, y) (memcmp(&(x), &(y), sizeof(x)) == 0)
+
+/* Every product of vec_dot_block in order p, by both tables, on rows and
+ * activations of every shape the tiles distinguish. */
+static int
+isa_block_diffs(const struct quant_kernels *a, const struct quant_kernels *b, enum mm_path p,
+				enum dtype w, int64_t n, const uint8_t *wrows, size_t wb, const uint8_t *acts,
+				size_t ab)
+{
+	static const int n_acts[] = {1, 2, 3, 4, 5, 8, 9, 13, 17};
+	float		oa[17 * 9];
+	float		ob[17 * 9];
+	int			bad = 0;
+
+	for (int rows = 1; rows <= 9; rows += 2)
+		for (int k = 0; k < NELEMS(n_acts); k++)
+		{
+			a->vec_dot_block[w] (p, n, wrows, wb, rows, acts, ab, n_acts[k], oa, 9);
+			b->vec_dot_block[w] (p, n, wrows, wb, rows, acts, ab, n_acts[k], ob, 9);
+			for (int c = 0; c < n_acts[k]; c++)
+				for (int r = 0; r < rows; r++)
+					bad += !SAME_BITS(oa[c * 9 + r], ob[c * 9 + r]);
+		}
+	return bad;
+}
+
+/* The pair kernels of one table entry kind, compared on every row pair. */
+static int
+isa_pair_diffs(vec_dot_fn fa, vec_dot_fn fb, int64_t n, const uint8_t *wrows, size_t wb,
+			   const uint8_t *acts, size_t ab)
+{
+	int			bad = 0;
+
+	if (!fa != !fb)
+		return 1;
+	for (int r = 0; fa && r < 9; r++)
+		for (int c = 0; c < 17; c++)
+		{
+			float		x = fa(n, wrows + r * wb, acts + c * ab);
+			float		y = fb(n, wrows + r * wb, acts + c * ab);
+
+			bad += !SAME_BITS(x, y);
+		}
+	return bad;
+}
+
+static void
+test_isa_type(const struct quant_kernels *a, const struct quant_kernels *b, enum dtype w,
+			  int64_t n)
+{
+	static const enum mm_path paths[] = {MM_VEC_DOT, MM_X8_GEMV, MM_X8_GEMM, MM_TILED, MM_TINYBLAS};
+	enum dtype	act = quant_act_type(w);
+	size_t		wb = dtype_row_bytes(w, n);
+	size_t		ab = dtype_row_bytes(act, n);
+	uint8_t    *wrows = malloc(wb * 9);
+	uint8_t    *acts = malloc(ab * 17);
+	uint8_t    *qb = malloc(ab);
+	float	   *da = malloc((size_t) n * sizeof(float));
+	float	   *db = malloc((size_t) n * sizeof(float));
+	int			bad = 0;
+
+	for (int r = 0; r < 9; r++)
+		random_weights(w, wrows + r * wb, n);
+	for (int c = 0; c < 17; c++)
+	{
+		float	   *x = random_activations(n);
+
+		if (a->quantize[act])
+		{
+			a->quantize[act] (x, acts + c * ab, n);
+			b->quantize[act] (x, qb, n);
+			bad += memcmp(acts + c * ab, qb, ab) != 0;
+		}
+		else
+			quantize_row_act_ref(act, x, acts + c * ab, n);
+		free(x);
+	}
+	CHECK(bad == 0, "avx512 vs avx2: %s activations of %s differ in %d rows",
+		  dtype_name(act), dtype_name(w), bad);
+	if (a->dequant[w])
+	{
+		a->dequant[w] (wrows, da, n);
+		b->dequant[w] (wrows, db, n);
+		CHECK(memcmp(da, db, (size_t) n * sizeof(float)) == 0,
+			  "avx512 vs avx2: dequantized %s differ", dtype_name(w));
+	}
+	bad = isa_pair_diffs(a->vec_dot[w], b->vec_dot[w], n, wrows, wb, acts, ab) +
+		isa_pair_diffs(a->vec_dot_x8_gemv[w], b->vec_dot_x8_gemv[w], n, wrows, wb, acts, ab) +
+		isa_pair_diffs(a->vec_dot_x8_gemm[w], b->vec_dot_x8_gemm[w], n, wrows, wb, acts, ab) +
+		isa_pair_diffs(a->vec_dot_tiled[w], b->vec_dot_tiled[w], n, wrows, wb, acts, ab) +
+		isa_pair_diffs(a->vec_dot_tinyblas[w], b->vec_dot_tinyblas[w], n, wrows, wb, acts, ab);
+	CHECK(bad == 0, "avx512 vs avx2: %d %s pair products (n=%lld) differ", bad, dtype_name(w),
+		  (long long) n);
+	bad = 0;
+	if (a->vec_dot_block[w])
+		for (int p = 0; p < NELEMS(paths); p++)
+			bad += isa_block_diffs(a, b, paths[p], w, n, wrows, wb, acts, ab);
+	CHECK(bad == 0, "avx512 vs avx2: %d %s block products (n=%lld) differ", bad, dtype_name(w),
+		  (long long) n);
+	free(wrows);
+	free(acts);
+	free(qb);
+	free(da);
+	free(db);
+}
+
+/*
+ * The AVX-512 table must give the AVX2 table's bits in every entry
+ * (DESIGN.md §3.9); runs where the CPU has both.
+ */
+static void
+test_isa_tables(void)
+{
+	if (!quant_avx2_usable() || !quant_avx512_usable())
+	{
+		printf("SKIP avx512 vs avx2 kernels: this CPU lacks AVX-512 F/BW/VL/VNNI\n");
+		return;
+	}
+	for (int t = 0; t < NELEMS(weight_types); t++)
+	{
+		enum dtype	w = weight_types[t];
+		bool		k_quant = w == DTYPE_Q4_K || w == DTYPE_Q5_K || w == DTYPE_Q6_K;
+
+		test_isa_type(&quant_kernels_avx2, &quant_kernels_avx512, w, 3 * QK_K);
+		test_isa_type(&quant_kernels_avx2, &quant_kernels_avx512, w, k_quant ? 129 * QK_K : 1025 * 32);
+	}
 }
 
 /*
@@ -1157,6 +1289,7 @@ main(void)
 	test_mm_path_for();
 	test_path_kernels();
 	test_block_kernels();
+	test_isa_tables();
 	test_float_orders();
 	test_golden();
 	bench_dot(DTYPE_Q4_1);
