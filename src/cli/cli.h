@@ -26,11 +26,13 @@ struct cli_opts
 	bool		raw;
 	bool		ids;
 	bool		special;
+	bool		truncate;		/* embed --truncate */
 	enum infer_device device;	/* --device auto|cpu|cuda */
 };
 
 int			cmd_info(const struct cli_opts *o);
 int			cmd_tokenize(const struct cli_opts *o);
+int			cmd_embed(const struct cli_opts *o);
 int			cmd_generate(const struct cli_opts *o);
 int			cmd_bench(const struct cli_opts *o);
 int			cmd_serve(int argc, char **argv);

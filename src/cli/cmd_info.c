@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "cli_util.h"
+#include "embed.h"
 #include "error.h"
 #include "gguf.h"
 #include "model.h"
@@ -72,8 +73,9 @@ cmd_info(const struct cli_opts *o)
 		   m->output_tied ? "true" : "false");
 	printf("\"chat_template\":\"%s\",\"tokenizer_pre\":", chat_style_name(m->chat));
 	json_string(stdout, pre.ptr, pre.len);
-	printf(",\"bos_token_id\":%d,\"eos_token_id\":%d,\"add_bos_token\":%s}\n",
-		   tokenizer_bos(m->tok), tokenizer_eos(m->tok), tokenizer_add_bos(m->tok) ? "true" : "false");
+	printf(",\"bos_token_id\":%d,\"eos_token_id\":%d,\"add_bos_token\":%s,\"pooling\":\"%s\"}\n",
+		   tokenizer_bos(m->tok), tokenizer_eos(m->tok), tokenizer_add_bos(m->tok) ? "true" : "false",
+		   pooling_name(embed_pooling(m)));
 	model_free(m);
 	return 0;
 }

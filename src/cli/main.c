@@ -4,6 +4,7 @@
  *
  *   deepseek-r1 info     -m FILE
  *   deepseek-r1 tokenize -m FILE [--special]             (text on stdin)
+ *   deepseek-r1 embed    -m FILE [-t THREADS] [-c CTX] [--truncate]  (a text per line on stdin)
  *   deepseek-r1 generate -m FILE -p TEXT [-n N] [--temp T] [--seed S] [-t THREADS]
  *                        [--system TEXT] [--raw] [--ids] [-c CTX]
  *   deepseek-r1 bench    -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N]
@@ -20,6 +21,7 @@
 static const char usage[] =
 	"usage: deepseek-r1 info -m FILE\n"
 	"       deepseek-r1 tokenize -m FILE [--special]   (reads text from stdin)\n"
+	"       deepseek-r1 embed -m FILE [-t THREADS] [-c CTX] [--truncate]   (a text per line of stdin)\n"
 	"       deepseek-r1 generate -m FILE -p TEXT [-n N] [--temp T] [--seed S] [-t THREADS]\n"
 	"                            [--system TEXT] [--raw] [--ids] [-c CTX] [--device auto|cpu|cuda]\n"
 	"       deepseek-r1 bench -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N]\n";
@@ -39,7 +41,8 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "serve"))
 		return cmd_serve(argc, argv);	/* the extension's engine process */
-	if (strcmp(cmd, "info") && strcmp(cmd, "tokenize") && strcmp(cmd, "generate") && strcmp(cmd, "bench"))
+	if (strcmp(cmd, "info") && strcmp(cmd, "tokenize") && strcmp(cmd, "embed") &&
+		strcmp(cmd, "generate") && strcmp(cmd, "bench"))
 	{
 		fputs(usage, stderr);
 		return cli_fail("unknown command '%s'", cmd);
@@ -50,6 +53,8 @@ main(int argc, char **argv)
 		return cmd_info(&o);
 	if (!strcmp(cmd, "tokenize"))
 		return cmd_tokenize(&o);
+	if (!strcmp(cmd, "embed"))
+		return cmd_embed(&o);
 	if (!strcmp(cmd, "generate"))
 		return cmd_generate(&o);
 	return cmd_bench(&o);

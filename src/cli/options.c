@@ -27,6 +27,8 @@ cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 			o->ids = true, takes_value = false;
 		else if (!strcmp(a, "--special"))
 			o->special = true, takes_value = false;
+		else if (!strcmp(a, "--truncate"))
+			o->truncate = true, takes_value = false;
 		else if (!v)
 			return cli_fail("option %s needs a value (or is unknown)", a);
 		else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
@@ -94,6 +96,12 @@ serve_parse_opts(int argc, char **argv, struct serve_opts *o)
 			rc = cli_parse_int(a, v, 1, SERVE_MAX_BATCH_MAX, &n), o->max_batch = (int) n;
 		else if (!strcmp(a, "--protocol"))
 			rc = cli_parse_int(a, v, 0, INT_MAX, &n), o->protocol = (int) n;
+		else if (!strcmp(a, "--role"))
+		{
+			if (strcmp(v, "generate") != 0 && strcmp(v, "embed") != 0)
+				return cli_fail("serve: --role must be generate or embed");
+			o->embedding = !strcmp(v, "embed");
+		}
 		else if (!strcmp(a, "--prefix-sharing"))
 		{
 			if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)

@@ -1,6 +1,6 @@
 /*
  * options.h — the command lines of the deepseek-r1 program: the options of
- * info, tokenize, generate and bench (struct cli_opts, cli.h) and those of
+ * info, tokenize, embed, generate and bench (struct cli_opts, cli.h) and those of
  * serve, the extension's engine process.  Every numeric value is parsed by
  * cli_parse_int or cli_parse_float (cli_util.h) against its range.
  */
@@ -12,7 +12,7 @@
 
 #include "cli.h"
 
-/* argv[2..argc) of info, tokenize, generate or bench (bench: -p is the
+/* argv[2..argc) of info, tokenize, embed, generate or bench (bench: -p is the
  * prompt length, --parallel is allowed).  0, or 1 after cli_fail. */
 int			cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o);
 
@@ -27,6 +27,7 @@ struct serve_opts
 	int			max_batch;		/* --max-batch */
 	int			protocol;		/* --protocol, checked when the model loads */
 	bool		prefix_sharing; /* --prefix-sharing on|off */
+	bool		embedding;		/* --role embed: serve an embedding model */
 };
 
 /* Ranges of serve's options: those of the settings the worker passes

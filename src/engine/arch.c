@@ -6,8 +6,9 @@
 #include <string.h>
 
 static const struct arch_info arch_table[] = {
-	{"llama", false, ROPE_ADJACENT, 10000.0f},
-	{"qwen2", true, ROPE_NEOX, 10000.0f},
+	{"llama", false, ROPE_ADJACENT, 10000.0f, false},
+	{"qwen2", true, ROPE_NEOX, 10000.0f, false},
+	{"bert", true, ROPE_NEOX, 10000.0f, true},	/* no RoPE: the rope fields are unused */
 };
 
 const struct arch_info *

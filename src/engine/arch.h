@@ -2,7 +2,8 @@
  * arch.h — what each supported model architecture needs.
  *
  * Keyed by general.architecture.  Adding an architecture that is a variant
- * of these is one table entry in arch.c.
+ * of these is one table entry in arch.c.  The decoders (llama, qwen2) run in
+ * forward.c; the encoder (bert, embeddings only) in encoder.c.
  */
 #ifndef DR1_ARCH_H
 #define DR1_ARCH_H
@@ -22,6 +23,7 @@ struct arch_info
 	bool		qkv_bias;		/* blk.N.attn_{q,k,v}.bias present */
 	enum rope_style rope;
 	float		default_rope_base;
+	bool		encoder;		/* BERT: bidirectional, post-norm, learned positions (encoder.c) */
 };
 
 /* The entry for an architecture name (not NUL-terminated), or NULL. */

@@ -11,42 +11,10 @@
 
 #include "attention.h"
 #include "error.h"
+#include "forward_impl.h"
 #include "ops.h"
 #include "quant.h"
 #include "threadpool.h"
-
-/* Activations quantized for a matrix product, kept while their source is
- * unchanged so Q, K and V (and gate and up) share one quantization. */
-struct act_buf
-{
-	const float *src;
-	enum dtype	type;
-	void	   *data;
-};
-
-#define GROUP_MAX 3				/* products in one parallel loop: q, k, v */
-
-struct forward_scratch
-{
-	float	   *x;				/* [T][n_embd] residual stream */
-	float	   *xn;				/* [T][n_embd] normalized input of a block */
-	float	   *q;				/* [T][n_embd] */
-	float	   *k;				/* [T][kv_dim] */
-	float	   *v;				/* [T][kv_dim] */
-	float	   *att;			/* [T][n_embd] attention output */
-	float	   *gate;			/* [T][n_ff] */
-	float	   *up;				/* [T][n_ff] */
-	struct act_buf acts[2];
-	int			next_act;
-	float	   *scores;			/* [n_threads][n_ctx] */
-	struct kv_seq **tok_seq;	/* [T] sequence of each token */
-	int32_t    *tok_chunk;		/* [T] tokens its sequence brought to this pass */
-	int32_t    *tok_index;		/* [T] its index among them */
-	int32_t    *tok_pos;		/* [T] position of each token */
-	enum mm_path *tok_path;		/* [GROUP_MAX][T] summation order in each product of a group */
-	float	   *rope_cos;		/* [T][rope_dim / 2] each token's RoPE angles */
-	float	   *rope_sin;
-};
 
 static void
 scratch_free(struct forward_scratch *s)
@@ -74,8 +42,9 @@ scratch_free(struct forward_scratch *s)
 	free(s);
 }
 
+/* encoder: no gate, so no up (the FFN's activations go to gate) */
 static struct forward_scratch *
-scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads)
+scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads, bool encoder)
 {
 	struct forward_scratch *s = calloc(1, sizeof *s);
 	size_t		d = hp->n_embd;
@@ -91,7 +60,7 @@ scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads)
 	s->v = malloc(T * kv_dim * sizeof(float));
 	s->att = malloc(T * d * sizeof(float));
 	s->gate = malloc(T * hp->n_ff * sizeof(float));
-	s->up = malloc(T * hp->n_ff * sizeof(float));
+	s->up = encoder ? NULL : malloc(T * hp->n_ff * sizeof(float));
 	/* F32 is the widest activation format */
 	s->acts[0].data = malloc(T * widest * sizeof(float));
 	s->acts[1].data = malloc(T * widest * sizeof(float));
@@ -104,7 +73,7 @@ scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads)
 	/* + 1: never a malloc(0) */
 	s->rope_cos = malloc(T * (hp->rope_dim / 2 + 1) * sizeof(float));
 	s->rope_sin = malloc(T * (hp->rope_dim / 2 + 1) * sizeof(float));
-	if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->att || !s->gate || !s->up ||
+	if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->att || !s->gate || (!s->up && !encoder) ||
 		!s->acts[0].data || !s->acts[1].data || !s->scores || !s->tok_seq ||
 		!s->tok_chunk || !s->tok_index || !s->tok_pos || !s->tok_path || !s->rope_cos ||
 		!s->rope_sin)
@@ -144,6 +113,41 @@ choose_backend(struct infer_ctx *ic, const struct infer_config *cfg, char *err)
 	return 0;
 }
 
+/*
+ * An encoder (bert) needs no KV cache: each input is one pass of all its
+ * tokens (encoder.c), so a pass must hold the longest input, and positions
+ * end where its learned position embeddings do.  It runs on the CPU: the
+ * GPU backend has no encoder.
+ */
+static struct infer_ctx *
+encoder_ctx_init(struct infer_ctx *ic, const struct infer_config *cfg, int n_threads, char *err)
+{
+	const struct hparams *hp = &ic->model->hp;
+
+	if (cfg->device == INFER_DEVICE_GPU)
+	{
+		err_set(err, "device=cuda: the GPU backend has no encoder (%s)", ic->model->arch->name);
+		goto fail;
+	}
+	if (ic->n_ctx > hp->n_ctx_train)
+		ic->n_ctx = hp->n_ctx_train;
+	if (ic->max_batch_tokens < ic->n_ctx)
+		ic->max_batch_tokens = ic->n_ctx;
+	snprintf(ic->device_note, sizeof ic->device_note, "running on the CPU (an encoder)");
+	ic->pool = threadpool_new(n_threads);
+	ic->scratch = scratch_new(hp, ic->max_batch_tokens, ic->n_ctx, n_threads, true);
+	if (!ic->scratch)
+	{
+		err_set(err, "out of memory for the forward pass buffers");
+		goto fail;
+	}
+	return ic;
+
+fail:
+	infer_free(ic);
+	return NULL;
+}
+
 struct infer_ctx *
 infer_new(struct model *m, const struct infer_config *cfg, char *err)
 {
@@ -162,6 +166,8 @@ infer_new(struct model *m, const struct infer_config *cfg, char *err)
 	ic->model = m;
 	ic->n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : hp->n_ctx_train;
 	ic->max_batch_tokens = cfg->max_batch_tokens > 0 ? cfg->max_batch_tokens : INFER_DEFAULT_BATCH_TOKENS;
+	if (m->arch->encoder)
+		return encoder_ctx_init(ic, cfg, n_threads, err);
 	n_blocks = cfg->kv_bytes > 0
 		? (int64_t) (cfg->kv_bytes / block_bytes)
 		: (ic->n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
@@ -174,7 +180,7 @@ infer_new(struct model *m, const struct infer_config *cfg, char *err)
 	if (!ic->kv)
 		goto fail;
 	ic->pool = threadpool_new(n_threads);
-	ic->scratch = scratch_new(hp, ic->max_batch_tokens, ic->n_ctx, n_threads);
+	ic->scratch = scratch_new(hp, ic->max_batch_tokens, ic->n_ctx, n_threads, false);
 	if (!ic->pool || !ic->scratch)
 	{
 		err_set(err, "out of memory for the forward pass buffers");
@@ -205,13 +211,6 @@ infer_free(struct infer_ctx *ic)
 
 /* ---- per-token steps ---------------------------------------------------- */
 
-/*
- * fn(ic, arg, t) for every token t < T: on the pool when there are enough
- * tokens to pay for waking it, else on this thread.  Each call touches only
- * its own token's rows, so the split changes no result.
- */
-typedef void (*token_fn) (struct infer_ctx *ic, const void *arg, int32_t t);
-
 struct token_task
 {
 	struct infer_ctx *ic;
@@ -233,7 +232,7 @@ token_worker(void *ctx, int i, int n)
  * waking the pool costs more than it saves (decode steps). */
 #define POOL_MIN_TOKENS 4
 
-static void
+void
 for_each_token(struct infer_ctx *ic, int32_t T, token_fn fn, const void *arg)
 {
 	struct token_task tt = {ic, fn, arg, T};
@@ -281,8 +280,7 @@ acts_for(struct infer_ctx *ic, const float *src, int32_t T, int64_t cols, enum d
 	return a->data;
 }
 
-/* The source rows changed: forget their quantized copies. */
-static void
+void
 acts_forget(struct forward_scratch *s)
 {
 	s->acts[0].src = s->acts[1].src = NULL;
@@ -372,7 +370,7 @@ matmul_worker(void *ctx, int i, int n)
  * alone.  The activations are quantized once per type; a group needing more
  * types than acts_for keeps (2) runs one product at a time.
  */
-static void
+void
 linear_group(struct infer_ctx *ic, const struct weight *const *w, float *const *out,
 			 const float *const *bias, int n, const float *x, int32_t T, bool alone)
 {
@@ -417,7 +415,7 @@ linear_group(struct infer_ctx *ic, const struct weight *const *w, float *const *
 	threadpool_run(ic->pool, matmul_worker, &mt);
 }
 
-static void
+void
 linear(struct infer_ctx *ic, const struct weight *w, const float *x, int32_t T,
 	   float *out, const float *bias, bool alone)
 {
@@ -629,27 +627,18 @@ batch_prepare(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, int32_t
 	return 0;
 }
 
-int
-infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *logits, char *err)
+/*
+ * Embed the batch's T tokens and run every layer up to the last one's
+ * feed-forward block, which the callers run on the rows they need.
+ */
+static void
+run_to_last_ffn(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs, int32_t T)
 {
 	const struct model *m = ic->model;
 	struct forward_scratch *s = ic->scratch;
 	int32_t		d = m->hp.n_embd;
-	int32_t		T = 0;
 	int32_t		t = 0;
-	int32_t		n_out;
-	int			rc = batch_prepare(ic, batch, n_seqs, &T, err);
 
-	if (rc != 0)
-		return rc;
-	if (ic->gpu)
-	{
-		if (ic->gpu->forward(ic->gpu_state, batch, n_seqs, logits, NULL, err) != 0)
-			return -1;
-		for (int i = 0; i < n_seqs; i++)
-			batch[i].seq->n_tokens += batch[i].n_tokens;
-		return 0;
-	}
 	for (int i = 0; i < n_seqs; i++)
 		for (int32_t j = 0; j < batch[i].n_tokens; j++, t++)
 		{
@@ -667,14 +656,71 @@ infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *
 		ffn_block(ic, &m->layers[il], T, false);
 	}
 	attention_block(ic, &m->layers[m->hp.n_layer - 1], m->hp.n_layer - 1, T);
+}
+
+static void
+advance(struct seq_batch *batch, int n_seqs)
+{
+	for (int i = 0; i < n_seqs; i++)
+		batch[i].seq->n_tokens += batch[i].n_tokens;
+}
+
+int
+infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *logits, char *err)
+{
+	const struct model *m = ic->model;
+	int32_t		T = 0;
+	int32_t		n_out;
+	int			rc;
+
+	if (m->arch->encoder)
+		return err_set(err, "forward: %s is an encoder: it embeds (embed.h), it does not generate",
+					   m->arch->name);
+	rc = batch_prepare(ic, batch, n_seqs, &T, err);
+	if (rc != 0)
+		return rc;
+	if (ic->gpu)
+	{
+		if (ic->gpu->forward(ic->gpu_state, batch, n_seqs, logits, NULL, err) != 0)
+			return -1;
+		advance(batch, n_seqs);
+		return 0;
+	}
+	run_to_last_ffn(ic, batch, n_seqs, T);
 	n_out = keep_output_rows(ic, batch, n_seqs);
 	if (n_out > 0)
 	{
 		ffn_block(ic, &m->layers[m->hp.n_layer - 1], n_out, true);
 		output_logits(ic, n_out, logits);
 	}
+	advance(batch, n_seqs);
+	return 0;
+}
 
-	for (int i = 0; i < n_seqs; i++)
-		batch[i].seq->n_tokens += batch[i].n_tokens;
+/*
+ * As llama.cpp computes embeddings: every row goes through the last
+ * feed-forward block (none is dropped, as none is for llama.cpp when all
+ * are outputs), then the final norm.
+ */
+int
+infer_forward_hidden(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs,
+					 const float **hidden, char *err)
+{
+	const struct model *m = ic->model;
+	int32_t		T = 0;
+	int			rc;
+
+	if (m->arch->encoder)
+		return err_set(err, "forward: %s is an encoder: its pass is encoder_forward", m->arch->name);
+	if (ic->gpu)
+		return err_set(err, "forward: hidden states are computed on the CPU only");
+	rc = batch_prepare(ic, batch, n_seqs, &T, err);
+	if (rc != 0)
+		return rc;
+	run_to_last_ffn(ic, batch, n_seqs, T);
+	ffn_block(ic, &m->layers[m->hp.n_layer - 1], T, false);
+	for_each_token(ic, T, norm_token, m->output_norm);
+	*hidden = ic->scratch->xn;
+	advance(batch, n_seqs);
 	return 0;
 }

@@ -80,4 +80,13 @@ struct seq_batch
 int			infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs,
 						  float *logits, char *err);
 
+/*
+ * The same pass for embeddings: *hidden points at the final hidden state
+ * (after output_norm) of every token of the batch, [tokens][n_embd] in
+ * batch order, valid until the next pass.  Want_logits is ignored.  Same
+ * returns; CPU only; not for an encoder (encoder.h).
+ */
+int			infer_forward_hidden(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs,
+								 const float **hidden, char *err);
+
 #endif

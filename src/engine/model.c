@@ -50,6 +50,33 @@ hp_float(const struct gguf_file *f, const char *arch, const char *suffix,
 	return 0;
 }
 
+/*
+ * What embeddings need: the pooling (none, mean, cls, last as llama.cpp
+ * numbers them; rank and others are refused, we have no such head) and,
+ * for the encoder, its LayerNorm epsilon and a non-causal attention.
+ */
+static int
+load_embedding_hparams(struct model *m, const char *arch, char *err)
+{
+	char		key[128];
+	uint32_t	v = 0;
+	bool		causal = false;
+
+	gguf_arch_key(key, sizeof key, arch, "pooling_type");
+	if (gguf_kv_find(m->file, key) && (!gguf_get_u32(m->file, key, &v) || v > 3))
+		return err_set(err, "model: %s is not none (0), mean (1), cls (2) or last (3)", key);
+	m->hp.pooling_type = (int32_t) v;
+	if (!m->arch->encoder)
+		return 0;
+	gguf_arch_key(key, sizeof key, arch, "attention.causal");
+	if (gguf_get_bool(m->file, key, &causal) && causal)
+		return err_set(err, "model: %s is true, but a %s encoder attends both ways", key, arch);
+	gguf_arch_key(key, sizeof key, arch, "attention.layer_norm_epsilon");
+	if (!gguf_kv_find(m->file, key))
+		return err_set(err, "model: missing hyper-parameter %s", key);
+	return hp_float(m->file, arch, "attention.layer_norm_epsilon", 0.0f, &m->hp.norm_eps, err);
+}
+
 static int
 load_hparams(struct model *m, const char *arch, char *err)
 {
@@ -85,7 +112,7 @@ load_hparams(struct model *m, const char *arch, char *err)
 	if (hp->rope_dim > hp->head_dim || hp->rope_dim % 2 != 0)
 		return err_set(err, "model: rope.dimension_count %d is invalid for head size %d",
 					   hp->rope_dim, hp->head_dim);
-	return 0;
+	return load_embedding_hparams(m, arch, err);
 }
 
 static const struct gguf_tensor *
@@ -182,6 +209,80 @@ load_layer(struct model *m, int il, char *err)
 	return 0;
 }
 
+/* A BERT layer: attention and feed-forward with biases, each followed by
+ * its LayerNorm. */
+static int
+load_encoder_layer(struct model *m, int il, char *err)
+{
+	const struct hparams *hp = &m->hp;
+	struct layer *l = &m->layers[il];
+	int64_t		d = hp->n_embd;
+	char		name[96];
+
+#define LAYER_NAME(s) (snprintf(name, sizeof name, "blk.%d.%s", il, s), name)
+	if (load_weight(m, &l->wq, LAYER_NAME("attn_q.weight"), d, d, err) ||
+		load_weight(m, &l->wk, LAYER_NAME("attn_k.weight"), d, d, err) ||
+		load_weight(m, &l->wv, LAYER_NAME("attn_v.weight"), d, d, err) ||
+		load_weight(m, &l->wo, LAYER_NAME("attn_output.weight"), d, d, err) ||
+		load_vector(m, &l->bq, LAYER_NAME("attn_q.bias"), d, false, err) ||
+		load_vector(m, &l->bk, LAYER_NAME("attn_k.bias"), d, false, err) ||
+		load_vector(m, &l->bv, LAYER_NAME("attn_v.bias"), d, false, err) ||
+		load_vector(m, &l->bo, LAYER_NAME("attn_output.bias"), d, false, err) ||
+		load_vector(m, &l->attn_out_norm, LAYER_NAME("attn_output_norm.weight"), d, false, err) ||
+		load_vector(m, &l->attn_out_norm_b, LAYER_NAME("attn_output_norm.bias"), d, false, err) ||
+		load_weight(m, &l->w_up, LAYER_NAME("ffn_up.weight"), d, hp->n_ff, err) ||
+		load_vector(m, &l->b_up, LAYER_NAME("ffn_up.bias"), hp->n_ff, false, err) ||
+		load_weight(m, &l->w_down, LAYER_NAME("ffn_down.weight"), hp->n_ff, d, err) ||
+		load_vector(m, &l->b_down, LAYER_NAME("ffn_down.bias"), d, false, err) ||
+		load_vector(m, &l->out_norm, LAYER_NAME("layer_output_norm.weight"), d, false, err) ||
+		load_vector(m, &l->out_norm_b, LAYER_NAME("layer_output_norm.bias"), d, false, err))
+		return -1;
+#undef LAYER_NAME
+	return 0;
+}
+
+/*
+ * Row 0 of token_types, which every token gets: an input is one sentence
+ * ("sentence A"), as llama.cpp and sentence-transformers feed it.  Optional,
+ * as in llama.cpp.
+ */
+static int
+load_type_embd(struct model *m, char *err)
+{
+	const struct gguf_tensor *t = gguf_tensor_find(m->file, "token_types.weight");
+
+	if (!t)
+		return 0;
+	if (!dtype_is_weight_type(t->type) || t->n_dims != 2 || t->ne[0] != m->hp.n_embd || t->ne[1] < 1)
+		return err_set(err, "model: tensor 'token_types.weight' is not [%d, n] of a supported type",
+					   m->hp.n_embd);
+	m->type_embd = malloc(m->hp.n_embd * sizeof(float));
+	if (!m->type_embd)
+		return err_set(err, "model: out of memory");
+	dequantize_row(t->type, t->data, m->type_embd, m->hp.n_embd);
+	m->n_params += t->ne[0] * t->ne[1];
+	return 0;
+}
+
+static int
+load_encoder_tensors(struct model *m, char *err)
+{
+	const struct hparams *hp = &m->hp;
+
+	if (load_weight(m, &m->pos_embd, "position_embd.weight", hp->n_embd, hp->n_ctx_train, err) ||
+		load_type_embd(m, err) ||
+		load_vector(m, &m->embd_norm, "token_embd_norm.weight", hp->n_embd, false, err) ||
+		load_vector(m, &m->embd_norm_b, "token_embd_norm.bias", hp->n_embd, false, err))
+		return -1;
+	m->layers = calloc(hp->n_layer, sizeof(struct layer));
+	if (!m->layers)
+		return err_set(err, "model: out of memory");
+	for (int il = 0; il < hp->n_layer; il++)
+		if (load_encoder_layer(m, il, err))
+			return -1;
+	return 0;
+}
+
 static int
 load_tokenizer_and_chat(struct model *m, char *err)
 {
@@ -217,8 +318,11 @@ load_model_tensors(struct model *m, char *err)
 	if (m->hp.n_vocab != tokenizer_n_vocab(m->tok))
 		return err_set(err, "model: token_embd.weight has %lld rows but the vocabulary has %d tokens",
 					   (long long) embd->ne[1], tokenizer_n_vocab(m->tok));
-	if (load_weight(m, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, err) ||
-		load_vector(m, &m->output_norm, "output_norm.weight", hp->n_embd, false, err) ||
+	if (load_weight(m, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, err))
+		return -1;
+	if (m->arch->encoder)
+		return load_encoder_tensors(m, err);
+	if (load_vector(m, &m->output_norm, "output_norm.weight", hp->n_embd, false, err) ||
 		load_vector(m, &m->rope_freqs, "rope_freqs.weight", hp->rope_dim / 2, true, err))
 		return -1;
 	m->output_tied = gguf_tensor_find(m->file, "output.weight") == NULL;
@@ -260,7 +364,7 @@ model_load(const char *path, char *err)
 	m->arch = arch_find(arch.ptr, arch.len);
 	if (!m->arch)
 	{
-		err_set(err, "model: unsupported architecture '%.*s' (supported: llama, qwen2)",
+		err_set(err, "model: unsupported architecture '%.*s' (supported: llama, qwen2, bert)",
 				(int) (arch.len > 40 ? 40 : arch.len), arch.ptr);
 		goto fail;
 	}
@@ -294,11 +398,21 @@ model_free(struct model *m)
 			free(l->bq);
 			free(l->bk);
 			free(l->bv);
+			free(l->attn_out_norm);
+			free(l->attn_out_norm_b);
+			free(l->out_norm);
+			free(l->out_norm_b);
+			free(l->bo);
+			free(l->b_up);
+			free(l->b_down);
 		}
 		free(m->layers);
 	}
 	free(m->output_norm);
 	free(m->rope_freqs);
+	free(m->type_embd);
+	free(m->embd_norm);
+	free(m->embd_norm_b);
 	free(m->name);
 	free(m->default_system);
 	free(m->bos_text);

@@ -30,6 +30,8 @@ struct hparams
 	int32_t		rope_dim;		/* leading dims of a head that RoPE rotates */
 	float		rope_base;
 	float		rms_eps;
+	float		norm_eps;		/* LayerNorm epsilon (bert) */
+	int32_t		pooling_type;	/* {arch}.pooling_type as llama.cpp numbers it; 0: none given */
 };
 
 /* A weight matrix of rows x cols (GGUF ne[1] x ne[0]), rows stored one after
@@ -57,6 +59,15 @@ struct layer
 	struct weight w_gate,
 				w_up,
 				w_down;
+	/* bert: the LayerNorms after attention and after the feed-forward block
+	 * (post-norm; attn_norm and ffn_norm are NULL), the other biases */
+	float	   *attn_out_norm,
+			   *attn_out_norm_b,
+			   *out_norm,
+			   *out_norm_b;
+	float	   *bo,
+			   *b_up,
+			   *b_down;
 };
 
 struct model
@@ -70,6 +81,12 @@ struct model
 	bool		output_tied;
 	float	   *output_norm;
 	float	   *rope_freqs;		/* per-frequency divisors (Llama 3), or NULL */
+	/* bert: learned positions, the type-0 row of token_types, the
+	 * embeddings' LayerNorm (output is unused, output_norm NULL) */
+	struct weight pos_embd;
+	float	   *type_embd;
+	float	   *embd_norm,
+			   *embd_norm_b;
 	struct layer *layers;
 	int64_t		n_params;
 	struct tokenizer *tok;

@@ -4,6 +4,7 @@
 #include "ops.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -37,6 +38,71 @@ rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 	scale = 1.0f / sqrtf((float) (sum / n) + eps);
 	for (int i = 0; i < n; i++)
 		y[i] = (x[i] * scale) * w[i];
+}
+
+void
+layernorm(float *y, const float *x, const float *w, const float *b, int n, float eps)
+{
+	double		sum = 0.0;
+	double		var = 0.0;
+	float		mean;
+	float		scale;
+	int			i = 0;
+
+	for (int k = 0; k < n; k++)
+		sum += (double) x[k];
+	mean = (float) sum / (float) n;
+	for (; i + 8 <= n; i += 8)
+	{
+		float		v[8];
+
+		for (int l = 0; l < 8; l++)
+		{
+			y[i + l] = x[i + l] - mean;
+			v[l] = y[i + l] * y[i + l];
+		}
+		var += (double) (((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7])));
+	}
+	for (; i < n; i++)
+	{
+		y[i] = x[i] - mean;
+		var += (double) (y[i] * y[i]);
+	}
+	scale = 1.0f / sqrtf((float) (var / n) + eps);
+	for (int i = 0; i < n; i++)
+		y[i] = (y[i] * scale) * w[i] + b[i];
+}
+
+/* GELU of every F16 value, as F16: ggml's table, filled once. */
+static uint16_t gelu_table[1 << 16];
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+static void
+gelu_table_fill(void)
+{
+	const float sqrt_2_over_pi = 0.79788456080286535587989211986876f;
+
+	for (int i = 0; i < 1 << 16; i++)
+	{
+		float		v = f16_to_f32((uint16_t) i);
+
+		gelu_table[i] = f32_to_f16(0.5f * v * (1.0f + tanhf(sqrt_2_over_pi * v * (1.0f + 0.044715f * v * v))));
+	}
+}
+
+void
+gelu(float *y, const float *x, int n)
+{
+	pthread_once(&gelu_once, gelu_table_fill);
+	for (int i = 0; i < n; i++)
+	{
+		if (x[i] <= -10.0f)
+			y[i] = 0.0f;
+		else if (x[i] >= 10.0f)
+			y[i] = x[i];
+		else
+			y[i] = f16_to_f32(gelu_table[f32_to_f16(x[i])]);
+	}
 }
 
 void
@@ -235,6 +301,34 @@ softmax(float *x, int n)
 		for (int l = 0; l < 8 && i + l < n; l++)
 			v[l] = x[i + l];
 		sum += (double) (((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7])));
+	}
+	inv = (float) (1.0 / sum);
+	for (int i = 0; i < n; i++)
+		x[i] *= inv;
+}
+
+void
+softmax_unpadded(float *x, int n)
+{
+	int			n8 = n - n % 8;
+	float		max = -INFINITY;
+	double		sum = 0.0;
+	float		inv;
+
+	for (int i = 0; i < n; i++)
+		max = x[i] > max ? x[i] : max;
+	if (have_avx2())
+		exp_shifted_avx2(x, n8, max);
+	else
+		for (int i = 0; i < n8; i++)
+			x[i] = exp_poly(x[i] - max);
+	for (int i = 0; i < n8; i += 8)
+		sum += (double) (((x[i] + x[i + 4]) + (x[i + 2] + x[i + 6])) +
+						 ((x[i + 1] + x[i + 5]) + (x[i + 3] + x[i + 7])));
+	for (int i = n8; i < n; i++)
+	{
+		x[i] = expf(x[i] - max);
+		sum += (double) x[i];
 	}
 	inv = (float) (1.0 / sum);
 	for (int i = 0; i < n; i++)

@@ -29,6 +29,16 @@ void		rope_rotate(float *x, int n_head, int head_dim, int rope_dim, const float 
 void		rope(float *x, int n_head, int head_dim, int rope_dim, int32_t pos,
 				 float base, const float *freq_factors, enum rope_style style);
 
+/* y = ((x - mean) / sqrt(var + eps)) * w + b, for one row of n (BERT's
+ * LayerNorm), summed as ggml_norm on AVX2: the mean in double, rounded to
+ * float; the squares 8 at a time, each group's horizontal sum into a
+ * double. */
+void		layernorm(float *y, const float *x, const float *w, const float *b, int n, float eps);
+
+/* y = gelu(x), the tanh form, through F16 as ggml's CPU GELU (its table of
+ * F16 results indexed by the F16 input; identity from 10, 0 from -10). */
+void		gelu(float *y, const float *x, int n);
+
 /* h = silu(gate) * up */
 void		swiglu(float *h, const float *gate, const float *up, int n);
 
@@ -40,5 +50,9 @@ float		expf_poly(float x);
 
 /* In place: x = softmax(x), max subtracted, sum in double. */
 void		softmax(float *x, int n);
+
+/* The same for a row ggml does not pad (BERT's attention scores): its last
+ * n % 8 take libm's expf and join the double sum one by one. */
+void		softmax_unpadded(float *x, int n);
 
 #endif

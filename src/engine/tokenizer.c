@@ -21,6 +21,7 @@
 #include "error.h"
 #include "tokenizer_impl.h"
 #include "utf8.h"
+#include "wordpiece.h"
 
 /* Symbol indexes are int32_t and a byte-encoded word is twice its text. */
 #define MAX_TEXT		(1 << 30)
@@ -91,6 +92,23 @@ hex_digit(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return 0;
+}
+
+/* A WordPiece token's text: the phantom space that marks a word's first
+ * piece is a space again (as llama.cpp writes it). */
+static void
+decode_wordpiece(const char *s, size_t n, struct sink *out)
+{
+	const char *end = s + n;
+	const char *m;
+
+	while ((m = memmem(s, (size_t) (end - s), "\xe2\x96\x81", 3)) != NULL)
+	{
+		sink_put(out, s, (size_t) (m - s));
+		sink_put(out, " ", 1);
+		s = m + 3;
+	}
+	sink_put(out, s, (size_t) (end - s));
 }
 
 /* ---- encoding ---- */
@@ -421,6 +439,8 @@ encode(const struct tokenizer *t, const char *text, size_t len, bool parse_speci
 	{
 		if (a.f[i].id >= 0)
 			token_list_push(out, a.f[i].id);
+		else if (t->wordpiece)
+			wordpiece_encode(t, text + a.f[i].off, a.f[i].len, out);
 		else
 			encode_plain(t, &s, text + a.f[i].off, a.f[i].len, out);
 	}
@@ -469,6 +489,18 @@ tokenizer_eos(const struct tokenizer *t)
 	return t->eos;
 }
 
+int32_t
+tokenizer_sep(const struct tokenizer *t)
+{
+	return t->sep;
+}
+
+bool
+tokenizer_is_wordpiece(const struct tokenizer *t)
+{
+	return t->wordpiece;
+}
+
 bool
 tokenizer_add_bos(const struct tokenizer *t)
 {
@@ -507,6 +539,8 @@ tokenizer_piece(const struct tokenizer *t, int32_t id, bool with_special,
 	}
 	else if (a & ATTR_USER)
 		sink_put(&out, s, len);
+	else if ((a & ATTR_NORMAL) && t->wordpiece)
+		decode_wordpiece(s, len, &out);
 	else if (a & ATTR_NORMAL)
 		decode_normal(t, s, len, &out);
 	else if ((a & ATTR_BYTE) && len >= 5)

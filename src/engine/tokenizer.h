@@ -1,5 +1,6 @@
 /*
- * tokenizer.h — byte-level BPE (GPT-2 style) from a GGUF vocabulary.
+ * tokenizer.h — byte-level BPE (GPT-2 style) or BERT's WordPiece
+ * (tokenizer.ggml.model "bert", wordpiece.h) from a GGUF vocabulary.
  *
  * Loaded from the tokenizer.ggml.* metadata: tokens, token_type, merges, pre
  * (which pre-tokenizer splits the text before BPE), bos/eos/eot ids and
@@ -43,6 +44,8 @@ int			tokenizer_encode_guarded(const struct tokenizer *t, const char *text, size
 int32_t		tokenizer_n_vocab(const struct tokenizer *t);
 int32_t		tokenizer_bos(const struct tokenizer *t);	/* -1 if none */
 int32_t		tokenizer_eos(const struct tokenizer *t);	/* -1 if none */
+int32_t		tokenizer_sep(const struct tokenizer *t);	/* WordPiece's [SEP]; -1 for BPE */
+bool		tokenizer_is_wordpiece(const struct tokenizer *t);
 bool		tokenizer_add_bos(const struct tokenizer *t);
 
 /* True for end-of-generation tokens (eos, eot, <|im_end|>, <|eot_id|>, ...). */

@@ -29,13 +29,17 @@
 
 struct tokenizer
 {
+	bool		wordpiece;		/* tokenizer.ggml.model "bert" (wordpiece.c), else BPE */
 	struct strtab vocab;		/* entry i is token i */
-	struct strtab merges;		/* "left right" strings */
+	struct strtab merges;		/* "left right" strings (BPE) */
 	int32_t    *merge_rank;		/* rank of each merges entry */
 	uint16_t   *attr;
 	int32_t		n_vocab;
 	int32_t		bos;
 	int32_t		eos;
+	int32_t		unk;			/* WordPiece: [UNK]; -1 for BPE */
+	int32_t		sep;			/* WordPiece: [SEP], which ends an input; -1 for BPE */
+	size_t		max_piece;		/* WordPiece: bytes of the longest token */
 	bool		add_bos;
 	struct pretok_info pre;
 	int32_t    *special;		/* special tokens, longest text first */

@@ -379,16 +379,53 @@ load_specials(struct tokenizer *t, char *err)
 	return 0;
 }
 
+/* Byte-level BPE ("gpt2") or WordPiece ("bert"). */
 static int
-load_model_kind(const struct gguf_file *f, char *err)
+load_model_kind(struct tokenizer *t, const struct gguf_file *f, char *err)
 {
 	struct gguf_str model;
 
 	if (!gguf_get_str(f, "tokenizer.ggml.model", &model))
 		return err_set(err, "model has no tokenizer (tokenizer.ggml.model missing)");
-	if (model.len != 4 || memcmp(model.ptr, "gpt2", 4) != 0)
-		return err_set(err, "unsupported tokenizer model '%.*s' (only byte-level BPE 'gpt2')",
+	t->wordpiece = model.len == 4 && memcmp(model.ptr, "bert", 4) == 0;
+	if (!t->wordpiece && (model.len != 4 || memcmp(model.ptr, "gpt2", 4) != 0))
+		return err_set(err, "unsupported tokenizer model '%.*s' (byte-level BPE 'gpt2' or WordPiece 'bert')",
 					   (int) (model.len > 64 ? 64 : model.len), model.ptr);
+	return 0;
+}
+
+/*
+ * A WordPiece vocabulary names [UNK], which a word without pieces becomes,
+ * and [SEP], which ends every input (llama.cpp's key names; like llama.cpp,
+ * the tokens' texts when the keys are absent).
+ */
+static int
+load_wordpiece_roles(struct tokenizer *t, const struct gguf_file *f, char *err)
+{
+	static const char *const keys[] = {"tokenizer.ggml.unknown_token_id",
+	"tokenizer.ggml.seperator_token_id"};
+	int32_t    *roles[] = {&t->unk, &t->sep};
+	static const char *const texts[] = {"[UNK]", "[SEP]"};
+
+	for (int i = 0; i < 2; i++)
+	{
+		uint32_t	id;
+
+		if (gguf_kv_find(f, keys[i]) && (!gguf_get_u32(f, keys[i], &id) || id >= (uint32_t) t->n_vocab))
+			return err_set(err, "%s is not a token id (the vocabulary has %d tokens)", keys[i],
+						   t->n_vocab);
+		*roles[i] = gguf_kv_find(f, keys[i]) ? (int32_t) id : lookup(t, texts[i]);
+		if (*roles[i] < 0)
+			return err_set(err, "WordPiece vocabulary without %s (%s)", texts[i], keys[i]);
+	}
+	for (int32_t i = 0; i < t->n_vocab; i++)
+	{
+		size_t		len;
+
+		strtab_str(&t->vocab, (uint32_t) i, &len);
+		if (len > t->max_piece)
+			t->max_piece = len;
+	}
 	return 0;
 }
 
@@ -400,20 +437,23 @@ load_all(struct tokenizer *t, const struct gguf_file *f, char *err)
 	struct gguf_str pre = {"", 0};
 	bool		add_bos;
 
-	if (load_model_kind(f, err) < 0)
+	if (load_model_kind(t, f, err) < 0)
 		return -1;
 	if (tokens == NULL || tokens->elem_type != GGUF_STRING || tokens->n == 0)
 		return err_set(err, "tokenizer.ggml.tokens missing or not a string array");
 	if (tokens->n > INT32_MAX)
 		return err_set(err, "tokenizer vocabulary too large");
-	if (merges == NULL || merges->elem_type != GGUF_STRING)
+	if (!t->wordpiece && (merges == NULL || merges->elem_type != GGUF_STRING))
 		return err_set(err, "tokenizer.ggml.merges missing or not a string array");
 	gguf_get_str(f, "tokenizer.ggml.pre", &pre);
 	t->pre = pretok_lookup(pre.ptr, pre.len);
 	t->n_vocab = (int32_t) tokens->n;
+	t->unk = t->sep = -1;
 	init_byte_maps(t);
-	if (load_vocab(t, f, tokens, err) < 0 || load_merges(t, f, merges, err) < 0 ||
-		load_attrs(t, f, err) < 0 || check_id_keys(t, f, err) < 0)
+	if (load_vocab(t, f, tokens, err) < 0 ||
+		(!t->wordpiece && load_merges(t, f, merges, err) < 0) ||
+		load_attrs(t, f, err) < 0 || check_id_keys(t, f, err) < 0 ||
+		(t->wordpiece && load_wordpiece_roles(t, f, err) < 0))
 		return -1;
 	load_roles(t, f);
 	t->add_bos = t->pre.add_bos;

@@ -100,7 +100,11 @@ test_serve_valid(void)
 	CHECK(rc == 0 && message[0] == '\0', "the worker's command line: rc %d '%s'", rc, message);
 	CHECK(o.fd == 3 && o.protocol == 2 && !strcmp(o.model, "/m.gguf") && !strcmp(o.device, "cpu") &&
 		  o.threads == 4 && o.ctx == 4096 && o.kv_bytes == 1073741824LL && o.max_batch == 8 &&
-		  !o.prefix_sharing, "every value taken");
+		  !o.prefix_sharing && !o.embedding, "every value taken");
+	rc = serve((const char *[]) {"--fd", "3", "-m", "/e.gguf", "--role", "embed", NULL}, &o);
+	CHECK(rc == 0 && o.embedding, "--role embed: rc %d '%s'", rc, message);
+	rc = serve((const char *[]) {"--fd", "3", "-m", "/e.gguf", "--role", "generate", NULL}, &o);
+	CHECK(rc == 0 && !o.embedding, "--role generate");
 
 	rc = serve((const char *[]) {"--fd", "0", "--model", "x", "--threads", "0", "--ctx-size", "0",
 								 "--kv-bytes", "0", NULL}, &o);
@@ -120,6 +124,8 @@ test_serve_refused(void)
 {
 	struct serve_opts o;
 
+	REFUSED(serve((const char *[]) {"--fd", "3", "-m", "x", "--role", "rerank", NULL}, &o),
+			"serve: --role must be generate or embed", "unknown role");
 	REFUSED(serve((const char *[]) {"--fd", "3", "-m", "x", "--max-batch", "0", NULL}, &o),
 			"--max-batch expects an integer in [1, 1024], got '0'", "max-batch 0");
 	REFUSED(serve((const char *[]) {"--fd", "3", "-m", "x", "--max-batch", "1025", NULL}, &o),
@@ -179,6 +185,10 @@ test_commands(void)
 	CHECK(rc == 0 && o.n_prompt == 128 && o.parallel == 4, "bench: -p is a length");
 	rc = cli("tokenize", (const char *[]) {"-m", "f", "--special", NULL}, &o);
 	CHECK(rc == 0 && o.special, "tokenize --special");
+	rc = cli("embed", (const char *[]) {"-m", "f", "-t", "3", "--truncate", NULL}, &o);
+	CHECK(rc == 0 && o.truncate && o.threads == 3, "embed -t 3 --truncate");
+	rc = cli("embed", (const char *[]) {"-m", "f", NULL}, &o);
+	CHECK(rc == 0 && !o.truncate, "embed without --truncate");
 
 	REFUSED(cli("generate", (const char *[]) {"-m", "f", "-n", "-1", NULL}, &o),
 			"-n expects an integer in [0, 1048576], got '-1'", "negative -n");

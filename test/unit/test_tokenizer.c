@@ -1,6 +1,6 @@
 /*
- * test_tokenizer.c — the BPE tokenizer against llama.cpp's ids, and the
- * detokenizer.
+ * test_tokenizer.c — the BPE tokenizer against llama.cpp's ids, the
+ * WordPiece tokenizer against HF's, and the detokenizer.
  *
  * For each vocabulary whose file is present, every text of
  * test/golden/tokens-<name>.tsv (written by test/reference/
@@ -11,6 +11,10 @@
  * invalid UTF-8 input, special and end-of-generation tokens, facts of each
  * vocabulary, the word splits of each pre-tokenizer, and the refusal of
  * other tokenizer models and of hostile vocabularies.
+ *
+ * WordPiece (all-MiniLM-L6-v2, scripts/fetch-models.sh minilm): every text
+ * of test/golden/tokens-minilm.tsv (test/reference/make-wordpiece-goldens.py,
+ * HF's BertTokenizerFast) must give HF's ids between [CLS] and [SEP].
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -632,7 +636,7 @@ check_hostile_vocab(void)
 		const char *msg;
 	}			bad[] = {
 		{{"llama", NULL, 0, NULL, 0, 3, 3},
-		 "unsupported tokenizer model 'llama' (only byte-level BPE 'gpt2')"},
+		 "unsupported tokenizer model 'llama' (byte-level BPE 'gpt2' or WordPiece 'bert')"},
 		/* a control token cut out of "é" left half a character: the
 		 * encoder overran its buffers */
 		{{NULL, "\xA9", 1, NULL, 0, 3, 3}, "tokenizer.ggml.tokens[4] is not valid UTF-8 text"},
@@ -674,6 +678,111 @@ check_hostile_vocab(void)
 	}
 }
 
+/* One line of tokens-minilm.tsv: the text as hex, HF's ids with [CLS] and [SEP]. */
+static bool
+wordpiece_line_ok(const struct tokenizer *t, char *line)
+{
+	char	   *tab = strchr(line, '\t');
+	char		err[ERR_MAX];
+	struct token_list want = {0},
+				got = {0};
+	char	   *text;
+	long		len;
+	bool		ok;
+
+	if (!tab)
+		return false;
+	text = malloc((size_t) (tab - line) / 2 + 1);
+	len = unhex(line, (size_t) (tab - line), text);
+	parse_ids(tab + 1, &want);
+	token_list_push(&got, tokenizer_bos(t));
+	ok = len >= 0 && tokenizer_encode(t, text, (size_t) len, false, &got, err) == 0;
+	token_list_push(&got, tokenizer_sep(t));
+	ok = ok && same_ids(&got, &want);
+	if (!ok)
+	{
+		fprintf(stderr, "WordPiece differs from HF for %.*s\n", (int) len, text);
+		print_ids("HF  ", &want);
+		print_ids("ours", &got);
+	}
+	token_list_free(&want);
+	token_list_free(&got);
+	free(text);
+	return ok;
+}
+
+/* Facts of the MiniLM vocabulary: roles, control tokens only when asked,
+ * pieces with the phantom space turned back into a space. */
+static void
+check_wordpiece_facts(const struct tokenizer *t)
+{
+	char		err[ERR_MAX];
+	char		piece[64];
+	struct token_list l = {0};
+	size_t		n;
+
+	CHECK(tokenizer_is_wordpiece(t) && tokenizer_bos(t) == 101 && tokenizer_sep(t) == 102,
+		  "MiniLM: WordPiece, [CLS] 101, [SEP] 102");
+	CHECK(tokenizer_encode(t, "[CLS]", 5, true, &l, err) == 0 && l.n == 1 && l.ids[0] == 101,
+		  "[CLS] parsed as the control token with parse_special");
+	l.n = 0;
+	CHECK(tokenizer_encode(t, "[CLS]", 5, false, &l, err) == 0 && l.n == 4 && l.ids[0] != 101,
+		  "[CLS] is text without parse_special: [ cl ##s ]");
+	l.n = 0;
+	CHECK(tokenizer_encode(t, "unaffable", 9, false, &l, err) == 0 && l.n == 3, "unaffable: three pieces");
+	n = l.n == 3 ? tokenizer_piece(t, l.ids[0], false, piece, sizeof piece) : 0;
+	CHECK(n == 4 && memcmp(piece, " una", 4) == 0, "a word's first piece reads ' una'");
+	n = l.n == 3 ? tokenizer_piece(t, l.ids[1], false, piece, sizeof piece) : 0;
+	CHECK(n == 3 && memcmp(piece, "ffa", 3) == 0, "a continuation piece (##ffa) reads 'ffa'");
+	CHECK(tokenizer_encode(t, "\xC3", 1, false, &l, err) == -1, "invalid UTF-8 refused");
+	token_list_free(&l);
+}
+
+static void
+check_wordpiece(void)
+{
+	char		path[1024];
+	char		err[ERR_MAX];
+	struct gguf_file *f;
+	struct tokenizer *t;
+	FILE	   *g;
+	char	   *line = NULL;
+	size_t		cap = 0;
+	ssize_t		got;
+	int			lines = 0,
+				agree = 0;
+
+	check_model_path(path, sizeof path, "all-MiniLM-L6-v2-F32.gguf");
+	if (access(path, R_OK) != 0)
+	{
+		check_missing("WordPiece: %s not found (scripts/fetch-models.sh minilm)", path);
+		return;
+	}
+	f = gguf_open(path, err);
+	t = f ? tokenizer_load(f, err) : NULL;
+	CHECK(t != NULL, "load the MiniLM vocabulary: %s", err);
+	g = fopen("test/golden/tokens-minilm.tsv", "r");
+	CHECK(g != NULL, "cannot open test/golden/tokens-minilm.tsv");
+	while (t && g && (got = getline(&line, &cap, g)) > 0)
+	{
+		if (line[got - 1] == '\n')
+			line[got - 1] = '\0';
+		lines++;
+		agree += wordpiece_line_ok(t, line);
+	}
+	if (t && g)
+	{
+		CHECK(lines >= 200 && agree == lines, "WordPiece: %d of %d texts identical to HF", agree, lines);
+		printf("  test/golden/tokens-minilm.tsv: %d of %d texts identical to HF\n", agree, lines);
+		check_wordpiece_facts(t);
+	}
+	free(line);
+	if (g)
+		fclose(g);
+	tokenizer_free(t);
+	gguf_close(f);
+}
+
 int
 main(void)
 {
@@ -681,6 +790,7 @@ main(void)
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		check_vocab(&cases[i], &did_streaming);
+	check_wordpiece();
 	check_splits();
 	check_hostile_vocab();
 	return check_done("tokenizer");
