@@ -37,8 +37,8 @@ PG_CONFIG ?= pg_config
 ifneq ($(shell command -v $(PG_CONFIG) 2>/dev/null),)
 MODULE_big   = deepseek_r1
 OBJS         = $(patsubst %.c,%.o,$(wildcard src/pg/*.c) $(PROTO_SRC))
-EXTENSION    = deepseek_r1
-DATA         = sql/deepseek_r1--0.1.0.sql
+EXTENSION    = deepseek_r1 deepseek_r1_vector
+DATA         = sql/deepseek_r1--0.1.0.sql sql/deepseek_r1_vector--0.1.0.sql
 SCRIPTS_built = bin/deepseek-r1
 # the module refuses device=cuda unless the program is built with CUDA (kernels/cuda.mk)
 PG_CPPFLAGS  = -Isrc/protocol $(if $(filter 1,$(CUDA)),-DDR1_HAVE_CUDA)

@@ -76,6 +76,68 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION chat IS
 'OpenAI-style messages in; {content, reasoning_content, finish_reason, usage} out';
 
+CREATE FUNCTION rag(
+	question text,
+	documents text[],
+	max_tokens integer DEFAULT 512,
+	temperature double precision DEFAULT 0.6,
+	top_p double precision DEFAULT 0.95,
+	top_k integer DEFAULT 40,
+	seed bigint DEFAULT NULL,
+	include_sources boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'dr1_rag'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION rag IS
+'The model''s answer to the question from the numbered passages (README: the prompt); with include_sources, followed by the passages it cited';
+
+-- The embedding model (deepseek_r1.embedding_model).  STABLE: within a
+-- statement an input has one embedding, so ORDER BY emb <=> embed(q) can
+-- use an index.  COST: a call is a model pass (milliseconds), so that the
+-- planner prefers plans that call it once (an index scan) to plans that
+-- call it for every row.
+CREATE FUNCTION embed(input text, truncate boolean DEFAULT false)
+RETURNS real[]
+AS 'MODULE_PATHNAME', 'dr1_embed'
+LANGUAGE C STABLE PARALLEL RESTRICTED COST 100000;
+
+COMMENT ON FUNCTION embed IS
+'The L2-normalised embedding of the input by the embedding model; an input over its limit is an error unless truncate';
+
+CREATE FUNCTION embed_batch(inputs text[], truncate boolean DEFAULT false)
+RETURNS SETOF real[]
+AS 'MODULE_PATHNAME', 'dr1_embed_batch'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION embed_batch IS
+'embed for every input, batched by the engine: one row per input in order (WITH ORDINALITY numbers them), NULL for NULL';
+
+CREATE FUNCTION chunk(
+	document text,
+	max_tokens integer DEFAULT 256,
+	overlap integer DEFAULT 32,
+	OUT ord integer,
+	OUT text text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'dr1_chunk'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION chunk IS
+'The document in pieces of whole words of at most max_tokens tokens of the embedding model (special tokens included), each repeating about overlap tokens of the one before';
+
+CREATE PROCEDURE embed_table(
+	tbl regclass,
+	source text,
+	target text,
+	batch_size integer DEFAULT 64,
+	truncate boolean DEFAULT false)
+AS 'MODULE_PATHNAME', 'dr1_embed_table'
+LANGUAGE C;
+
+COMMENT ON PROCEDURE embed_table IS
+'Sets the NULL target column (real[] or vector) of the table''s rows with a non-empty source to the source''s embedding, batch_size rows per committed transaction';
+
 CREATE FUNCTION tokenize(input text)
 RETURNS integer[]
 AS 'MODULE_PATHNAME', 'dr1_tokenize'
@@ -116,7 +178,11 @@ CREATE FUNCTION status(
 	OUT prefill_tokens bigint,
 	OUT preemptions bigint,
 	OUT kv_blocks_used integer,
-	OUT kv_blocks_total integer)
+	OUT kv_blocks_total integer,
+	OUT embedding_state text,
+	OUT embedding_reason text,
+	OUT embedding_model text,
+	OUT embedding_engine_pid integer)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'dr1_status'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
@@ -148,6 +214,12 @@ REVOKE ALL ON PROCEDURE enrich(regclass, text, text, text, integer, integer, dou
 	double precision, integer, bigint, text[], text, boolean, boolean, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION chat(jsonb, integer, double precision, double precision, integer,
 	bigint, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rag(text, text[], integer, double precision, double precision, integer,
+	bigint, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION embed(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION embed_batch(text[], boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION chunk(text, integer, integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE embed_table(regclass, text, text, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tokenize(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION detokenize(integer[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION count_tokens(text) FROM PUBLIC;

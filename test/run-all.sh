@@ -29,10 +29,13 @@ setup() {
 			as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null ||
 			{ echo "cannot install $pkgs"; return 1; }
 	fi
-	log "installing Python packages (numpy, gguf, jinja2) for the generators"
-	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore numpy gguf jinja2 ||
+	# pgvector (test/t/006_pgvector.pl, deepseek_r1_vector): built from
+	# Debian's trixie source package; quick when already installed
+	as_root test/pg/setup-pgvector.sh || { echo "cannot install pgvector"; return 1; }
+	log "installing Python packages (numpy, gguf 0.19.0: the pinned writer of convert-minilm.py, jinja2) for the generators"
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore numpy gguf==0.19.0 jinja2 ||
 		python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-			--break-system-packages numpy gguf jinja2 ||
+			--break-system-packages numpy gguf==0.19.0 jinja2 ||
 		{ echo "cannot install numpy, gguf and jinja2 with pip"; return 1; }
 	if [ "${CI:-}" = true ]; then
 		log "fetching test models: cold path (--refetch: every model downloaded, assembled and verified anew)"
@@ -112,7 +115,7 @@ pg_suites() {
 	tmp=$(mktemp -d /tmp/dr1-pgtest.XXXXXX)
 	mkdir -p "$tmp/src/test"
 	cp -r sql expected "$tmp/src/"
-	cp -r test/t test/pg "$tmp/src/test/"
+	cp -r test/t test/pg test/data test/golden "$tmp/src/test/"
 	if [ "$(id -u)" = 0 ]; then
 		id dr1ci >/dev/null 2>&1 || useradd -m -s /bin/bash dr1ci || return 1
 		models=$tmp/models

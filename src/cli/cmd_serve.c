@@ -3,7 +3,7 @@
  *
  *   deepseek-r1 serve --fd N --protocol V -m FILE [-t THREADS] [-c CTX]
  *                     [--kv-bytes B] [--max-batch N] [--prefix-sharing on|off]
- *                     [--device auto|cpu|cuda]
+ *                     [--device auto|cpu|cuda] [--role generate|embed]
  *
  * The background worker starts this program with one end of a socketpair
  * as fd N and speaks protocol.h over it.  The model is loaded once; then
@@ -19,6 +19,12 @@
  * runs it waits on the socket.  A frame over the limit or one that does not
  * parse is answered with an ERROR for its id; nothing the worker sends ends
  * the program except end of file (the worker went away).
+ *
+ * With --role embed the model is an embedding model (the worker's second
+ * engine process, deepseek_r1.embedding_model): it answers EMBED, CHUNK,
+ * TOKENIZE and DETOKENIZE.  Embeds are tokenized on the offload thread
+ * like the rest, then the main loop embeds all that are ready in batched
+ * passes (up to EMBED_BATCH_INPUTS inputs, EMBED_BATCH_TOKENS tokens).
  */
 #include <errno.h>
 #include <poll.h>
@@ -29,8 +35,11 @@
 
 #include "cli.h"
 #include "cli_util.h"
+#include "alloc.h"
+#include "chunk.h"
 #include "cuda_backend.h"
 #include "detokenizer.h"
+#include "embed.h"
 #include "error.h"
 #include "gen_request.h"
 #include "gguf.h"
@@ -48,6 +57,10 @@
 /* The most time between two frames while requests are held: the worker's
  * watchdog (deepseek_r1.engine_watchdog) takes silence for a hang. */
 #define HEARTBEAT_SECONDS 1.0
+/* One pass of the embedding model at most: the pass runs on the main loop,
+ * so it is kept short enough (tens of ms) for CANCEL and STATS to flow. */
+#define EMBED_BATCH_INPUTS 64
+#define EMBED_BATCH_TOKENS 8192
 
 /* The request's strings, copied NUL-terminated into one allocation. */
 struct request
@@ -67,6 +80,7 @@ struct pending
 {
 	struct offload_job job;		/* first: the thread's handle on it */
 	struct pending *next;
+	struct pending *next_ready; /* embed: in the server's ready queue */
 	struct server *s;
 	uint64_t	id;
 	double		received;
@@ -76,7 +90,8 @@ struct pending
 	int			rc;
 	uint32_t	code;			/* enum dr1_error_code when rc != 0 */
 	char		err[ERR_MAX];
-	struct token_list ids;		/* tokenize: the answer; complete: the prompt */
+	struct token_list ids;		/* tokenize: the answer; complete, embed: the
+								 * input; chunk: the (start, end) pairs */
 	struct text_buf text;		/* detokenize: the answer */
 };
 
@@ -90,6 +105,9 @@ struct server
 	struct dr1_inbuf in;
 	struct dr1_outq out;
 	struct pending *pending;
+	bool		embedding;		/* --role embed: no scheduler */
+	struct pending *ready;		/* embeds tokenized, in arrival order */
+	struct pending **ready_tail;
 	bool		eof;			/* the worker is gone, or a queue ran out of memory */
 	bool		out_of_memory;
 	struct dr1_stats stats_sent;	/* the last STATS frame */
@@ -135,13 +153,13 @@ str_of(const struct text_buf *b)
 /* A DONE, or an ERROR when the answer is over the frame limit. */
 static void
 send_done(struct server *s, uint64_t id, double received, struct dr1_done *d,
-		  const int32_t *ids, const struct text_buf *text, const struct text_buf *content,
-		  const struct text_buf *reasoning)
+		  const int32_t *ids, const float *floats, const struct text_buf *text,
+		  const struct text_buf *content, const struct text_buf *reasoning)
 {
 	enum dr1_out_result rc;
 
 	d->engine_seconds = clock_seconds() - received;
-	dr1_done_encode(dr1_outq_begin(&s->out, DR1_DONE, id), d, ids, str_of(text),
+	dr1_done_encode(dr1_outq_begin(&s->out, DR1_DONE, id), d, ids, floats, str_of(text),
 					str_of(content), str_of(reasoning));
 	rc = dr1_outq_end(&s->out);
 	if (rc == DR1_OUT_TOO_LONG)
@@ -251,6 +269,51 @@ detokenize(const struct model *m, const struct request *rq, struct text_buf *tex
 	return 0;
 }
 
+/*
+ * An embedding input over the model's limit: an error, or with
+ * DR1_FLAG_TRUNCATE its first tokens, ending as the whole input ends (a
+ * BERT input keeps its [SEP]).
+ */
+static int
+embed_input(const struct model *m, const struct request *rq, const char *text,
+			struct token_list *ids, uint32_t *code, char *err)
+{
+	int32_t		max = embed_max_tokens(m);
+
+	if (embed_tokenize(m, text, strlen(text), ids, err) != 0)
+		return -1;
+	if ((int64_t) ids->n <= max)
+		return 0;
+	if (!(rq->h.flags & DR1_FLAG_TRUNCATE))
+	{
+		*code = DR1_ERR_TOO_LONG;
+		return err_set(err, "the input has %zu tokens; the embedding model takes at most %d",
+					   ids->n, max);
+	}
+	embed_truncate(m, ids, max);
+	return 0;
+}
+
+/* The chunks of a CHUNK request, as (start, end) pairs in ids. */
+static int
+chunk_request(const struct model *m, const struct request *rq, const char *text,
+			  struct token_list *ids, char *err)
+{
+	struct chunk_span *spans;
+	int32_t		n;
+
+	if (chunk_text(m, text, strlen(text), rq->h.max_tokens, rq->h.chunk_overlap, &spans, &n,
+				   err) != 0)
+		return -1;
+	for (int32_t i = 0; i < n; i++)
+	{
+		token_list_push(ids, spans[i].start);
+		token_list_push(ids, spans[i].end);
+	}
+	free(spans);
+	return 0;
+}
+
 /* The offload job: a request's tokenizing. */
 static void
 prepare(struct offload_job *job)
@@ -258,16 +321,22 @@ prepare(struct offload_job *job)
 	struct pending *p = (struct pending *) job;
 	const struct model *m = p->s->m;
 	const struct request *rq = &p->rq;
+	const char *text = rq->h.n_messages == 1 ? rq->str[1] : "";
+	bool		embedding = p->s->embedding;
 
 	p->code = DR1_ERR_ARGUMENT;
 	if (rq->h.kind == DR1_REQ_TOKENIZE)
-	{
-		const char *text = rq->h.n_messages == 1 ? rq->str[1] : "";
-
-		p->rc = tokenizer_encode(m->tok, text, strlen(text), false, &p->ids, p->err);
-	}
+		p->rc = embedding ? embed_tokenize(m, text, strlen(text), &p->ids, p->err)
+			: tokenizer_encode(m->tok, text, strlen(text), false, &p->ids, p->err);
 	else if (rq->h.kind == DR1_REQ_DETOKENIZE)
 		p->rc = detokenize(m, rq, &p->text, p->err);
+	else if (embedding != (rq->h.kind == DR1_REQ_EMBED || rq->h.kind == DR1_REQ_CHUNK))
+		p->rc = err_set(p->err, embedding ? "the embedding model does not generate text"
+						: "the generation model does not serve embeddings");
+	else if (rq->h.kind == DR1_REQ_EMBED)
+		p->rc = embed_input(m, rq, text, &p->ids, &p->code, p->err);
+	else if (rq->h.kind == DR1_REQ_CHUNK)
+		p->rc = chunk_request(m, rq, text, &p->ids, p->err);
 	else
 		p->rc = request_prompt(m, rq, &p->ids, p->err);
 }
@@ -294,7 +363,7 @@ send_completion(struct server *s, const struct pending *p, const struct gen_resu
 			  .n_generated = (int32_t) r->tokens.n,
 			  .prefill_seconds = r->prefill_seconds,
 			  .decode_seconds = r->decode_seconds},
-			  NULL, &r->text, &content, &reasoning);
+			  NULL, NULL, &r->text, &content, &reasoning);
 	text_buf_free(&content);
 	text_buf_free(&reasoning);
 }
@@ -367,14 +436,80 @@ prepared(struct server *s, struct pending *p)
 		send_error(s, p->id, DR1_ERR_CANCELED, "the request was canceled");
 	else if (p->rc != 0)
 		send_error(s, p->id, p->code, p->err);
-	else if (p->rq.h.kind == DR1_REQ_TOKENIZE)
+	else if (p->rq.h.kind == DR1_REQ_TOKENIZE || p->rq.h.kind == DR1_REQ_CHUNK)
 		send_done(s, p->id, p->received, &(struct dr1_done) {.n_ids = (uint32_t) p->ids.n},
-				  p->ids.ids, &none, &none, &none);
+				  p->ids.ids, NULL, &none, &none, &none);
 	else if (p->rq.h.kind == DR1_REQ_DETOKENIZE)
-		send_done(s, p->id, p->received, &(struct dr1_done) {0}, NULL, &p->text, &p->text, &none);
+		send_done(s, p->id, p->received, &(struct dr1_done) {0}, NULL, NULL, &p->text, &p->text,
+				  &none);
+	else if (p->rq.h.kind == DR1_REQ_EMBED)
+	{
+		*s->ready_tail = p;
+		s->ready_tail = &p->next_ready;
+		return;
+	}
 	else if (submit_complete(s, p))
 		return;
 	pending_free(s, p);
+}
+
+/* The ready embeds of one pass, taken off the queue: canceled ones are
+ * answered as such and dropped.  Returns how many are in batch. */
+static int
+take_embed_batch(struct server *s, struct pending **batch)
+{
+	int			n = 0;
+	size_t		tokens = 0;
+
+	while (s->ready && n < EMBED_BATCH_INPUTS &&
+		   (n == 0 || tokens + s->ready->ids.n <= EMBED_BATCH_TOKENS))
+	{
+		struct pending *p = s->ready;
+
+		s->ready = p->next_ready;
+		if (!s->ready)
+			s->ready_tail = &s->ready;
+		if (p->canceled)
+		{
+			send_error(s, p->id, DR1_ERR_CANCELED, "the request was canceled");
+			pending_free(s, p);
+			continue;
+		}
+		tokens += p->ids.n;
+		batch[n++] = p;
+	}
+	return n;
+}
+
+/* Embed one batch of the ready inputs and answer each. */
+static void
+embed_step(struct server *s)
+{
+	struct pending *batch[EMBED_BATCH_INPUTS];
+	struct token_list inputs[EMBED_BATCH_INPUTS];
+	int			n = take_embed_batch(s, batch);
+	int			dim = embed_dim(s->m);
+	float	   *out;
+	char		err[ERR_MAX];
+	struct text_buf none = {0};
+
+	if (n == 0)
+		return;
+	for (int i = 0; i < n; i++)
+		inputs[i] = batch[i]->ids;
+	out = xmalloc((size_t) n * dim * sizeof(float));
+	if (embed_batch(s->ic, inputs, n, out, err) != 0)
+		for (int i = 0; i < n; i++)
+			send_error(s, batch[i]->id, DR1_ERR_ENGINE, err);
+	else
+		for (int i = 0; i < n; i++)
+			send_done(s, batch[i]->id, batch[i]->received, &(struct dr1_done) {
+					  .finish = DR1_FINISH_STOP, .n_prompt = (int32_t) batch[i]->ids.n,
+					  .n_floats = (uint32_t) dim},
+					  NULL, out + (size_t) i * dim, &none, &none, &none);
+	free(out);
+	for (int i = 0; i < n; i++)
+		pending_free(s, batch[i]);
 }
 
 static void
@@ -488,6 +623,39 @@ drain(struct server *s)
 	}
 }
 
+/* Where the passes run, as model_info() shows it. */
+static void
+device_json(FILE *out, const struct infer_ctx *ic)
+{
+	const char *device = ic->gpu ? ic->gpu->describe(ic->gpu_state) : "cpu";
+
+	fprintf(out, ",\"device\":");
+	json_string(out, device, strlen(device));
+	fprintf(out, ",\"device_note\":");
+	json_string(out, ic->device_note, strlen(ic->device_note));
+}
+
+/* An embedding model's description for model_info(), as JSON. */
+static char *
+embedding_json(const struct server *s, const struct serve_opts *o)
+{
+	const struct model *m = s->m;
+	char	   *buf = NULL;
+	size_t		len = 0;
+	FILE	   *out = open_memstream(&buf, &len);
+
+	fprintf(out, "{\"architecture\":\"%s\",\"name\":", m->arch->name);
+	json_string(out, m->name ? m->name : "", m->name ? strlen(m->name) : 0);
+	fprintf(out, ",\"parameters\":%lld,\"file_size\":%llu,\"embedding_length\":%d,"
+			"\"pooling\":\"%s\",\"max_tokens\":%d,\"n_vocab\":%d,\"n_layer\":%d",
+			(long long) m->n_params, (unsigned long long) gguf_file_size(m->file), embed_dim(m),
+			pooling_name(embed_pooling(m)), embed_max_tokens(m), m->hp.n_vocab, m->hp.n_layer);
+	device_json(out, s->ic);
+	fprintf(out, ",\"threads\":%d}", o->threads);
+	fclose(out);
+	return buf;
+}
+
 /* The model description the worker shows in model_info(), as JSON. */
 static char *
 model_json(const struct server *s, const struct serve_opts *o)
@@ -521,11 +689,7 @@ model_json(const struct server *s, const struct serve_opts *o)
 			s->ic->n_ctx, hp->n_ctx_train, hp->n_vocab, hp->n_layer, hp->n_head,
 			hp->n_head_kv, hp->n_embd, chat_style_name(m->chat));
 	json_string(out, pre.ptr, pre.len);
-	fprintf(out, ",\"device\":");
-	json_string(out, s->ic->gpu ? s->ic->gpu->describe(s->ic->gpu_state) : "cpu",
-				strlen(s->ic->gpu ? s->ic->gpu->describe(s->ic->gpu_state) : "cpu"));
-	fprintf(out, ",\"device_note\":");
-	json_string(out, s->ic->device_note, strlen(s->ic->device_note));
+	device_json(out, s->ic);
 	fprintf(out, ",\"threads\":%d,\"max_batch\":%d,\"prefix_sharing\":%s,\"kv_cache_bytes\":%llu}",
 			o->threads, o->max_batch, o->prefix_sharing ? "true" : "false",
 			(unsigned long long) s->ic->kv->n_blocks * kv_block_bytes(hp->n_layer, s->ic->kv->kv_dim));
@@ -557,7 +721,10 @@ send_stats(struct server *s, bool force)
 	struct dr1_stats d;
 	double		now = clock_seconds();
 
-	scheduler_stats(s->sched, &st);
+	if (s->sched)
+		scheduler_stats(s->sched, &st);
+	else
+		st = (struct sched_stats) {0};
 	d = (struct dr1_stats) {
 		.kv_blocks_used = st.kv_blocks_used, .kv_blocks_total = st.kv_blocks_total,
 		.waiting = st.waiting, .running = st.running,
@@ -567,12 +734,27 @@ send_stats(struct server *s, bool force)
 	{
 		if (memcmp(&d, &s->stats_sent, sizeof d) == 0)
 			return;
-		if (!scheduler_idle(s->sched) && now - s->stats_at < DR1_STATS_INTERVAL_MS / 1000.0)
+		if (s->sched && !scheduler_idle(s->sched) &&
+			now - s->stats_at < DR1_STATS_INTERVAL_MS / 1000.0)
 			return;
 	}
 	send_frame(s, DR1_STATS, 0, &d, sizeof d);
 	s->stats_sent = d;
 	s->stats_at = now;
+}
+
+/* The embedding model's inference context: passes of a batch of inputs,
+ * no KV cache beyond one input's.  On the CPU: the CUDA backend has no
+ * encoder yet. */
+static struct infer_ctx *
+embedding_ctx(struct model *m, const struct serve_opts *o, char *err)
+{
+	int32_t		max = embed_max_tokens(m);
+
+	return infer_new(m, &(struct infer_config) {
+		.n_threads = o->threads, .n_ctx = max,
+		.max_batch_tokens = max > EMBED_BATCH_TOKENS ? max : EMBED_BATCH_TOKENS,
+		.device = INFER_DEVICE_CPU}, err);
 }
 
 /* Load the model; tell the worker how it went.  0 when ready. */
@@ -589,6 +771,19 @@ load(struct server *s, const struct serve_opts *o)
 				 DR1_PROTOCOL_VERSION);
 	else if (o->device && device_parse(o->device, &device) != 0)
 		snprintf(err, sizeof err, "device \"%s\" is not auto, cpu or cuda", o->device);
+	else if (s->embedding)
+	{
+		if ((s->m = model_load(o->model, err)) != NULL &&
+			(s->offload = offload_new(err)) != NULL &&
+			(s->ic = embedding_ctx(s->m, o, err)) != NULL)
+		{
+			json = embedding_json(s, o);
+			send_frame(s, DR1_READY, 0, json, strlen(json));
+			free(json);
+			send_stats(s, true);
+			return 0;
+		}
+	}
 	else if ((s->m = model_load(o->model, err)) != NULL &&
 			 (s->offload = offload_new(err)) != NULL &&
 			 (s->ic = infer_new(s->m, &(struct infer_config) {
@@ -619,12 +814,14 @@ serve_loop(struct server *s)
 	{
 		char		err[ERR_MAX];
 		bool		room = dr1_outq_pending(&s->out) < OUT_QUEUE_HIGH;
-		bool		step = room && !scheduler_idle(s->sched);
+		bool		step = room && (s->sched ? !scheduler_idle(s->sched) : s->ready != NULL);
 
 		pump(s, step ? 0 : s->pending ? (int) (HEARTBEAT_SECONDS * 1000) : -1, room);
 		/* an engine fault fails only the requests it hit: they were told */
-		if (step && !s->eof)
+		if (step && !s->eof && s->sched)
 			scheduler_step(s->sched, err);
+		else if (step && !s->eof)
+			embed_step(s);
 		send_stats(s, false);
 	}
 }
@@ -645,6 +842,8 @@ cmd_serve(int argc, char **argv)
 	if (serve_parse_opts(argc, argv, &o) != 0)
 		return 2;
 	s.fd = o.fd;
+	s.embedding = o.embedding;
+	s.ready_tail = &s.ready;
 	if (load(&s, &o) != 0)
 		return 1;
 	serve_loop(&s);

@@ -26,6 +26,7 @@
 
 /* settings (pg_init.c) */
 extern char *dr1_model;
+extern char *dr1_embedding_model;
 extern int	dr1_device;
 extern int	dr1_threads;
 extern int	dr1_context_length;
@@ -46,7 +47,25 @@ enum dr1_device
 	DR1_DEVICE_CUDA
 };
 
-/* The worker's state, as status() shows it. */
+/*
+ * The two resident models, each served by its own engine process
+ * (docs/architecture.md, "The embedding model"): a request goes to one of
+ * them by its kind (dr1_role_of_kind).
+ */
+typedef enum DR1Role
+{
+	DR1_ROLE_GENERATE,			/* deepseek_r1.model */
+	DR1_ROLE_EMBED,				/* deepseek_r1.embedding_model */
+	DR1_N_ROLES
+} DR1Role;
+
+static inline DR1Role
+dr1_role_of_kind(uint32 kind)
+{
+	return kind == DR1_REQ_EMBED || kind == DR1_REQ_CHUNK ? DR1_ROLE_EMBED : DR1_ROLE_GENERATE;
+}
+
+/* A model's state, as status() shows it. */
 typedef enum DR1State
 {
 	DR1_STATE_STARTING,			/* no engine process yet, or restarting one */
@@ -87,6 +106,7 @@ typedef struct DR1Slot
 	DR1SlotState state;
 	int			pid;			/* backend */
 	Oid			userid;			/* its role then: who may see the call */
+	DR1Role		role;			/* the model its requests go to */
 	uint64		id;				/* the call's first request id; its requests are
 								 * id .. id + n_requests - 1, unique for the
 								 * server's life */
@@ -103,17 +123,27 @@ typedef struct DR1Slot
 #define DR1_REASON_MAX 1024
 #define DR1_INFO_MAX 4096
 
-typedef struct DR1Shared
+/* One model and the engine process that serves it. */
+typedef struct DR1Model
 {
-	slock_t		mutex;			/* protects everything below */
-	int			worker_pid;		/* 0 while no worker runs */
-	Latch	   *worker_latch;
 	int			engine_pid;
 	DR1State	state;
 	char		reason[DR1_REASON_MAX]; /* why failed / restarting */
 	char		model_path[MAXPGPATH];
 	char		model_info[DR1_INFO_MAX];	/* JSON from the engine */
 	TimestampTz ready_since;
+	uint64		engine_starts;
+	int32		kv_blocks_used; /* of the running engine (STATS frames) */
+	int32		kv_blocks_total;
+	int			engine_in_flight;	/* requests the engine still holds */
+} DR1Model;
+
+typedef struct DR1Shared
+{
+	slock_t		mutex;			/* protects everything below */
+	int			worker_pid;		/* 0 while no worker runs */
+	Latch	   *worker_latch;
+	DR1Model	models[DR1_N_ROLES];
 	uint64		next_id;
 	/* counters since the server started */
 	uint64		requests;
@@ -121,12 +151,8 @@ typedef struct DR1Shared
 	uint64		requests_canceled;
 	uint64		prompt_tokens;
 	uint64		generated_tokens;
-	uint64		engine_starts;
 	uint64		prefill_tokens; /* prompt tokens the engine computed */
 	uint64		preemptions;
-	int32		kv_blocks_used; /* of the running engine (STATS frames) */
-	int32		kv_blocks_total;
-	int			engine_in_flight;	/* requests the engine still holds */
 	double		last_engine_seconds;	/* the engine's own time, last request */
 	double		engine_seconds;		/* its sum over all requests */
 	int			n_slots;
@@ -139,7 +165,8 @@ extern DR1Shared *dr1_shared;	/* NULL unless preloaded */
 extern Size dr1_shmem_size(void);
 extern void dr1_shmem_startup(void);
 extern const char *dr1_state_name(DR1State s);
-extern void dr1_set_state(DR1State s, const char *reason);
+extern void dr1_set_state(DR1Role role, DR1State s, const char *reason);
+extern const char *dr1_role_setting(DR1Role role);
 extern void dr1_wake_worker(void);
 
 /* worker.c */
@@ -157,8 +184,9 @@ typedef struct DR1Engine
 	char		settings[2 * MAXPGPATH + 256];	/* what it was started with */
 } DR1Engine;
 
-extern void dr1_engine_settings(char *buf, Size size);
-extern bool dr1_engine_start(DR1Engine *e, char *err, Size errsize);
+extern const char *dr1_role_model(DR1Role role);
+extern void dr1_engine_settings(DR1Role role, char *buf, Size size);
+extern bool dr1_engine_start(DR1Engine *e, DR1Role role, char *err, Size errsize);
 extern void dr1_engine_stop(DR1Engine *e, char *why, Size whysize);
 extern bool dr1_engine_send(DR1Engine *e, uint32 type, uint64 id, const void *payload, Size len);
 extern bool dr1_engine_flush(DR1Engine *e);
@@ -189,6 +217,7 @@ typedef struct DR1Result
 	char	   *text;			/* all three in the database encoding */
 	char	   *content;
 	char	   *reasoning;
+	float4	   *floats;			/* embed: done.n_floats of them */
 } DR1Result;
 
 extern void dr1_check_available(void);
@@ -218,5 +247,9 @@ extern void dr1_generate_args(FunctionCallInfo fcinfo, int first, DR1GenerateArg
 extern void dr1_generate_many(const DR1GenerateArgs *ga, const Datum *prompts, const bool *nulls,
 							  int n, Datum *answers, bool *answer_nulls, const int *labels,
 							  const DR1Task *task);
+
+/* embed.c: the embeddings of many texts (real[]), NULL for NULL */
+extern void dr1_embed_many(const Datum *texts, const bool *nulls, int n, bool truncate, Datum *out,
+						   bool *out_nulls, const int *labels, const DR1Task *task);
 
 #endif

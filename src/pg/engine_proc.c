@@ -30,14 +30,28 @@
 
 static const char *const device_names[] = {"auto", "cpu", "cuda"};
 
-/* The settings an engine process is started with; a change means restart. */
-void
-dr1_engine_settings(char *buf, Size size)
+/* The model file a role serves ("" when not set). */
+const char *
+dr1_role_model(DR1Role role)
 {
-	snprintf(buf, size, "%s|%s|%s|%d|%d|%d|%d|%d", dr1_model ? dr1_model : "",
-			 dr1_engine_program ? dr1_engine_program : "", device_names[dr1_device],
-			 dr1_threads, dr1_context_length, dr1_kv_cache_memory, dr1_max_batch,
-			 dr1_prefix_sharing);
+	const char *path = role == DR1_ROLE_EMBED ? dr1_embedding_model : dr1_model;
+
+	return path ? path : "";
+}
+
+/* The settings an engine process is started with; a change means restart.
+ * The embedding model's engine takes only the model, program and threads. */
+void
+dr1_engine_settings(DR1Role role, char *buf, Size size)
+{
+	if (role == DR1_ROLE_EMBED)
+		snprintf(buf, size, "%s|%s|%d", dr1_role_model(role),
+				 dr1_engine_program ? dr1_engine_program : "", dr1_threads);
+	else
+		snprintf(buf, size, "%s|%s|%s|%d|%d|%d|%d|%d", dr1_role_model(role),
+				 dr1_engine_program ? dr1_engine_program : "", device_names[dr1_device],
+				 dr1_threads, dr1_context_length, dr1_kv_cache_memory, dr1_max_batch,
+				 dr1_prefix_sharing);
 }
 
 /* deepseek_r1.engine_program, by default the program installed beside postgres */
@@ -80,7 +94,7 @@ exec_child(int parent, int sock, const char *program, char **argv)
 }
 
 bool
-dr1_engine_start(DR1Engine *e, char *err, Size errsize)
+dr1_engine_start(DR1Engine *e, DR1Role role, char *err, Size errsize)
 {
 	char		program[MAXPGPATH];
 	char		threads[16],
@@ -114,19 +128,27 @@ dr1_engine_start(DR1Engine *e, char *err, Size errsize)
 	argv[n++] = "--protocol";
 	argv[n++] = protocol;
 	argv[n++] = "-m";
-	argv[n++] = dr1_model;
-	argv[n++] = "--device";
-	argv[n++] = (char *) device_names[dr1_device];
+	argv[n++] = (char *) dr1_role_model(role);
 	argv[n++] = "-t";
 	argv[n++] = threads;
-	argv[n++] = "-c";
-	argv[n++] = ctx;
-	argv[n++] = "--kv-bytes";
-	argv[n++] = kv;
-	argv[n++] = "--max-batch";
-	argv[n++] = batch;
-	argv[n++] = "--prefix-sharing";
-	argv[n++] = dr1_prefix_sharing ? "on" : "off";
+	if (role == DR1_ROLE_EMBED)
+	{
+		argv[n++] = "--role";
+		argv[n++] = "embed";
+	}
+	else
+	{
+		argv[n++] = "--device";
+		argv[n++] = (char *) device_names[dr1_device];
+		argv[n++] = "-c";
+		argv[n++] = ctx;
+		argv[n++] = "--kv-bytes";
+		argv[n++] = kv;
+		argv[n++] = "--max-batch";
+		argv[n++] = batch;
+		argv[n++] = "--prefix-sharing";
+		argv[n++] = dr1_prefix_sharing ? "on" : "off";
+	}
 	argv[n] = NULL;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -150,8 +172,9 @@ dr1_engine_start(DR1Engine *e, char *err, Size errsize)
 	e->fd = sv[0];
 	e->ready = false;
 	e->heard_at = GetCurrentTimestamp();
-	dr1_engine_settings(e->settings, sizeof e->settings);
-	elog(LOG, "deepseek_r1: started engine process %d for model \"%s\"", (int) pid, dr1_model);
+	dr1_engine_settings(role, e->settings, sizeof e->settings);
+	elog(LOG, "deepseek_r1: started engine process %d for model \"%s\"", (int) pid,
+		 dr1_role_model(role));
 	return true;
 }
 

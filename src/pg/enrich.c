@@ -1,7 +1,9 @@
 /*
- * enrich.c — the procedure enrich(tbl, source, target, prompt_template,
- * batch_size, max_tokens, ..., choices): fills the NULL target column of
- * a table with the model's answer to a prompt made from the source column.
+ * enrich.c — the procedures that fill a table's column in committed
+ * batches: enrich(tbl, source, target, prompt_template, batch_size,
+ * max_tokens, ..., choices) with the model's answer to a prompt made from
+ * the source column, and embed_table(tbl, source, target, batch_size,
+ * truncate) with the embedding of the source column.
  *
  * Each batch is one transaction: lock up to batch_size rows whose target
  * is NULL and source is not (FOR UPDATE SKIP LOCKED: a concurrent run
@@ -21,6 +23,8 @@
  *
  * Written in C rather than PL/pgSQL so that the call can show its progress
  * in the requests view, and so that the checks raise their own SQLSTATEs.
+ * embed_table differs only in what a row's value is (an embedding, real[],
+ * which a pgvector column takes by assignment) and skips empty sources.
  */
 #include "postgres.h"
 
@@ -40,13 +44,33 @@
 #include "deepseek_r1.h"
 
 PG_FUNCTION_INFO_V1(dr1_enrich);
+PG_FUNCTION_INFO_V1(dr1_embed_table);
 
 #define DEFAULT_BATCH_SIZE 16
+#define DEFAULT_EMBED_BATCH_SIZE 64
 #define PLACEHOLDER "{source}"
+
+typedef struct Batch Batch;
+
+/* What one procedure fills its column with. */
+typedef struct Filler
+{
+	const char *name;			/* "enrich", "embed_table" */
+	const char *values_noun;	/* "answers", "embeddings" */
+	Oid			value_type;		/* of the values written: TEXTOID, FLOAT4ARRAYOID */
+	const char *template;		/* enrich: the prompt; NULL: the source as it is */
+	bool		skip_empty;		/* leave rows with an empty source alone */
+	/* the values of the batch's sources (or prompts) */
+	void		(*values) (const struct Filler *f, Batch *b, const DR1Task *task);
+	DR1GenerateArgs ga;			/* enrich */
+	bool		truncate;		/* embed_table */
+} Filler;
 
 /* A run: what raise_stuck names, and its batches' transactions. */
 typedef struct Run
 {
+	const char *name;
+	const char *values_noun;
 	const char *relname;
 	const char *target;
 	HTAB	   *xids;
@@ -57,14 +81,15 @@ raise_stuck(const Run *run, const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("enrich cannot fill column %s of %s: its answers do not stay written",
-					quote_identifier(run->target), run->relname),
+			 errmsg("%s cannot fill column %s of %s: its %s do not stay written",
+					run->name, quote_identifier(run->target), run->relname, run->values_noun),
 			 errdetail("%s", detail),
-			 errhint("A trigger or rule on the table keeps the column NULL. The batches committed before keep their answers.")));
+			 errhint("A trigger or rule on the table keeps the column NULL. The batches committed before keep their %s.",
+					 run->values_noun)));
 }
 
 /* The rows of one batch. */
-typedef struct Batch
+struct Batch
 {
 	int			n;
 	Datum	   *tableoids;
@@ -72,15 +97,15 @@ typedef struct Batch
 	Datum	   *prompts;
 	Datum	   *answers;
 	bool	   *answer_nulls;
-} Batch;
+};
 
-/* tbl, source, target and prompt_template have no default. */
+/* The first n arguments (tbl, source, target, prompt_template) have no default. */
 static void
-check_required(FunctionCallInfo fcinfo)
+check_required(FunctionCallInfo fcinfo, int n)
 {
 	static const char *const names[] = {"tbl", "source", "target", "prompt_template"};
 
-	for (int i = 0; i < (int) lengthof(names); i++)
+	for (int i = 0; i < n; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -89,7 +114,7 @@ check_required(FunctionCallInfo fcinfo)
 
 /* A user column of the table. */
 static AttrNumber
-column(Oid relid, const char *name)
+column(const Filler *f, Oid relid, const char *name)
 {
 	AttrNumber	attnum = get_attnum(relid, name);
 
@@ -100,13 +125,13 @@ column(Oid relid, const char *name)
 	if (attnum < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
-				 errmsg("enrich cannot use the system column \"%s\"", name)));
+				 errmsg("%s cannot use the system column \"%s\"", f->name, name)));
 	return attnum;
 }
 
 /* The table, its columns and their types; returns the quoted table name. */
 static char *
-check_table(Oid relid, const char *source, const char *target)
+check_table(const Filler *f, Oid relid, const char *source, const char *target)
 {
 	char		relkind = get_rel_relkind(relid);
 	AttrNumber	target_att;
@@ -120,18 +145,26 @@ check_table(Oid relid, const char *source, const char *target)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", get_rel_name(relid))));
-	target_att = column(relid, target);
-	if (column(relid, source) == target_att)
+	target_att = column(f, relid, target);
+	if (column(f, relid, source) == target_att)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source and target must be different columns")));
 	target_type = get_atttype(relid, target_att);
-	if (TypeCategory(getBaseType(target_type)) != TYPCATEGORY_STRING)
+	if (f->value_type == TEXTOID && TypeCategory(getBaseType(target_type)) != TYPCATEGORY_STRING)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("target column \"%s\" is of type %s, not a text type", target,
 						format_type_be(target_type)),
 				 errhint("enrich writes text: use a column of type text, varchar or char.")));
+	if (f->value_type != TEXTOID &&
+		!can_coerce_type(1, &f->value_type, &target_type, COERCION_ASSIGNMENT))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("target column \"%s\" is of type %s, which cannot take %s", target,
+						format_type_be(target_type), format_type_be(f->value_type)),
+				 errhint("%s writes real[]: use a column of type real[] or pgvector's vector.",
+						 f->name)));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
 }
@@ -161,7 +194,7 @@ make_prompt(const char *template, const char *value)
  * under this transaction's snapshot.
  */
 static void
-next_batch(const Run *run, const char *select_sql, const char *template, MemoryContext cxt,
+next_batch(const Run *run, const char *select_sql, const Filler *f, MemoryContext cxt,
 		   Batch *b)
 {
 	MemoryContext old;
@@ -186,30 +219,26 @@ next_batch(const Run *run, const char *select_sql, const char *template, MemoryC
 			raise_stuck(run, "A row that an earlier batch wrote is NULL again.");
 		b->tableoids[i] = SPI_getbinval(tup, desc, 1, &isnull);
 		b->ctids[i] = datumCopy(SPI_getbinval(tup, desc, 2, &isnull), false, sizeof(ItemPointerData));
-		b->prompts[i] = make_prompt(template, SPI_getvalue(tup, desc, 3));
+		b->prompts[i] = f->template ? make_prompt(f->template, SPI_getvalue(tup, desc, 3))
+			: datumCopy(SPI_getbinval(tup, desc, 3, &isnull), false, -1);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	MemoryContextSwitchTo(old);
 }
 
 /*
- * enrich(tbl regclass, source text, target text, prompt_template text,
- *        batch_size int, max_tokens, temperature, top_p, top_k, seed, stop,
- *        system, raw, include_reasoning, choices)
+ * Fill column target of relid from column source in batches of
+ * batch_size rows, each committed (see the top of the file).
  */
-Datum
-dr1_enrich(PG_FUNCTION_ARGS)
+static void
+fill_table(FunctionCallInfo fcinfo, const Filler *f, Oid relid, const char *source,
+		   const char *target, int32 batch_size)
 {
-	Oid			relid;
-	char	   *source;
-	char	   *target;
-	char	   *template;
-	int32		batch_size;
-	char	   *relname;
+	char	   *relname = check_table(f, relid, source, target);
+	const char *empty = f->skip_empty ? psprintf(" AND %s::text <> ''", quote_identifier(source)) : "";
 	char	   *select_sql;
 	char	   *count_sql;
 	char	   *update_sql;
-	DR1GenerateArgs ga;
 	DR1Task		task;
 	SPIPlanPtr	update;
 	Run			run;
@@ -218,59 +247,47 @@ dr1_enrich(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	bool		isnull;
 
-	check_required(fcinfo);
-	relid = PG_GETARG_OID(0);
-	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	target = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	template = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	relname = check_table(relid, source, target);
-	batch_size = PG_ARGISNULL(4) ? DEFAULT_BATCH_SIZE : PG_GETARG_INT32(4);
 	if (batch_size < 1 || batch_size > DR1_MAX_PROMPTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be between 1 and %d, not %d", DR1_MAX_PROMPTS, batch_size)));
-	if (!strstr(template, PLACEHOLDER))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("prompt_template must contain the placeholder %s", PLACEHOLDER),
-				 errdetail("Each row's prompt is the template with %s replaced by its source value.",
-						   PLACEHOLDER)));
-	dr1_generate_args(fcinfo, 5, &ga);
 	if (!fcinfo->context || !IsA(fcinfo->context, CallContext) ||
 		((CallContext *) fcinfo->context)->atomic)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-				 errmsg("enrich must be called with CALL outside a transaction block"),
-				 errdetail("enrich commits after each batch.")));
+				 errmsg("%s must be called with CALL outside a transaction block", f->name),
+				 errdetail("%s commits after each batch.", f->name)));
 	dr1_check_available();
 
-	count_sql = psprintf("SELECT count(*) FROM %s WHERE %s IS NULL AND %s IS NOT NULL",
-						 relname, quote_identifier(target), quote_identifier(source));
-	select_sql = psprintf("SELECT tableoid, ctid, %s::text, xmin FROM %s WHERE %s IS NULL AND %s IS NOT NULL "
+	count_sql = psprintf("SELECT count(*) FROM %s WHERE %s IS NULL AND %s IS NOT NULL%s",
+						 relname, quote_identifier(target), quote_identifier(source), empty);
+	select_sql = psprintf("SELECT tableoid, ctid, %s::text, xmin FROM %s WHERE %s IS NULL AND %s IS NOT NULL%s "
 						  "LIMIT %d FOR UPDATE SKIP LOCKED",
-						  quote_identifier(source), relname, quote_identifier(target),
-						  quote_identifier(source), batch_size);
+						  quote_identifier(source), relname,
+						  quote_identifier(target), quote_identifier(source), empty, batch_size);
 	update_sql = psprintf("UPDATE %s SET %s = $1 WHERE tableoid = $2 AND ctid = $3",
 						  relname, quote_identifier(target));
 	memset(&task, 0, sizeof task);
-	snprintf(task.name, sizeof task.name, "enrich %s.%s", relname, quote_identifier(target));
+	snprintf(task.name, sizeof task.name, "%s %s.%s", f->name, relname, quote_identifier(target));
 
 	/* non-atomic: SPI's memory (and ours, below it) survives the commits */
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "deepseek_r1: enrich: SPI_connect failed");
-	update = SPI_prepare(update_sql, 3, (Oid[]) {TEXTOID, OIDOID, TIDOID});
+		elog(ERROR, "deepseek_r1: %s: SPI_connect failed", f->name);
+	update = SPI_prepare(update_sql, 3, (Oid[]) {f->value_type, OIDOID, TIDOID});
 	if (!update || SPI_keepplan(update) != 0)
-		elog(ERROR, "deepseek_r1: enrich: cannot prepare %s", update_sql);
+		elog(ERROR, "deepseek_r1: %s: cannot prepare %s", f->name, update_sql);
 	if (SPI_execute(count_sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "deepseek_r1: enrich: SPI_execute failed: %s", count_sql);
+		elog(ERROR, "deepseek_r1: %s: SPI_execute failed: %s", f->name, count_sql);
 	task.total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
-	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "deepseek_r1 enrich batch",
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "deepseek_r1 fill batch",
 									  ALLOCSET_DEFAULT_SIZES);
 	ctl.hcxt = CurrentMemoryContext;
+	run.name = f->name;
+	run.values_noun = f->values_noun;
 	run.relname = relname;
 	run.target = target;
-	run.xids = hash_create("deepseek_r1 enrich transactions", 256, &ctl,
+	run.xids = hash_create("deepseek_r1 fill transactions", 256, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	for (;;)
@@ -280,11 +297,11 @@ dr1_enrich(PG_FUNCTION_ARGS)
 		TransactionId xid;
 
 		MemoryContextReset(batch_cxt);
-		next_batch(&run, select_sql, template, batch_cxt, &b);
+		next_batch(&run, select_sql, f, batch_cxt, &b);
 		if (b.n == 0)
 			break;
 		old = MemoryContextSwitchTo(batch_cxt);
-		dr1_generate_many(&ga, b.prompts, NULL, b.n, b.answers, b.answer_nulls, NULL, &task);
+		f->values(f, &b, &task);
 		MemoryContextSwitchTo(old);
 		for (int i = 0; i < b.n; i++)
 		{
@@ -293,7 +310,7 @@ dr1_enrich(PG_FUNCTION_ARGS)
 											  NULL, false, 0);
 
 			if (rc < 0)
-				elog(ERROR, "deepseek_r1: enrich: SPI_execute_plan failed: %s", update_sql);
+				elog(ERROR, "deepseek_r1: %s: SPI_execute_plan failed: %s", f->name, update_sql);
 			if (rc == SPI_OK_UPDATE)
 				updated += SPI_processed;
 		}
@@ -306,9 +323,62 @@ dr1_enrich(PG_FUNCTION_ARGS)
 		task.done += b.n;
 		task.total = Max(task.total, task.done);	/* rows may have been added */
 		ereport(NOTICE,
-				(errmsg("enrich: " INT64_FORMAT " of " INT64_FORMAT " rows done", task.done, task.total)));
+				(errmsg("%s: " INT64_FORMAT " of " INT64_FORMAT " rows done", f->name, task.done,
+						task.total)));
 	}
 	SPI_freeplan(update);
 	SPI_finish();
+}
+
+static void
+generate_values(const Filler *f, Batch *b, const DR1Task *task)
+{
+	dr1_generate_many(&f->ga, b->prompts, NULL, b->n, b->answers, b->answer_nulls, NULL, task);
+}
+
+static void
+embed_values(const Filler *f, Batch *b, const DR1Task *task)
+{
+	dr1_embed_many(b->prompts, NULL, b->n, f->truncate, b->answers, b->answer_nulls, NULL, task);
+}
+
+/*
+ * enrich(tbl regclass, source text, target text, prompt_template text,
+ *        batch_size int, max_tokens, temperature, top_p, top_k, seed, stop,
+ *        system, raw, include_reasoning, choices)
+ */
+Datum
+dr1_enrich(PG_FUNCTION_ARGS)
+{
+	Filler		f = {.name = "enrich", .values_noun = "answers", .value_type = TEXTOID,
+	.values = generate_values};
+
+	check_required(fcinfo, 4);
+	f.template = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	if (!strstr(f.template, PLACEHOLDER))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("prompt_template must contain the placeholder %s", PLACEHOLDER),
+				 errdetail("Each row's prompt is the template with %s replaced by its source value.",
+						   PLACEHOLDER)));
+	dr1_generate_args(fcinfo, 5, &f.ga);
+	fill_table(fcinfo, &f, PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+			   text_to_cstring(PG_GETARG_TEXT_PP(2)),
+			   PG_ARGISNULL(4) ? DEFAULT_BATCH_SIZE : PG_GETARG_INT32(4));
+	PG_RETURN_VOID();
+}
+
+/* embed_table(tbl regclass, source text, target text, batch_size int, truncate boolean) */
+Datum
+dr1_embed_table(PG_FUNCTION_ARGS)
+{
+	Filler		f = {.name = "embed_table", .values_noun = "embeddings",
+		.value_type = FLOAT4ARRAYOID, .skip_empty = true, .values = embed_values};
+
+	check_required(fcinfo, 3);
+	f.truncate = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+	fill_table(fcinfo, &f, PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+			   text_to_cstring(PG_GETARG_TEXT_PP(2)),
+			   PG_ARGISNULL(3) ? DEFAULT_EMBED_BATCH_SIZE : PG_GETARG_INT32(3));
 	PG_RETURN_VOID();
 }

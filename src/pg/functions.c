@@ -1,6 +1,6 @@
 /*
  * functions.c — the SQL functions that run the model: generate,
- * generate_batch, chat, tokenize, detokenize, count_tokens.  Each checks
+ * generate_batch, chat, rag, tokenize, detokenize, count_tokens.  Each checks
  * its arguments (22023 with the valid range), builds SUBMIT payloads and
  * runs them through request.c as one call.
  */
@@ -25,6 +25,7 @@
 PG_FUNCTION_INFO_V1(dr1_generate);
 PG_FUNCTION_INFO_V1(dr1_generate_batch);
 PG_FUNCTION_INFO_V1(dr1_chat);
+PG_FUNCTION_INFO_V1(dr1_rag);
 PG_FUNCTION_INFO_V1(dr1_tokenize);
 PG_FUNCTION_INFO_V1(dr1_detokenize);
 PG_FUNCTION_INFO_V1(dr1_count_tokens);
@@ -360,6 +361,94 @@ dr1_chat(PG_FUNCTION_ARGS)
 					 dr1_finish_name(res.done.finish), res.done.n_prompt, res.done.n_generated,
 					 res.done.n_prompt + res.done.n_generated);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+}
+
+/*
+ * rag's prompt (README, "Embeddings and RAG"): a system prompt that keeps
+ * the answer to the passages, and the passages numbered [1].. before the
+ * question, so that the model can cite them.
+ */
+#define RAG_SYSTEM \
+	"Answer the question using only the numbered passages. If they do not contain the answer, " \
+	"say that you do not know."
+#define RAG_CITE " Cite the passages you use by their numbers in square brackets, like [1]."
+#define RAG_MAX_PASSAGES 64
+
+static Datum
+rag_prompt(Datum question, const Datum *docs, int n)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "Passages:\n");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&buf, "[%d] %s\n", i + 1, TextDatumGetCString(docs[i]));
+	appendStringInfo(&buf, "\nQuestion: %s", TextDatumGetCString(question));
+	return CStringGetTextDatum(buf.data);
+}
+
+/* answer + "Sources: [i], [j]": the passages 1..n the answer cites, in order, once each. */
+static char *
+with_sources(const char *answer, int n)
+{
+	StringInfoData buf;
+	bool	   *cited = palloc0(sizeof(bool) * (n + 1));
+	int			found = 0;
+
+	for (const char *p = strchr(answer, '['); p; p = strchr(p + 1, '['))
+	{
+		char	   *end;
+		long		k = strtol(p + 1, &end, 10);
+
+		if (end != p + 1 && *end == ']' && k >= 1 && k <= n)
+			cited[k] = true;
+	}
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s\n\nSources:", answer);
+	for (int k = 1; k <= n; k++)
+		if (cited[k])
+			appendStringInfo(&buf, "%s [%d]", found++ ? "," : "", k);
+	if (!found)
+		appendStringInfoString(&buf, " none");
+	return buf.data;
+}
+
+/*
+ * rag(question, documents, max_tokens, temperature, top_p, top_k, seed,
+ *     include_sources) -> text: the generation model's answer to the
+ * question from the given passages (typically the nearest rows by
+ * embedding); with include_sources, followed by the passages it cited.
+ */
+Datum
+dr1_rag(PG_FUNCTION_ARGS)
+{
+	DR1GenerateArgs ga;
+	bool		include_sources = !PG_ARGISNULL(7) && PG_GETARG_BOOL(7);
+	Datum	   *docs;
+	int			n;
+	Datum		prompt;
+	Datum		answer;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
+		bad_argument("question must not be empty");
+	if (PG_ARGISNULL(1))
+		bad_argument("documents must not be NULL");
+	n = strings_arg(fcinfo, 1, "documents", RAG_MAX_PASSAGES, &docs);
+	if (n == 0)
+		bad_argument("documents must hold at least one passage");
+	memset(&ga, 0, sizeof ga);
+	ga.random_seed = sampling_args(fcinfo, 2, &ga.h);
+	ga.has_system = true;
+	ga.system = CStringGetTextDatum(include_sources ? RAG_SYSTEM RAG_CITE : RAG_SYSTEM);
+	ga.h.n_messages = 2;
+	prompt = rag_prompt(PG_GETARG_DATUM(0), docs, n);
+	dr1_generate_many(&ga, &prompt, NULL, 1, &answer, &isnull, NULL, NULL);
+	if (include_sources)
+		PG_RETURN_TEXT_P(cstring_to_text(with_sources(TextDatumGetCString(answer), n)));
+	PG_RETURN_DATUM(answer);
 }
 
 static void

@@ -33,6 +33,7 @@ PG_MODULE_MAGIC;
 #define LOAD_TIMEOUT_DEFAULT_MS 600000	/* 10 min: a large model loads in minutes */
 
 char	   *dr1_model = NULL;
+char	   *dr1_embedding_model = NULL;
 int			dr1_device = DR1_DEVICE_AUTO;
 int			dr1_threads = 0;
 int			dr1_context_length = CONTEXT_LENGTH_DEFAULT;
@@ -78,6 +79,11 @@ define_settings(void)
 	DefineCustomStringVariable("deepseek_r1.model",
 							   "Path of the GGUF model file the worker serves.",
 							   NULL, &dr1_model, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("deepseek_r1.embedding_model",
+							   "Path of the GGUF embedding model the worker serves beside the model.",
+							   "Its own engine process serves embed(), embed_batch(), chunk() and embed_table().",
+							   &dr1_embedding_model, "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomEnumVariable("deepseek_r1.device",
 							 "Where the engine runs the model: auto, cpu or cuda.",

@@ -107,18 +107,19 @@ check_worker(TimestampTz *gone_since)
 }
 
 static void
-raise_unavailable(const char *reason)
+raise_unavailable(DR1Role role, const char *reason)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("the deepseek_r1 model is not available"),
+			 errmsg("the deepseek_r1 %smodel is not available", role == DR1_ROLE_EMBED ? "embedding " : ""),
 			 errdetail("%s", reason),
-			 errhint("Set deepseek_r1.model to a readable GGUF file and reload the configuration.")));
+			 errhint("Set %s to a readable GGUF file and reload the configuration.",
+					 dr1_role_setting(role))));
 }
 
-/* Wait while the worker starts or loads the model; fail if it failed. */
+/* Wait while the worker starts or loads the role's model; fail if it failed. */
 static void
-wait_ready(TimestampTz deadline)
+wait_ready(DR1Role role, TimestampTz deadline)
 {
 	TimestampTz gone_since = 0;
 
@@ -128,13 +129,13 @@ wait_ready(TimestampTz deadline)
 		char		reason[DR1_REASON_MAX];
 
 		SpinLockAcquire(&dr1_shared->mutex);
-		state = dr1_shared->state;
-		strlcpy(reason, dr1_shared->reason, sizeof reason);
+		state = dr1_shared->models[role].state;
+		strlcpy(reason, dr1_shared->models[role].reason, sizeof reason);
 		SpinLockRelease(&dr1_shared->mutex);
 		if (state == DR1_STATE_READY)
 			return;
 		if (state == DR1_STATE_FAILED)
-			raise_unavailable(dr1_text_from_engine(reason, strlen(reason)));
+			raise_unavailable(role, dr1_text_from_engine(reason, strlen(reason)));
 		check_worker(&gone_since);
 		check_deadline(deadline);
 		wait_a_little(deadline);
@@ -164,7 +165,7 @@ release_slot(dsm_segment *seg, Datum arg)
 }
 
 static int
-claim_slot(dsm_segment *seg, int n, const DR1Task *task)
+claim_slot(dsm_segment *seg, int n, DR1Role role, const DR1Task *task)
 {
 	int			slot = -1;
 	TimestampTz now = GetCurrentTimestamp();
@@ -179,6 +180,7 @@ claim_slot(dsm_segment *seg, int n, const DR1Task *task)
 			s->id = my_call_id = dr1_shared->next_id + 1;
 			dr1_shared->next_id += n;
 			s->n_requests = n;
+			s->role = role;
 			s->pid = MyProcPid;
 			s->userid = GetUserId();
 			s->handle = dsm_segment_handle(seg);
@@ -293,7 +295,7 @@ raise_malformed(void)
 
 /* An ERROR frame; label, when >= 0, names the request in the caller's array. */
 static void
-raise_engine_error(const char *payload, Size len, int label)
+raise_engine_error(DR1Role role, const char *payload, Size len, int label)
 {
 	uint32		code;
 	struct dr1_str text;
@@ -315,7 +317,7 @@ raise_engine_error(const char *payload, Size len, int label)
 			sqlstate = ERRCODE_QUERY_CANCELED;
 			break;
 		case DR1_ERR_UNAVAILABLE:
-			raise_unavailable(msg);
+			raise_unavailable(role, msg);
 			return;
 		default:
 			sqlstate = ERRCODE_INTERNAL_ERROR;
@@ -335,6 +337,8 @@ parse_done(const char *payload, Size len, DR1Result *res)
 	res->done = m.d;
 	res->ids = palloc(sizeof(int32) * (m.d.n_ids + 1));
 	memcpy(res->ids, m.ids, sizeof(int32) * m.d.n_ids);	/* unaligned in the payload */
+	res->floats = palloc(sizeof(float4) * (m.d.n_floats + 1));
+	memcpy(res->floats, m.floats, sizeof(float4) * m.d.n_floats);
 	res->text = dr1_text_from_engine(m.text.s, m.text.len);
 	res->content = dr1_text_from_engine(m.content.s, m.content.len);
 	res->reasoning = dr1_text_from_engine(m.reasoning.s, m.reasoning.len);
@@ -399,7 +403,8 @@ create_call(StringInfoData *submits, int n)
  * answers; results[k] is request k's.  The first error ends the call (the
  * worker cancels the rest); labels[k], when labels is given, is the
  * position of request k in the caller's array, for the error's context.
- * task, when given, is shown by the requests view.
+ * task, when given, is shown by the requests view.  The call goes to the
+ * model its requests' kind needs (all of a call are of one role).
  */
 void
 dr1_run(StringInfoData *submits, int n, DR1Result *results, const DR1Task *task,
@@ -412,6 +417,7 @@ dr1_run(StringInfoData *submits, int n, DR1Result *results, const DR1Task *task,
 	shm_mq_handle *mqh;
 	bool	   *answered;
 	uint64		first;
+	DR1Role		role;
 
 	if (n == 0)
 		return;
@@ -424,16 +430,17 @@ dr1_run(StringInfoData *submits, int n, DR1Result *results, const DR1Task *task,
 							DR1_FRAME_MAX, submits[k].len),
 					 errdetail("The request's texts count in UTF-8, with 4 bytes more for each.")));
 	dr1_check_available();
+	role = dr1_role_of_kind(((const struct dr1_submit *) submits[0].data)->kind);
 	if (dr1_request_timeout > 0)
 		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), dr1_request_timeout);
-	wait_ready(deadline);
+	wait_ready(role, deadline);
 
 	seg = create_call(submits, n);
 	call = dsm_segment_address(seg);
 	mq = shm_mq_create((char *) call + call->mq_offset, DR1_MQ_SIZE);
 	shm_mq_set_receiver(mq, MyProc);
 	mqh = shm_mq_attach(mq, seg, NULL);
-	on_dsm_detach(seg, release_slot, Int32GetDatum(claim_slot(seg, n, task)));
+	on_dsm_detach(seg, release_slot, Int32GetDatum(claim_slot(seg, n, role, task)));
 	first = my_call_id;
 	dr1_wake_worker();
 
@@ -450,7 +457,7 @@ dr1_run(StringInfoData *submits, int n, DR1Result *results, const DR1Task *task,
 		{
 			dsm_detach(seg);
 			/* id 0 (the worker's own error) wraps past n: no label */
-			raise_engine_error(payload, h.len, labels && k < (uint64) n ? labels[k] : -1);
+			raise_engine_error(role, payload, h.len, labels && k < (uint64) n ? labels[k] : -1);
 		}
 		if (h.type != DR1_DONE || k >= (uint64) n || answered[k])
 			elog(ERROR, "deepseek_r1: unexpected answer %u for request " UINT64_FORMAT " from the worker",

@@ -41,7 +41,8 @@ dr1_shmem_startup(void)
 	{
 		memset(dr1_shared, 0, dr1_shmem_size());
 		SpinLockInit(&dr1_shared->mutex);
-		dr1_shared->state = DR1_STATE_STARTING;
+		for (int r = 0; r < DR1_N_ROLES; r++)
+			dr1_shared->models[r].state = DR1_STATE_STARTING;
 		dr1_shared->n_slots = n_slots();
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -65,12 +66,19 @@ dr1_state_name(DR1State s)
 }
 
 void
-dr1_set_state(DR1State s, const char *reason)
+dr1_set_state(DR1Role role, DR1State s, const char *reason)
 {
 	SpinLockAcquire(&dr1_shared->mutex);
-	dr1_shared->state = s;
-	strlcpy(dr1_shared->reason, reason ? reason : "", DR1_REASON_MAX);
+	dr1_shared->models[role].state = s;
+	strlcpy(dr1_shared->models[role].reason, reason ? reason : "", DR1_REASON_MAX);
 	SpinLockRelease(&dr1_shared->mutex);
+}
+
+/* The setting that names the model of a role, for messages. */
+const char *
+dr1_role_setting(DR1Role role)
+{
+	return role == DR1_ROLE_EMBED ? "deepseek_r1.embedding_model" : "deepseek_r1.model";
 }
 
 void

@@ -25,26 +25,36 @@ PG_FUNCTION_INFO_V1(dr1_model_info);
 PG_FUNCTION_INFO_V1(dr1_status);
 PG_FUNCTION_INFO_V1(dr1_requests);
 
+/*
+ * The generation model's description, with the embedding model's under
+ * "embedding" (null while none is loaded).  Both are JSON objects from the
+ * engines; jsonb_in checks them.
+ */
 Datum
 dr1_model_info(PG_FUNCTION_ARGS)
 {
-	char		info[DR1_INFO_MAX];
-	char		reason[DR1_REASON_MAX];
-	DR1State	state;
+	DR1Model	m[DR1_N_ROLES];
+	StringInfoData json;
+	const DR1Model *gen = &m[DR1_ROLE_GENERATE];
+	const DR1Model *emb = &m[DR1_ROLE_EMBED];
+	size_t		len;
 
 	dr1_check_available();
 	SpinLockAcquire(&dr1_shared->mutex);
-	state = dr1_shared->state;
-	strlcpy(info, dr1_shared->model_info, sizeof info);
-	strlcpy(reason, dr1_shared->reason, sizeof reason);
+	memcpy(m, dr1_shared->models, sizeof m);
 	SpinLockRelease(&dr1_shared->mutex);
-	if (state != DR1_STATE_READY)
+	len = strlen(gen->model_info);
+	if (gen->state != DR1_STATE_READY || len == 0 || gen->model_info[len - 1] != '}')
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the deepseek_r1 model is not loaded (state %s)", dr1_state_name(state)),
-				 reason[0] ? errdetail("%s", dr1_text_from_engine(reason, strlen(reason))) : 0));
+				 errmsg("the deepseek_r1 model is not loaded (state %s)", dr1_state_name(gen->state)),
+				 gen->reason[0] ? errdetail("%s", dr1_text_from_engine(gen->reason, strlen(gen->reason))) : 0));
+	initStringInfo(&json);
+	appendBinaryStringInfo(&json, gen->model_info, (int) len - 1);
+	appendStringInfo(&json, ",\"embedding\":%s}",
+					 emb->state == DR1_STATE_READY && emb->model_info[0] ? emb->model_info : "null");
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
-										CStringGetDatum(dr1_text_from_engine(info, strlen(info)))));
+										CStringGetDatum(dr1_text_from_engine(json.data, json.len))));
 }
 
 static bool
@@ -53,7 +63,7 @@ sees_all_stats(void)
 	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 }
 
-#define STATUS_COLS 20
+#define STATUS_COLS 24
 
 Datum
 dr1_status(PG_FUNCTION_ARGS)
@@ -62,6 +72,10 @@ dr1_status(PG_FUNCTION_ARGS)
 	Datum		v[STATUS_COLS];
 	bool		nulls[STATUS_COLS] = {0};
 	DR1Shared	s;
+	const DR1Model *gen = &s.models[DR1_ROLE_GENERATE];
+	const DR1Model *emb = &s.models[DR1_ROLE_EMBED];
+	bool		sees_paths = sees_all_stats() ||
+		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_SETTINGS);
 	int			in_flight = 0;
 	int			k = 0;
 
@@ -74,34 +88,40 @@ dr1_status(PG_FUNCTION_ARGS)
 			in_flight++;
 	SpinLockRelease(&dr1_shared->mutex);
 
-	v[k++] = CStringGetTextDatum(dr1_state_name(s.state));
-	nulls[k] = !s.reason[0];
-	v[k++] = CStringGetTextDatum(dr1_text_from_engine(s.reason, strlen(s.reason)));
-	nulls[k] = !s.model_path[0] ||
-		!(sees_all_stats() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_SETTINGS));
-	v[k++] = CStringGetTextDatum(s.model_path);
+	v[k++] = CStringGetTextDatum(dr1_state_name(gen->state));
+	nulls[k] = !gen->reason[0];
+	v[k++] = CStringGetTextDatum(dr1_text_from_engine(gen->reason, strlen(gen->reason)));
+	nulls[k] = !gen->model_path[0] || !sees_paths;
+	v[k++] = CStringGetTextDatum(gen->model_path);
 	nulls[k] = !s.worker_pid;
 	v[k++] = Int32GetDatum(s.worker_pid);
-	nulls[k] = !s.engine_pid;
-	v[k++] = Int32GetDatum(s.engine_pid);
-	nulls[k] = s.state != DR1_STATE_READY;
-	v[k++] = TimestampTzGetDatum(s.ready_since);
+	nulls[k] = !gen->engine_pid;
+	v[k++] = Int32GetDatum(gen->engine_pid);
+	nulls[k] = gen->state != DR1_STATE_READY;
+	v[k++] = TimestampTzGetDatum(gen->ready_since);
 	v[k++] = Int64GetDatum(s.requests);
 	v[k++] = Int64GetDatum(s.requests_failed);
 	v[k++] = Int64GetDatum(s.requests_canceled);
 	v[k++] = Int32GetDatum(in_flight);
-	v[k++] = Int32GetDatum(s.engine_in_flight);
+	v[k++] = Int32GetDatum(gen->engine_in_flight);
 	v[k++] = Int64GetDatum(s.prompt_tokens);
 	v[k++] = Int64GetDatum(s.generated_tokens);
-	v[k++] = Int64GetDatum(s.engine_starts);
+	v[k++] = Int64GetDatum(gen->engine_starts + emb->engine_starts);
 	v[k++] = Float8GetDatum(s.last_engine_seconds * 1000.0);
 	v[k++] = Float8GetDatum(s.engine_seconds * 1000.0);
 	v[k++] = Int64GetDatum(s.prefill_tokens);
 	v[k++] = Int64GetDatum(s.preemptions);
 	/* the KV pool is the running engine's */
-	nulls[k] = nulls[k + 1] = s.state != DR1_STATE_READY;
-	v[k++] = Int32GetDatum(s.kv_blocks_used);
-	v[k++] = Int32GetDatum(s.kv_blocks_total);
+	nulls[k] = nulls[k + 1] = gen->state != DR1_STATE_READY;
+	v[k++] = Int32GetDatum(gen->kv_blocks_used);
+	v[k++] = Int32GetDatum(gen->kv_blocks_total);
+	v[k++] = CStringGetTextDatum(dr1_state_name(emb->state));
+	nulls[k] = !emb->reason[0];
+	v[k++] = CStringGetTextDatum(dr1_text_from_engine(emb->reason, strlen(emb->reason)));
+	nulls[k] = !emb->model_path[0] || !sees_paths;
+	v[k++] = CStringGetTextDatum(emb->model_path);
+	nulls[k] = !emb->engine_pid;
+	v[k++] = Int32GetDatum(emb->engine_pid);
 	Assert(k == STATUS_COLS);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	return (Datum) 0;

@@ -1,12 +1,16 @@
 /*
  * worker.c — the background worker: relays the requests of the calls in
  * the slots to the engine process, up to max_batch at a time, and its
- * answers back, keeps the counters, and supervises that process.
+ * answers back, keeps the counters, and supervises that process; and the
+ * same for the embedding model's engine process, when one is set
+ * (deepseek_r1.embedding_model).  A call goes to one of the two by its
+ * requests' kind; each engine is started, watched and restarted on its own,
+ * so that a failure of one model leaves the other serving.
  *
  * Single-threaded and event driven: it sleeps on its latch (set by
  * backends, by shm_mq when a queue has room, by signals and barriers) and
- * on the engine socket, readable always and writeable while frames wait in
- * its outgoing queue.  It never blocks on the engine: frames are queued and
+ * on the engine sockets, readable always and writeable while frames wait
+ * in their outgoing queue.  It never blocks on the engine: frames are queued and
  * written as the socket takes them, and whatever the engine sends is read
  * at every wake-up, so neither side can wait for the other forever.
  * Nothing here may block for long or crash: an error ends the worker with
@@ -55,6 +59,7 @@ typedef struct WorkerRequest
 typedef struct WorkerCall
 {
 	uint64		id;				/* the first request's id; 0: none */
+	DR1Role		role;			/* the engine its requests go to */
 	int32		n;				/* requests */
 	dsm_segment *seg;
 	DR1CallShm *shm;
@@ -70,15 +75,28 @@ typedef struct WorkerCall
 	int32		reply_tail;
 } WorkerCall;
 
+/* A model's engine process and the worker's supervision of it. */
+typedef struct ModelEngine
+{
+	DR1Role		role;
+	DR1Engine	e;
+	struct dr1_stats stats;		/* the last STATS of the running engine */
+	bool		load_failed;	/* wait for a reload before retrying */
+	TimestampTz restart_at;		/* when to start the engine again */
+	TimestampTz last_start;
+	int			backoff_ms;
+	int			load_deaths;	/* engines in a row that died while loading */
+} ModelEngine;
+
 static WorkerCall *calls;
-static DR1Engine engine = {.fd = -1};
-static struct dr1_stats engine_stats;	/* the last STATS of the running engine */
+static ModelEngine engines[DR1_N_ROLES] = {
+	{.role = DR1_ROLE_GENERATE, .e = {.fd = -1}},
+	{.role = DR1_ROLE_EMBED, .e = {.fd = -1}},
+};
 static volatile sig_atomic_t got_sigterm = false;
-static bool load_failed = false;	/* wait for a reload before retrying */
-static TimestampTz restart_at = 0;	/* when to start the engine again */
-static TimestampTz last_start = 0;
-static int	backoff_ms = 0;
-static int	load_deaths = 0;	/* engines in a row that died while loading */
+
+/* The shared state of an engine's model. */
+#define MODEL(me) (&dr1_shared->models[(me)->role])
 
 /* After this many, the worker stops trying until a reload (docs/architecture.md,
  * "Load failures are bounded": state failed with the reason, calls get 55000
@@ -116,14 +134,20 @@ worker_exit(int code, Datum arg)
 {
 	char		why[64];
 
-	dr1_engine_stop(&engine, why, sizeof why);
+	for (int r = 0; r < DR1_N_ROLES; r++)
+		dr1_engine_stop(&engines[r].e, why, sizeof why);
 	SpinLockAcquire(&dr1_shared->mutex);
 	dr1_shared->worker_pid = 0;
 	dr1_shared->worker_latch = NULL;
-	dr1_shared->engine_pid = 0;
-	dr1_shared->engine_in_flight = 0;
-	if (dr1_shared->state != DR1_STATE_FAILED)
-		dr1_shared->state = DR1_STATE_STARTING;
+	for (int r = 0; r < DR1_N_ROLES; r++)
+	{
+		DR1Model   *m = &dr1_shared->models[r];
+
+		m->engine_pid = 0;
+		m->engine_in_flight = 0;
+		if (m->state != DR1_STATE_FAILED)
+			m->state = DR1_STATE_STARTING;
+	}
 	SpinLockRelease(&dr1_shared->mutex);
 }
 
@@ -135,7 +159,8 @@ attach_shared(void)
 	SpinLockAcquire(&dr1_shared->mutex);
 	dr1_shared->worker_pid = MyProcPid;
 	dr1_shared->worker_latch = MyLatch;
-	dr1_shared->engine_in_flight = 0;
+	for (int r = 0; r < DR1_N_ROLES; r++)
+		dr1_shared->models[r].engine_in_flight = 0;
 	for (int i = 0; i < dr1_shared->n_slots; i++)
 	{
 		DR1Slot    *s = &dr1_shared->slots[i];
@@ -193,10 +218,11 @@ static void
 cancel_in_engine(int i)
 {
 	WorkerCall *c = &calls[i];
+	DR1Engine  *e = &engines[c->role].e;
 
 	for (int k = 0; k < c->next; k++)
-		if (c->reqs[k].state == REQ_IN_ENGINE && engine.pid > 0)
-			dr1_engine_send(&engine, DR1_CANCEL, c->id + k, NULL, 0);
+		if (c->reqs[k].state == REQ_IN_ENGINE && e->pid > 0)
+			dr1_engine_send(e, DR1_CANCEL, c->id + k, NULL, 0);
 }
 
 static void
@@ -278,61 +304,64 @@ reply_error(int i, uint32 code, const char *msg)
 
 /* A new engine process (or none: pid 0) starts with nothing in flight. */
 static void
-set_engine_pid(int pid)
+set_engine_pid(ModelEngine *me, int pid)
 {
-	memset(&engine_stats, 0, sizeof engine_stats);
+	memset(&me->stats, 0, sizeof me->stats);
 	SpinLockAcquire(&dr1_shared->mutex);
-	dr1_shared->engine_pid = pid;
-	dr1_shared->engine_in_flight = 0;
-	dr1_shared->kv_blocks_used = dr1_shared->kv_blocks_total = 0;
+	MODEL(me)->engine_pid = pid;
+	MODEL(me)->engine_in_flight = 0;
+	MODEL(me)->kv_blocks_used = MODEL(me)->kv_blocks_total = 0;
 	SpinLockRelease(&dr1_shared->mutex);
 }
 
 static void
-start_engine(void)
+start_engine(ModelEngine *me)
 {
 	char		err[512];
+	const char *path = dr1_role_model(me->role);
 
-	restart_at = 0;
-	if (!dr1_model || !dr1_model[0])
+	me->restart_at = 0;
+	if (!path[0])
 	{
-		dr1_set_state(DR1_STATE_FAILED, "deepseek_r1.model is not set");
-		load_failed = true;
+		snprintf(err, sizeof err, "%s is not set", dr1_role_setting(me->role));
+		dr1_set_state(me->role, DR1_STATE_FAILED, err);
+		me->load_failed = true;
 		return;
 	}
 	SpinLockAcquire(&dr1_shared->mutex);
-	strlcpy(dr1_shared->model_path, dr1_model, MAXPGPATH);
-	dr1_shared->model_info[0] = '\0';
+	strlcpy(MODEL(me)->model_path, path, MAXPGPATH);
+	MODEL(me)->model_info[0] = '\0';
 	SpinLockRelease(&dr1_shared->mutex);
-	if (!dr1_engine_start(&engine, err, sizeof err))
+	if (!dr1_engine_start(&me->e, me->role, err, sizeof err))
 	{
 		ereport(LOG, (errmsg("deepseek_r1: %s", err)));
-		dr1_set_state(DR1_STATE_FAILED, err);
-		load_failed = true;
+		dr1_set_state(me->role, DR1_STATE_FAILED, err);
+		me->load_failed = true;
 		return;
 	}
-	last_start = GetCurrentTimestamp();
-	set_engine_pid(engine.pid);
+	me->last_start = GetCurrentTimestamp();
+	set_engine_pid(me, me->e.pid);
 	SpinLockAcquire(&dr1_shared->mutex);
-	dr1_shared->engine_starts++;
+	MODEL(me)->engine_starts++;
 	SpinLockRelease(&dr1_shared->mutex);
-	dr1_set_state(DR1_STATE_LOADING, NULL);
+	dr1_set_state(me->role, DR1_STATE_LOADING, NULL);
 }
 
 /* Stop the engine process and fail the calls it held requests of with a
  * clear message. */
 static void
-stop_engine(const char *context)
+stop_engine(ModelEngine *me, const char *context)
 {
 	char		why[128];
 	char		msg[512];
-	int			pid = engine.pid;
+	int			pid = me->e.pid;
 
-	dr1_engine_stop(&engine, why, sizeof why);
-	set_engine_pid(0);
-	snprintf(msg, sizeof msg, "the deepseek_r1 engine process %s %s", why, context);
+	dr1_engine_stop(&me->e, why, sizeof why);
+	set_engine_pid(me, 0);
+	snprintf(msg, sizeof msg, "the deepseek_r1 %sengine process %s %s",
+			 me->role == DR1_ROLE_EMBED ? "embedding " : "", why, context);
 	for (int i = 0; i < dr1_shared->n_slots; i++)
-		if (calls[i].in_engine > 0 && !calls[i].failed)
+		if (calls[i].role == me->role && calls[i].in_engine > 0 && !calls[i].failed)
 			reply_error(i, DR1_ERR_ENGINE, msg);
 	if (pid > 0)
 		ereport(LOG, (errmsg("deepseek_r1: engine process %d %s", pid, why)));
@@ -341,35 +370,36 @@ stop_engine(const char *context)
 /*
  * Stop the engine process (what went wrong is in context) and start another
  * after a backoff, unless it died while loading MAX_LOAD_DEATHS times in a
- * row: then the worker is failed until a reload.
+ * row: then its model is failed until a reload.
  */
 static void
-restart_engine(const char *context)
+restart_engine(ModelEngine *me, const char *context)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	bool		loading = !engine.ready;
+	bool		loading = !me->e.ready;
 	char		reason[DR1_REASON_MAX];
 
-	stop_engine(context);
-	if (load_failed)
+	stop_engine(me, context);
+	if (me->load_failed)
 		return;					/* it said why; a reload retries */
-	if (loading && ++load_deaths >= MAX_LOAD_DEATHS)
+	if (loading && ++me->load_deaths >= MAX_LOAD_DEATHS)
 	{
 		snprintf(reason, sizeof reason,
 				 "the engine process ended while loading the model %d times in a row "
-				 "(see the server log); reload the configuration to try again", load_deaths);
+				 "(see the server log); reload the configuration to try again", me->load_deaths);
 		ereport(LOG, (errmsg("deepseek_r1: %s", reason)));
-		dr1_set_state(DR1_STATE_FAILED, reason);
-		load_failed = true;
+		dr1_set_state(me->role, DR1_STATE_FAILED, reason);
+		me->load_failed = true;
 		return;
 	}
-	if (TimestampDifferenceExceeds(last_start, now, RESTART_BACKOFF_RESET_MS))
-		backoff_ms = 0;
+	if (TimestampDifferenceExceeds(me->last_start, now, RESTART_BACKOFF_RESET_MS))
+		me->backoff_ms = 0;
 	else
-		backoff_ms = backoff_ms ? Min(backoff_ms * 2, RESTART_BACKOFF_MAX_MS) : RESTART_BACKOFF_FIRST_MS;
-	restart_at = TimestampTzPlusMilliseconds(now, backoff_ms);
-	snprintf(reason, sizeof reason, "the engine process ended; restarting in %d ms", backoff_ms);
-	dr1_set_state(DR1_STATE_STARTING, reason);
+		me->backoff_ms = me->backoff_ms ? Min(me->backoff_ms * 2, RESTART_BACKOFF_MAX_MS)
+			: RESTART_BACKOFF_FIRST_MS;
+	me->restart_at = TimestampTzPlusMilliseconds(now, me->backoff_ms);
+	snprintf(reason, sizeof reason, "the engine process ended; restarting in %d ms", me->backoff_ms);
+	dr1_set_state(me->role, DR1_STATE_STARTING, reason);
 }
 
 /*
@@ -380,85 +410,85 @@ restart_engine(const char *context)
  * sends nothing until READY and may legitimately take minutes, so it has
  * its own, larger bound (deepseek_r1.load_timeout): past it the start
  * counts as a death while loading, and MAX_LOAD_DEATHS of them fail the
- * worker, so callers waiting for the model are never left waiting on a
- * hung load.
+ * model, so callers waiting for it are never left waiting on a hung load.
  */
 static void
-check_watchdog(void)
+check_watchdog(ModelEngine *me)
 {
 	int			in_flight;
 	char		context[128];
 
-	if (engine.pid > 0 && !engine.ready && dr1_load_timeout > 0 &&
-		TimestampDifferenceExceeds(last_start, GetCurrentTimestamp(), dr1_load_timeout))
+	if (me->e.pid > 0 && !me->e.ready && dr1_load_timeout > 0 &&
+		TimestampDifferenceExceeds(me->last_start, GetCurrentTimestamp(), dr1_load_timeout))
 	{
 		ereport(LOG, (errmsg("deepseek_r1: engine process %d did not load the model within %d ms; restarting it",
-							 engine.pid, dr1_load_timeout)));
+							 me->e.pid, dr1_load_timeout)));
 		snprintf(context, sizeof context,
 				 "because it did not load the model within %d ms (deepseek_r1.load_timeout)", dr1_load_timeout);
-		restart_engine(context);
+		restart_engine(me, context);
 		return;
 	}
-	if (engine.pid <= 0 || dr1_engine_watchdog <= 0)
+	if (me->e.pid <= 0 || dr1_engine_watchdog <= 0)
 		return;
 	SpinLockAcquire(&dr1_shared->mutex);
-	in_flight = dr1_shared->engine_in_flight;
+	in_flight = MODEL(me)->engine_in_flight;
 	SpinLockRelease(&dr1_shared->mutex);
 	if (in_flight == 0 ||
-		!TimestampDifferenceExceeds(engine.heard_at, GetCurrentTimestamp(), dr1_engine_watchdog))
+		!TimestampDifferenceExceeds(me->e.heard_at, GetCurrentTimestamp(), dr1_engine_watchdog))
 		return;
 	ereport(LOG, (errmsg("deepseek_r1: engine process %d sent nothing for %d ms while it held %d requests; restarting it",
-						 engine.pid, dr1_engine_watchdog, in_flight)));
+						 me->e.pid, dr1_engine_watchdog, in_flight)));
 	snprintf(context, sizeof context,
 			 "after it made no progress for %d ms (deepseek_r1.engine_watchdog)", dr1_engine_watchdog);
-	restart_engine(context);
+	restart_engine(me, context);
 }
 
 static void
-on_ready(const char *json, Size len)
+on_ready(ModelEngine *me, const char *json, Size len)
 {
 	SpinLockAcquire(&dr1_shared->mutex);
-	memcpy(dr1_shared->model_info, json, Min(len, DR1_INFO_MAX - 1));
-	dr1_shared->model_info[Min(len, DR1_INFO_MAX - 1)] = '\0';
-	dr1_shared->ready_since = GetCurrentTimestamp();
+	memcpy(MODEL(me)->model_info, json, Min(len, DR1_INFO_MAX - 1));
+	MODEL(me)->model_info[Min(len, DR1_INFO_MAX - 1)] = '\0';
+	MODEL(me)->ready_since = GetCurrentTimestamp();
 	SpinLockRelease(&dr1_shared->mutex);
-	engine.ready = true;
-	load_deaths = 0;
-	dr1_set_state(DR1_STATE_READY, NULL);
-	ereport(LOG, (errmsg("deepseek_r1: model \"%s\" loaded by engine process %d", dr1_model, engine.pid)));
+	me->e.ready = true;
+	me->load_deaths = 0;
+	dr1_set_state(me->role, DR1_STATE_READY, NULL);
+	ereport(LOG, (errmsg("deepseek_r1: model \"%s\" loaded by engine process %d",
+						 dr1_role_model(me->role), me->e.pid)));
 }
 
 static void
-on_load_failed(const char *msg, Size len)
+on_load_failed(ModelEngine *me, const char *msg, Size len)
 {
 	char		reason[DR1_REASON_MAX];
 
 	snprintf(reason, sizeof reason, "%.*s", (int) len, msg);
-	ereport(LOG, (errmsg("deepseek_r1: cannot load model \"%s\": %s", dr1_model, reason)));
+	ereport(LOG, (errmsg("deepseek_r1: cannot load model \"%s\": %s", dr1_role_model(me->role), reason)));
 	/* it exits now: reap it first, so that status() never shows a failed
-	 * worker with an engine process */
-	stop_engine("after the load failed");
-	dr1_set_state(DR1_STATE_FAILED, reason);
-	load_failed = true;
+	 * model with an engine process */
+	stop_engine(me, "after the load failed");
+	dr1_set_state(me->role, DR1_STATE_FAILED, reason);
+	me->load_failed = true;
 }
 
 /* The engine's counters: the running figures as they are, the totals as
  * what was added since the last frame (they start again at 0 with each
  * engine process, ours since the server started). */
 static void
-on_stats(const char *payload, Size len)
+on_stats(ModelEngine *me, const char *payload, Size len)
 {
 	struct dr1_stats st;
 
 	if (!dr1_stats_decode(payload, len, &st))
 		return;
 	SpinLockAcquire(&dr1_shared->mutex);
-	dr1_shared->kv_blocks_used = st.kv_blocks_used;
-	dr1_shared->kv_blocks_total = st.kv_blocks_total;
-	dr1_shared->prefill_tokens += st.prefill_tokens - engine_stats.prefill_tokens;
-	dr1_shared->preemptions += st.preemptions - engine_stats.preemptions;
+	MODEL(me)->kv_blocks_used = st.kv_blocks_used;
+	MODEL(me)->kv_blocks_total = st.kv_blocks_total;
+	dr1_shared->prefill_tokens += st.prefill_tokens - me->stats.prefill_tokens;
+	dr1_shared->preemptions += st.preemptions - me->stats.preemptions;
 	SpinLockRelease(&dr1_shared->mutex);
-	engine_stats = st;
+	me->stats = st;
 }
 
 /* Progress of a request (STARTED, TOKEN), summed per call for the
@@ -492,10 +522,10 @@ on_progress(const struct dr1_frame *h, const char *payload)
 	SpinLockRelease(&dr1_shared->mutex);
 }
 
-/* A request ended in the engine: count it and pass the answer on.  A
+/* A request ended in engine me: count it and pass the answer on.  A
  * request's error ends its whole call. */
 static void
-on_end(const struct dr1_frame *h, const char *payload)
+on_end(ModelEngine *me, const struct dr1_frame *h, const char *payload)
 {
 	int32		k;
 	int			i = find_call(h->id, &k);
@@ -505,8 +535,8 @@ on_end(const struct dr1_frame *h, const char *payload)
 	if (h->type == DR1_DONE && h->len >= sizeof d)
 		memcpy(&d, payload, sizeof d);
 	SpinLockAcquire(&dr1_shared->mutex);
-	if (dr1_shared->engine_in_flight > 0)
-		dr1_shared->engine_in_flight--;
+	if (MODEL(me)->engine_in_flight > 0)
+		MODEL(me)->engine_in_flight--;
 	if (h->type == DR1_DONE)
 	{
 		/* a canceled request was counted when its backend left */
@@ -542,7 +572,7 @@ on_end(const struct dr1_frame *h, const char *payload)
 /* The engine's answer is not one a backend can read: fail the request as
  * if the engine had said so (an ERROR frame of the worker's making). */
 static void
-end_with_error(const struct dr1_frame *h, uint32 code, const char *msg)
+end_with_error(ModelEngine *me, const struct dr1_frame *h, uint32 code, const char *msg)
 {
 	struct dr1_buf b = {0};
 	struct dr1_frame e = {0, DR1_ERROR, h->id};
@@ -551,13 +581,13 @@ end_with_error(const struct dr1_frame *h, uint32 code, const char *msg)
 	if (b.failed)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	e.len = (uint32) b.len;
-	on_end(&e, b.data);
+	on_end(me, &e, b.data);
 	dr1_buf_free(&b);
 }
 
 /* A DONE or ERROR goes to the backend only if it decodes. */
 static void
-on_answer(const struct dr1_frame *h, const char *payload)
+on_answer(ModelEngine *me, const struct dr1_frame *h, const char *payload)
 {
 	struct dr1_done_msg done;
 	uint32		code;
@@ -565,24 +595,24 @@ on_answer(const struct dr1_frame *h, const char *payload)
 
 	if (h->type == DR1_DONE ? dr1_done_decode(payload, h->len, &done)
 		: dr1_error_decode(payload, h->len, &code, &msg))
-		on_end(h, payload);
+		on_end(me, h, payload);
 	else
-		end_with_error(h, DR1_ERR_ENGINE, "the engine process sent a malformed answer");
+		end_with_error(me, h, DR1_ERR_ENGINE, "the engine process sent a malformed answer");
 }
 
 static void
-handle_frame(const struct dr1_frame *h, const char *payload)
+handle_frame(ModelEngine *me, const struct dr1_frame *h, const char *payload)
 {
 	switch (h->type)
 	{
 		case DR1_READY:
-			on_ready(payload, h->len);
+			on_ready(me, payload, h->len);
 			break;
 		case DR1_LOAD_FAILED:
-			on_load_failed(payload, h->len);
+			on_load_failed(me, payload, h->len);
 			break;
 		case DR1_STATS:
-			on_stats(payload, h->len);
+			on_stats(me, payload, h->len);
 			break;
 		case DR1_STARTED:
 		case DR1_TOKEN:
@@ -590,7 +620,7 @@ handle_frame(const struct dr1_frame *h, const char *payload)
 			break;
 		case DR1_DONE:
 		case DR1_ERROR:
-			on_answer(h, payload);
+			on_answer(me, h, payload);
 			break;
 		default:
 			break;
@@ -600,40 +630,41 @@ handle_frame(const struct dr1_frame *h, const char *payload)
 /* Read what the engine sent and handle every whole frame; a frame over
  * the limit fails its request (protocol.h). */
 static void
-poll_engine(void)
+poll_engine(ModelEngine *me)
 {
-	int			rc = dr1_engine_read(&engine);
+	int			rc = dr1_engine_read(&me->e);
 	struct dr1_frame h;
 	const char *payload;
 	enum dr1_in_result r;
 
 	/* a frame may stop the engine (LOAD_FAILED): its buffer is gone then */
-	while (engine.pid > 0 && (r = dr1_engine_next_frame(&engine, &h, &payload)) != DR1_IN_NONE)
+	while (me->e.pid > 0 && (r = dr1_engine_next_frame(&me->e, &h, &payload)) != DR1_IN_NONE)
 	{
 		if (r == DR1_IN_FRAME)
-			handle_frame(&h, payload);
+			handle_frame(me, &h, payload);
 		else if (h.type == DR1_DONE || h.type == DR1_ERROR)
 		{
 			char		msg[128];
 
 			snprintf(msg, sizeof msg, "the answer is %u bytes, more than the limit of %u bytes",
 					 h.len, DR1_FRAME_MAX);
-			end_with_error(&h, DR1_ERR_TOO_LONG, msg);
+			end_with_error(me, &h, DR1_ERR_TOO_LONG, msg);
 		}
 	}
-	if (engine.pid > 0 && (rc < 0 || !dr1_engine_flush(&engine)))
-		restart_engine("while running this request");
+	if (me->e.pid > 0 && (rc < 0 || !dr1_engine_flush(&me->e)))
+		restart_engine(me, "while running this request");
 }
 
 /* Attach to a call a backend has just put in slot i. */
 static void
-take_call(int i, uint64 id, int32 n, dsm_handle handle)
+take_call(int i, uint64 id, int32 n, DR1Role role, dsm_handle handle)
 {
 	WorkerCall *c = &calls[i];
 	shm_mq	   *mq;
 
 	c->id = id;
 	c->n = n;
+	c->role = role;
 	c->seg = dsm_attach(handle);
 	if (!c->seg)
 	{
@@ -680,18 +711,20 @@ scan_slots(void)
 		DR1SlotState state;
 		uint64		id;
 		int32		n;
+		DR1Role		role;
 		dsm_handle	handle;
 
 		SpinLockAcquire(&dr1_shared->mutex);
 		state = s->state;
 		id = s->id;
 		n = s->n_requests;
+		role = s->role;
 		handle = s->handle;
 		if (state == DR1_SLOT_NEW)
 			s->state = DR1_SLOT_ACTIVE;
 		SpinLockRelease(&dr1_shared->mutex);
 		if (state == DR1_SLOT_NEW)
-			take_call(i, id, n, handle);
+			take_call(i, id, n, role, handle);
 		else if (state == DR1_SLOT_ABANDONED)
 			drop_call(i, id);
 	}
@@ -712,27 +745,29 @@ refuse_request(int i, int32 k, Size len)
 	c->in_engine++;
 	c->next++;
 	SpinLockAcquire(&dr1_shared->mutex);
-	dr1_shared->engine_in_flight++;
+	dr1_shared->models[c->role].engine_in_flight++;
 	SpinLockRelease(&dr1_shared->mutex);
-	end_with_error(&h, DR1_ERR_TOO_LONG, msg);
+	end_with_error(&engines[c->role], &h, DR1_ERR_TOO_LONG, msg);
 }
 
 /*
- * Hand queued requests to the engine while it holds fewer than max_batch.
+ * Hand queued requests to engine me while it holds fewer than max_batch.
  * Each free place goes to the call with the fewest requests in the engine,
  * the oldest among equals (request ids follow submission order): a lone
  * batch fills the engine, but a long one does not shut out the calls of
  * other sessions, which get the next places that free up.
  */
 static void
-dispatch(void)
+dispatch(ModelEngine *me)
 {
 	DR1State	state;
 	int			in_flight;
+	char		reason[DR1_REASON_MAX];
 
 	SpinLockAcquire(&dr1_shared->mutex);
-	state = dr1_shared->state;
-	in_flight = dr1_shared->engine_in_flight;
+	state = MODEL(me)->state;
+	strlcpy(reason, MODEL(me)->reason, sizeof reason);
+	in_flight = MODEL(me)->engine_in_flight;
 	SpinLockRelease(&dr1_shared->mutex);
 	for (;;)
 	{
@@ -742,7 +777,8 @@ dispatch(void)
 		Size		len;
 
 		for (int i = 0; i < dr1_shared->n_slots; i++)
-			if (calls[i].mqh && !calls[i].failed && calls[i].next < calls[i].n &&
+			if (calls[i].mqh && calls[i].role == me->role && !calls[i].failed &&
+				calls[i].next < calls[i].n &&
 				(next < 0 || calls[i].in_engine < calls[next].in_engine ||
 				 (calls[i].in_engine == calls[next].in_engine &&
 				  calls[i].id + calls[i].next < calls[next].id + calls[next].next)))
@@ -751,11 +787,11 @@ dispatch(void)
 			return;
 		if (state == DR1_STATE_FAILED)
 		{
-			reply_error(next, DR1_ERR_UNAVAILABLE, dr1_shared->reason);
+			reply_error(next, DR1_ERR_UNAVAILABLE, reason);
 			continue;
 		}
-		if (!engine.ready || in_flight >= dr1_max_batch ||
-			dr1_outq_pending(&engine.out) >= DISPATCH_QUEUE_MAX)
+		if (!me->e.ready || in_flight >= dr1_max_batch ||
+			dr1_outq_pending(&me->e.out) >= DISPATCH_QUEUE_MAX)
 			return;
 		c = &calls[next];
 		k = c->next;
@@ -765,16 +801,16 @@ dispatch(void)
 			refuse_request(next, k, len);
 			continue;
 		}
-		if (!dr1_engine_send(&engine, DR1_SUBMIT, c->id + k, (char *) c->shm + c->shm->offsets[k], len))
+		if (!dr1_engine_send(&me->e, DR1_SUBMIT, c->id + k, (char *) c->shm + c->shm->offsets[k], len))
 			return;
 		if (in_flight == 0)
-			engine.heard_at = GetCurrentTimestamp();	/* the watchdog starts now */
+			me->e.heard_at = GetCurrentTimestamp();	/* the watchdog starts now */
 		c->reqs[k].state = REQ_IN_ENGINE;
 		c->in_engine++;
 		c->next++;
 		in_flight++;
 		SpinLockAcquire(&dr1_shared->mutex);
-		dr1_shared->engine_in_flight++;
+		MODEL(me)->engine_in_flight++;
 		SpinLockRelease(&dr1_shared->mutex);
 	}
 }
@@ -787,37 +823,81 @@ retry_replies(void)
 			try_reply(i);
 }
 
-/* SIGHUP: restart the engine when a load setting changed, or retry a
- * failed load. */
+/* SIGHUP: restart an engine when one of its load settings changed, or
+ * retry a failed load. */
 static void
 reload(void)
 {
-	char		settings[sizeof engine.settings];
-
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
-	dr1_engine_settings(settings, sizeof settings);
-	if (strcmp(settings, engine.settings) == 0 && !load_failed)
-		return;
-	ereport(LOG, (errmsg("deepseek_r1: settings changed, (re)starting the engine process")));
-	if (engine.pid > 0)
-		stop_engine("because the configuration changed");
-	strlcpy(engine.settings, settings, sizeof engine.settings);
-	load_failed = false;
-	load_deaths = 0;
-	backoff_ms = 0;
-	start_engine();
+	for (int r = 0; r < DR1_N_ROLES; r++)
+	{
+		ModelEngine *me = &engines[r];
+		char		settings[sizeof me->e.settings];
+
+		dr1_engine_settings(me->role, settings, sizeof settings);
+		/* an unset model stays failed: nothing to retry */
+		if (strcmp(settings, me->e.settings) == 0 &&
+			(!me->load_failed || !dr1_role_model(me->role)[0]))
+			continue;
+		ereport(LOG, (errmsg("deepseek_r1: settings of %s changed, (re)starting its engine process",
+							 dr1_role_setting(me->role))));
+		if (me->e.pid > 0)
+			stop_engine(me, "because the configuration changed");
+		strlcpy(me->e.settings, settings, sizeof me->e.settings);
+		me->load_failed = false;
+		me->load_deaths = 0;
+		me->backoff_ms = 0;
+		start_engine(me);
+	}
 }
 
 static void
 shutdown_worker(void)
 {
-	stop_engine("because the deepseek_r1 worker is shutting down");
+	for (int r = 0; r < DR1_N_ROLES; r++)
+		stop_engine(&engines[r], "because the deepseek_r1 worker is shutting down");
 	for (int i = 0; i < dr1_shared->n_slots; i++)
 		if (calls[i].id)
 			finish_call(i);
 	ereport(LOG, (errmsg("deepseek_r1: worker shutting down")));
 	proc_exit(1);				/* 1: the postmaster starts it again */
+}
+
+/*
+ * Sleep until the latch is set, an engine socket is ready, or timeout_ms
+ * pass.  The set is built for each wait: which engines run changes, and
+ * building it costs one epoll descriptor, next to the work a wake-up does.
+ */
+static void
+wait_for_events(long timeout_ms)
+{
+	WaitEventSet *set;
+	WaitEvent	ev;
+
+#if PG_VERSION_NUM >= 170000
+	set = CreateWaitEventSet(NULL, 2 + DR1_N_ROLES);
+#else
+	set = CreateWaitEventSet(CurrentMemoryContext, 2 + DR1_N_ROLES);
+#endif
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int r = 0; r < DR1_N_ROLES; r++)
+	{
+		DR1Engine  *e = &engines[r].e;
+
+		if (e->pid > 0)
+			AddWaitEventToSet(set, WL_SOCKET_READABLE |
+							  (dr1_outq_pending(&e->out) ? WL_SOCKET_WRITEABLE : 0),
+							  e->fd, NULL, NULL);
+		else if (engines[r].restart_at)
+			timeout_ms = Max(1, Min(timeout_ms,
+									TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+																	engines[r].restart_at)));
+	}
+	(void) WaitEventSetWait(set, timeout_ms, &ev, 1, PG_WAIT_EXTENSION);
+	FreeWaitEventSet(set);
+	ResetLatch(MyLatch);
 }
 
 void
@@ -830,21 +910,15 @@ dr1_worker_main(Datum arg)
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "deepseek_r1 worker");
 	before_shmem_exit(worker_exit, 0);
 	attach_shared();
-	dr1_engine_settings(engine.settings, sizeof engine.settings);
-	start_engine();
+	for (int r = 0; r < DR1_N_ROLES; r++)
+	{
+		dr1_engine_settings(engines[r].role, engines[r].e.settings, sizeof engines[r].e.settings);
+		start_engine(&engines[r]);
+	}
 
 	for (;;)
 	{
-		int			events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
-		long		timeout = WAKE_MAX_MS;
-
-		if (engine.pid > 0)
-			events |= WL_SOCKET_READABLE |
-				(dr1_outq_pending(&engine.out) ? WL_SOCKET_WRITEABLE : 0);
-		else if (restart_at)
-			timeout = Max(1, Min(timeout, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), restart_at)));
-		(void) WaitLatchOrSocket(MyLatch, events, engine.fd, timeout, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		wait_for_events(WAKE_MAX_MS);
 		/*
 		 * DROP DATABASE and DROP TABLESPACE wait until every process has
 		 * absorbed their barrier.  Not CHECK_FOR_INTERRUPTS: a SIGINT
@@ -856,15 +930,24 @@ dr1_worker_main(Datum arg)
 			shutdown_worker();
 		if (ConfigReloadPending)
 			reload();
-		if (engine.pid > 0)
-			poll_engine();
-		else if (restart_at && GetCurrentTimestamp() >= restart_at)
-			start_engine();
+		for (int r = 0; r < DR1_N_ROLES; r++)
+		{
+			ModelEngine *me = &engines[r];
+
+			if (me->e.pid > 0)
+				poll_engine(me);
+			else if (me->restart_at && GetCurrentTimestamp() >= me->restart_at)
+				start_engine(me);
+		}
 		scan_slots();
-		dispatch();
-		if (!dr1_engine_flush(&engine))
-			restart_engine("while running this request");
+		for (int r = 0; r < DR1_N_ROLES; r++)
+		{
+			dispatch(&engines[r]);
+			if (!dr1_engine_flush(&engines[r].e))
+				restart_engine(&engines[r], "while running this request");
+		}
 		retry_replies();
-		check_watchdog();
+		for (int r = 0; r < DR1_N_ROLES; r++)
+			check_watchdog(&engines[r]);
 	}
 }

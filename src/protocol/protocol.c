@@ -125,10 +125,12 @@ dr1_submit_encode(struct dr1_buf *b, const struct dr1_submit *h, const struct dr
 
 void
 dr1_done_encode(struct dr1_buf *b, const struct dr1_done *d, const int32_t *ids,
-				struct dr1_str text, struct dr1_str content, struct dr1_str reasoning)
+				const float *floats, struct dr1_str text, struct dr1_str content,
+				struct dr1_str reasoning)
 {
 	dr1_buf_put(b, d, sizeof *d);
 	dr1_buf_put(b, ids, (size_t) d->n_ids * sizeof(int32_t));
+	dr1_buf_put(b, floats, (size_t) d->n_floats * sizeof(float));
 	dr1_buf_put_str(b, text.s, text.len);
 	dr1_buf_put_str(b, content.s, content.len);
 	dr1_buf_put_str(b, reasoning.s, reasoning.len);
@@ -141,7 +143,8 @@ dr1_error_encode(struct dr1_buf *b, uint32_t code, const char *msg, size_t len)
 	dr1_buf_put(b, msg, len);
 }
 
-/* n int32 at the cursor (no overflow: n is checked against what is left). */
+/* n 4-byte values (int32 ids, floats) at the cursor (no overflow: n is
+ * checked against what is left). */
 static bool
 get_ids(struct dr1_cursor *c, uint32_t n, const char **ids)
 {
@@ -172,7 +175,7 @@ dr1_submit_decode(const void *payload, size_t len, struct dr1_submit_msg *m)
 	dr1_cursor_init(&c, payload, len);
 	if (!dr1_get(&c, &m->h, sizeof m->h))
 		return false;
-	if (m->h.kind < DR1_REQ_COMPLETE || m->h.kind > DR1_REQ_DETOKENIZE)
+	if (m->h.kind < DR1_REQ_COMPLETE || m->h.kind > DR1_REQ_CHUNK)
 		return false;
 	/* every string takes at least its 4-byte length: this bounds the counts
 	 * before they are added, so the sum cannot wrap */
@@ -194,7 +197,8 @@ dr1_done_decode(const void *payload, size_t len, struct dr1_done_msg *m)
 
 	dr1_cursor_init(&c, payload, len);
 	return dr1_get(&c, &m->d, sizeof m->d) && m->d.finish <= DR1_FINISH_CANCEL &&
-		get_ids(&c, m->d.n_ids, &m->ids) && get_text(&c, &m->text) &&
+		get_ids(&c, m->d.n_ids, &m->ids) && get_ids(&c, m->d.n_floats, &m->floats) &&
+		get_text(&c, &m->text) &&
 		get_text(&c, &m->content) && get_text(&c, &m->reasoning) && c.p == c.end;
 }
 

@@ -21,7 +21,7 @@
  *                      LOAD_FAILED  the load error, text (id 0)
  *                      STARTED  int32 prompt tokens: the request left the queue
  *                      TOKEN    int32 tokens generated so far
- *                      DONE     struct dr1_done, then ids, then 3 strings
+ *                      DONE     struct dr1_done, then ids, then floats, then 3 strings
  *                      ERROR    uint32 code, then the message text
  *                      STATS    struct dr1_stats (id 0)
  *
@@ -38,6 +38,8 @@
  * misreading each other's frames.
  *
  * Version 2: SUBMIT carries choices; STATS.
+ * Version 3: EMBED and CHUNK requests (an embedding model's engine process,
+ * `serve --embedding`); DONE carries floats.
  */
 #ifndef DR1_PROTOCOL_H
 #define DR1_PROTOCOL_H
@@ -47,7 +49,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define DR1_PROTOCOL_VERSION 2
+#define DR1_PROTOCOL_VERSION 3
 /*
  * The largest payload either side sends or accepts.  It bounds what one
  * request costs the worker and the engine in memory (a frame is held whole
@@ -83,17 +85,24 @@ enum dr1_request_kind
 {
 	DR1_REQ_COMPLETE = 1,		/* messages in, text out */
 	DR1_REQ_TOKENIZE,			/* one string in, ids out */
-	DR1_REQ_DETOKENIZE			/* ids in, text out */
+	DR1_REQ_DETOKENIZE,			/* ids in, text out */
+	DR1_REQ_EMBED,				/* one string in, its embedding (floats) out */
+	DR1_REQ_CHUNK				/* one string in, its chunks out: ids holds
+								 * (start, end) byte offsets, a pair a chunk */
 };
 
 #define DR1_FLAG_RAW 1			/* one message: its content is a plain prompt */
+#define DR1_FLAG_TRUNCATE 2		/* EMBED: cut an input over the model's limit */
 
 /*
  * SUBMIT payload: this struct, then n_messages pairs of strings (role,
  * content), then n_stops strings, then n_choices strings, then n_ids int32.
  * TOKENIZE sends its text as the content of a single message.  With
  * choices the answer is exactly one of them and max_tokens does not apply
- * (a choice ends by itself).
+ * (a choice ends by itself).  EMBED, TOKENIZE and CHUNK send their text as
+ * the content of a single message; CHUNK's chunks have at most max_tokens
+ * tokens of the embedding model, and each after the first repeats the last
+ * chunk_overlap tokens of the one before (in whole words).
  */
 struct dr1_submit
 {
@@ -108,10 +117,12 @@ struct dr1_submit
 	uint32_t	n_stops;
 	uint32_t	n_ids;
 	uint32_t	n_choices;
+	int32_t		chunk_overlap;
 };
 
-/* DONE payload: this struct, then n_ids int32 (tokenize only), then the
- * strings text (all of it), content (after the reasoning) and reasoning. */
+/* DONE payload: this struct, then n_ids int32 (tokenize, chunk), then
+ * n_floats float (embed: the L2-normalised embedding), then the strings
+ * text (all of it), content (after the reasoning) and reasoning. */
 enum dr1_finish
 {
 	DR1_FINISH_LENGTH,			/* max_tokens or the context reached */
@@ -125,6 +136,7 @@ struct dr1_done
 	int32_t		n_prompt;
 	int32_t		n_generated;
 	uint32_t	n_ids;
+	uint32_t	n_floats;
 	double		prefill_seconds;
 	double		decode_seconds;
 	double		engine_seconds; /* from receiving SUBMIT to sending DONE */
@@ -252,7 +264,8 @@ extern void dr1_buf_free(struct dr1_buf *b);
 extern void dr1_submit_encode(struct dr1_buf *b, const struct dr1_submit *h,
 							  const struct dr1_str *strs, const int32_t *ids);
 extern void dr1_done_encode(struct dr1_buf *b, const struct dr1_done *d, const int32_t *ids,
-							struct dr1_str text, struct dr1_str content, struct dr1_str reasoning);
+							const float *floats, struct dr1_str text, struct dr1_str content,
+							struct dr1_str reasoning);
 extern void dr1_error_encode(struct dr1_buf *b, uint32_t code, const char *msg, size_t len);
 
 /*
@@ -273,6 +286,7 @@ struct dr1_done_msg
 {
 	struct dr1_done d;
 	const char *ids;
+	const char *floats;			/* unaligned too */
 	struct dr1_str text;
 	struct dr1_str content;
 	struct dr1_str reasoning;

@@ -90,10 +90,28 @@ test_answers(void)
 	struct dr1_stats st;
 	int32_t		v;
 
-	dr1_done_encode(&b, &d, &id, str("<think>x</think>y"), str("y"), str("x"));
+	dr1_done_encode(&b, &d, &id, NULL, str("<think>x</think>y"), str("y"), str("x"));
 	CHECK(dr1_done_decode(b.data, b.len, &m), "a DONE decodes");
 	CHECK(m.d.n_prompt == 3 && str_is(m.text, "<think>x</think>y") && str_is(m.content, "y") &&
 		  str_is(m.reasoning, "x"), "its fields");
+	dr1_buf_free(&b);
+
+	{
+		const float emb[3] = {0.6f, -0.8f, 0.0f};
+		float		got[3];
+
+		d = (struct dr1_done) {.finish = DR1_FINISH_STOP, .n_floats = 3};
+		dr1_done_encode(&b, &d, NULL, emb, str(""), str(""), str(""));
+		CHECK(dr1_done_decode(b.data, b.len, &m), "a DONE with floats decodes");
+		memcpy(got, m.floats, sizeof got);
+		CHECK(m.d.n_floats == 3 && memcmp(got, emb, sizeof emb) == 0, "its floats round-trip");
+		d.n_floats = 4;
+		memcpy(b.data, &d, sizeof d);
+		CHECK(!dr1_done_decode(b.data, b.len, &m), "more floats than sent are refused");
+		dr1_buf_free(&b);
+	}
+	d = (struct dr1_done) {.finish = DR1_FINISH_STOP, .n_prompt = 3, .n_ids = 1};
+	dr1_done_encode(&b, &d, &id, NULL, str("<think>x</think>y"), str("y"), str("x"));
 	for (size_t n = 0; n < b.len; n++)
 		CHECK(!dr1_done_decode(b.data, n, &m), "a DONE cut at %zu is refused", n);
 	d.finish = 17;
