@@ -89,6 +89,8 @@ for t in build/test/test_*; do
 	run "$(basename "$t")" "$t"
 done
 run fetch-models test/scripts/test-fetch-models.sh
+# deepseek-r1 perplexity: figures, a KL base against itself and the scalar kernels, damaged bases
+run perplexity test/scripts/test-perplexity.sh
 # no source file needs a file that needs it back (includes and calls)
 run check-cycles python3 test/scripts/check-cycles.py build
 # greedy continuations against llama.cpp's (test/reference/make-generate-goldens.py)

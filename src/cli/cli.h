@@ -16,6 +16,7 @@ struct cli_opts
 	const char *model;
 	const char *prompt;
 	const char *system;
+	const char *file;			/* -f: generate's prompt, perplexity's text */
 	int32_t		n_predict;		/* -n */
 	int32_t		n_prompt;		/* bench -p */
 	int32_t		parallel;		/* bench --parallel: sequences decoded at once */
@@ -27,6 +28,10 @@ struct cli_opts
 	bool		ids;
 	bool		special;
 	bool		truncate;		/* embed --truncate */
+	int32_t		chunks;			/* perplexity --chunks; 0: all */
+	int32_t		kl_top;			/* perplexity --kl-top; 0: the default */
+	const char *kl_base;		/* perplexity --kl-base: compare with this base */
+	const char *kl_base_save;	/* perplexity --kl-base-save: write this base */
 	enum infer_device device;	/* --device auto|cpu|cuda */
 };
 
@@ -35,6 +40,7 @@ int			cmd_tokenize(const struct cli_opts *o);
 int			cmd_embed(const struct cli_opts *o);
 int			cmd_generate(const struct cli_opts *o);
 int			cmd_bench(const struct cli_opts *o);
+int			cmd_perplexity(const struct cli_opts *o);
 int			cmd_serve(int argc, char **argv);
 
 #endif

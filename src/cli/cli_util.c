@@ -101,3 +101,55 @@ cli_parse_u64(const char *opt, const char *s, uint64_t *out)
 		return cli_fail("%s expects a non-negative integer, got '%s'", opt, s);
 	return 0;
 }
+
+/* Texts above this are refused: a perplexity text or a prompt of 1 GiB is a mistake. */
+#define CLI_TEXT_MAX ((size_t) 1 << 30)
+
+int
+cli_read_text(const char *path, char **text, size_t *len)
+{
+	FILE	   *f = fopen(path, "rb");
+	char	   *buf = NULL;
+	size_t		cap = 0;
+	size_t		n = 0;
+	size_t		got;
+	int			rc = 0;
+
+	if (!f)
+		return cli_fail("cannot open %s: %s", path, strerror(errno));
+	for (;;)
+	{
+		if (n + 1 >= cap)
+		{
+			char	   *grown = cap >= CLI_TEXT_MAX ? NULL : realloc(buf, cap ? cap * 2 : 65536);
+
+			if (!grown)
+			{
+				rc = cli_fail("%s: %s", path, cap >= CLI_TEXT_MAX ? "larger than 1 GiB" : "out of memory");
+				break;
+			}
+			buf = grown;
+			cap = cap ? cap * 2 : 65536;
+		}
+		got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (rc == 0 && ferror(f))
+		rc = cli_fail("cannot read %s", path);
+	else if (rc == 0 && memchr(buf, '\0', n))
+		rc = cli_fail("%s contains a NUL byte: not a text", path);
+	fclose(f);
+	if (rc != 0)
+	{
+		free(buf);
+		return rc;
+	}
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;					/* as llama.cpp's -f: the file's final newline is not the text's */
+	buf[n] = '\0';
+	*text = buf;
+	*len = n;
+	return 0;
+}

@@ -25,6 +25,14 @@ void		print_ids(FILE *out, const int32_t *ids, size_t n);
 int			device_parse(const char *name, enum infer_device *out);
 
 /*
+ * The whole of file path as a NUL-terminated string (*len bytes, the NUL
+ * not counted), less one final newline as llama.cpp's -f reads a file; a
+ * text with a NUL byte of its own is refused.  0, or 1 after cli_fail; the
+ * caller frees *text.
+ */
+int			cli_read_text(const char *path, char **text, size_t *len);
+
+/*
  * The value s of option opt: a whole decimal integer in [lo, hi], a number
  * in [lo, hi], a non-negative 64-bit integer.  0, or 1 after printing
  * "<opt> expects ..., got '<s>'" (cli_fail); *out is undefined then.

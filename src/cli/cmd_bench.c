@@ -4,6 +4,8 @@
  * tg: GEN_TOKENS single-token steps from an empty sequence).  With
  * --parallel N, tg decodes N sequences in lockstep, one batch of N tokens a
  * step, and reports their aggregate rate: the gain of batched decoding.
+ * -c CTX sizes the context (and each sequence's KV cache) as a run with
+ * that context would have it; by default it is just large enough.
  */
 #include <stdlib.h>
 
@@ -69,6 +71,14 @@ cmd_bench(const struct cli_opts *o)
 
 	if (!m)
 		return cli_fail("%s", err);
+	if (o->ctx > 0 && (n_pp > o->ctx || n_tg > o->ctx))
+	{
+		model_free(m);
+		return cli_fail("bench: %d prompt or %d generated tokens do not fit a context of %d",
+						n_pp, n_tg, o->ctx);
+	}
+	if (o->ctx > 0)
+		n_ctx = o->ctx;
 	int32_t		n_par = o->parallel;
 	size_t		seq_kv = kv_block_bytes(m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim) *
 		((n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS);

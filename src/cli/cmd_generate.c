@@ -1,5 +1,6 @@
 /*
- * cmd_generate.c — `deepseek-r1 generate`: one prompt, one answer.
+ * cmd_generate.c — `deepseek-r1 generate`: one prompt, one answer.  The
+ * prompt is -p TEXT or the contents of -f FILE (one of the two).
  */
 #include <stdlib.h>
 
@@ -19,20 +20,34 @@ cmd_generate(const struct cli_opts *o)
 	struct token_list prompt = {0};
 	struct gen_params gp = {0};
 	struct gen_result r = {0};
+	char	   *file_text = NULL;
+	size_t		file_len;
+	const char *text = o->prompt;
 	int			rc = 1;
 
-	if (!o->prompt)
-		return cli_fail("generate needs -p TEXT");
+	if (o->prompt && o->file)
+		return cli_fail("generate takes -p TEXT or -f FILE, not both");
+	if (!o->prompt && !o->file)
+		return cli_fail("generate needs -p TEXT or -f FILE");
+	if (o->file)
+	{
+		if (cli_read_text(o->file, &file_text, &file_len) != 0)
+			return 1;
+		text = file_text;
+	}
 	m = model_load(o->model, err);
 	if (!m)
+	{
+		free(file_text);
 		return cli_fail("%s", err);
+	}
 	ic = infer_new(m, &(struct infer_config) {.n_threads = o->threads, .n_ctx = o->ctx,
 				   .device = o->device, .gpu_ops = &cuda_backend_ops}, err);
 	if (ic && !ic->gpu && o->device == INFER_DEVICE_AUTO)
 		fprintf(stderr, "deepseek-r1: %s\n", ic->device_note);
 	if (!ic)
 		cli_fail("%s", err);
-	else if (prompt_tokens(m, o->prompt, o->system, o->raw, &prompt, err) != 0)
+	else if (prompt_tokens(m, text, o->system, o->raw, &prompt, err) != 0)
 		cli_fail("%s", err);
 	else
 	{
@@ -59,5 +74,6 @@ cmd_generate(const struct cli_opts *o)
 	token_list_free(&prompt);
 	infer_free(ic);
 	model_free(m);
+	free(file_text);
 	return rc;
 }

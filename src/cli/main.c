@@ -5,9 +5,11 @@
  *   deepseek-r1 info     -m FILE
  *   deepseek-r1 tokenize -m FILE [--special]             (text on stdin)
  *   deepseek-r1 embed    -m FILE [-t THREADS] [-c CTX] [--truncate]  (a text per line on stdin)
- *   deepseek-r1 generate -m FILE -p TEXT [-n N] [--temp T] [--seed S] [-t THREADS]
+ *   deepseek-r1 generate -m FILE (-p TEXT | -f FILE) [-n N] [--temp T] [--seed S] [-t THREADS]
  *                        [--system TEXT] [--raw] [--ids] [-c CTX]
- *   deepseek-r1 bench    -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N]
+ *   deepseek-r1 bench    -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N] [-c CTX]
+ *   deepseek-r1 perplexity -m FILE -f TEXT [-c CTX] [-t THREADS] [--chunks N]
+ *                        [--kl-base-save OUT [--kl-top K] | --kl-base IN]
  *   deepseek-r1 serve    --fd N -m FILE ...     (started by the extension's worker)
  */
 #include <stdio.h>
@@ -22,9 +24,14 @@ static const char usage[] =
 	"usage: deepseek-r1 info -m FILE\n"
 	"       deepseek-r1 tokenize -m FILE [--special]   (reads text from stdin)\n"
 	"       deepseek-r1 embed -m FILE [-t THREADS] [-c CTX] [--truncate]   (a text per line of stdin)\n"
-	"       deepseek-r1 generate -m FILE -p TEXT [-n N] [--temp T] [--seed S] [-t THREADS]\n"
+	"       deepseek-r1 generate -m FILE (-p TEXT | -f FILE) [-n N] [--temp T] [--seed S] [-t THREADS]\n"
 	"                            [--system TEXT] [--raw] [--ids] [-c CTX] [--device auto|cpu|cuda]\n"
-	"       deepseek-r1 bench -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N]\n";
+	"       deepseek-r1 bench -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N] [-c CTX]\n"
+	"       deepseek-r1 perplexity -m FILE -f TEXT [-c CTX (512)] [-t THREADS] [--chunks N]\n"
+	"                            [--kl-base-save OUT [--kl-top K (32)] | --kl-base IN]\n"
+	"           as llama-perplexity: windows of CTX tokens, the second half of each scored;\n"
+	"           --kl-base-save writes the top-K distributions (llama's --kl-divergence-base),\n"
+	"           --kl-base compares with them: KL, top-1 agreement, RMS dp (one JSON line)\n";
 
 int
 main(int argc, char **argv)
@@ -42,7 +49,7 @@ main(int argc, char **argv)
 	if (!strcmp(cmd, "serve"))
 		return cmd_serve(argc, argv);	/* the extension's engine process */
 	if (strcmp(cmd, "info") && strcmp(cmd, "tokenize") && strcmp(cmd, "embed") &&
-		strcmp(cmd, "generate") && strcmp(cmd, "bench"))
+		strcmp(cmd, "generate") && strcmp(cmd, "bench") && strcmp(cmd, "perplexity"))
 	{
 		fputs(usage, stderr);
 		return cli_fail("unknown command '%s'", cmd);
@@ -57,5 +64,7 @@ main(int argc, char **argv)
 		return cmd_embed(&o);
 	if (!strcmp(cmd, "generate"))
 		return cmd_generate(&o);
+	if (!strcmp(cmd, "perplexity"))
+		return cmd_perplexity(&o);
 	return cmd_bench(&o);
 }

@@ -39,6 +39,16 @@ cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 			o->prompt = v;
 		else if (!strcmp(a, "--system"))
 			o->system = v;
+		else if (!strcmp(a, "-f") || !strcmp(a, "--file"))
+			o->file = v;
+		else if (!strcmp(a, "--chunks"))
+			rc = cli_parse_int(a, v, 1, 1 << 24, &n), o->chunks = (int32_t) n;
+		else if (!strcmp(a, "--kl-top"))
+			rc = cli_parse_int(a, v, 1, KL_TOP_MAX, &n), o->kl_top = (int32_t) n;
+		else if (!strcmp(a, "--kl-base"))
+			o->kl_base = v;
+		else if (!strcmp(a, "--kl-base-save"))
+			o->kl_base_save = v;
 		else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))
 			rc = cli_parse_int(a, v, 0, 1 << 20, &n), o->n_predict = (int32_t) n;
 		else if (!strcmp(a, "--parallel") && bench)

@@ -1,6 +1,6 @@
 /*
  * options.h — the command lines of the deepseek-r1 program: the options of
- * info, tokenize, embed, generate and bench (struct cli_opts, cli.h) and those of
+ * info, tokenize, embed, generate, bench and perplexity (struct cli_opts, cli.h) and those of
  * serve, the extension's engine process.  Every numeric value is parsed by
  * cli_parse_int or cli_parse_float (cli_util.h) against its range.
  */
@@ -11,8 +11,12 @@
 #include <stdint.h>
 
 #include "cli.h"
+#include "perplexity.h"
 
-/* argv[2..argc) of info, tokenize, embed, generate or bench (bench: -p is the
+/* perplexity --kl-top: the most top entries a base keeps per position */
+#define KL_TOP_MAX PPL_TOP_MAX
+
+/* argv[2..argc) of info, tokenize, embed, generate, bench or perplexity (bench: -p is the
  * prompt length, --parallel is allowed).  0, or 1 after cli_fail. */
 int			cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o);
 

@@ -724,3 +724,57 @@ infer_forward_hidden(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs,
 	advance(batch, n_seqs);
 	return 0;
 }
+
+/*
+ * Keep rows out_from..T-1 of a one-sequence pass, moved to the front, as
+ * the tokens of a product of their own: llama.cpp's last feed-forward
+ * block and output projection sum each output row in the order of a
+ * product over the outputs (mm_path_for with their count and index).
+ */
+static int32_t
+keep_rows_from(struct infer_ctx *ic, int32_t T, int32_t out_from)
+{
+	struct forward_scratch *s = ic->scratch;
+	size_t		d = ic->model->hp.n_embd;
+	int32_t		n_out = T - out_from;
+
+	if (out_from > 0)
+		memmove(s->x, s->x + out_from * d, n_out * d * sizeof(float));
+	for (int32_t k = 0; k < n_out; k++)
+	{
+		s->tok_chunk[k] = n_out;
+		s->tok_index[k] = k;
+	}
+	return n_out;
+}
+
+int
+infer_forward_rows(struct infer_ctx *ic, struct seq_batch *b, int32_t out_from, float *logits,
+				   char *err)
+{
+	const struct model *m = ic->model;
+	int32_t		T = 0;
+	int			rc;
+
+	if (m->arch->encoder)
+		return err_set(err, "forward: %s is an encoder: it has no logits", m->arch->name);
+	if (ic->gpu)
+		return err_set(err, "forward: logits of every row are computed on the CPU only");
+	if (out_from < 0)
+		return err_set(err, "forward: negative first output row %d", out_from);
+	rc = batch_prepare(ic, b, 1, &T, err);
+	if (rc != 0)
+		return rc;
+	run_to_last_ffn(ic, b, 1, T);
+	if (out_from < T)
+	{
+		int32_t		n_out = keep_rows_from(ic, T, out_from);
+
+		ffn_block(ic, &m->layers[m->hp.n_layer - 1], n_out, false);
+		for_each_token(ic, n_out, norm_token, m->output_norm);
+		acts_forget(ic->scratch);
+		linear(ic, &m->output, ic->scratch->xn, n_out, logits, NULL, false);
+	}
+	advance(b, 1);
+	return 0;
+}

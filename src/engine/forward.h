@@ -89,4 +89,15 @@ int			infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs,
 int			infer_forward_hidden(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs,
 								 const float **hidden, char *err);
 
+/*
+ * One sequence's tokens with logits for every one from index out_from on
+ * (perplexity: logits receives n_tokens - out_from rows of n_vocab floats;
+ * none when out_from >= n_tokens).  As llama.cpp computes a batch whose
+ * outputs are those positions: the last feed-forward block and the output
+ * projection run on those rows only, summed as one product over them.
+ * Want_logits is ignored.  Same returns; CPU only.
+ */
+int			infer_forward_rows(struct infer_ctx *ic, struct seq_batch *b, int32_t out_from,
+							   float *logits, char *err);
+
 #endif

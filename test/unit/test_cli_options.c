@@ -189,6 +189,17 @@ test_commands(void)
 	CHECK(rc == 0 && o.truncate && o.threads == 3, "embed -t 3 --truncate");
 	rc = cli("embed", (const char *[]) {"-m", "f", NULL}, &o);
 	CHECK(rc == 0 && !o.truncate, "embed without --truncate");
+	rc = cli("perplexity", (const char *[]) {"-m", "f", "-f", "t.txt", "-c", "256", "--chunks", "3",
+											 "--kl-base-save", "b", "--kl-top", "1024", NULL}, &o);
+	CHECK(rc == 0 && !strcmp(o.file, "t.txt") && o.ctx == 256 && o.chunks == 3 &&
+		  !strcmp(o.kl_base_save, "b") && o.kl_top == 1024 && !o.kl_base, "perplexity: every value taken");
+	rc = cli("perplexity", (const char *[]) {"-m", "f", "--file", "t.txt", "--kl-base", "b", NULL}, &o);
+	CHECK(rc == 0 && !strcmp(o.kl_base, "b") && !o.kl_base_save && o.kl_top == 0 && o.chunks == 0,
+		  "perplexity --kl-base");
+	rc = cli("generate", (const char *[]) {"-m", "f", "-f", "prompt.txt", NULL}, &o);
+	CHECK(rc == 0 && !strcmp(o.file, "prompt.txt") && !o.prompt, "generate -f");
+	rc = cli("bench", (const char *[]) {"-m", "f", "-c", "4096", NULL}, &o);
+	CHECK(rc == 0 && o.ctx == 4096, "bench -c");
 
 	REFUSED(cli("generate", (const char *[]) {"-m", "f", "-n", "-1", NULL}, &o),
 			"-n expects an integer in [0, 1048576], got '-1'", "negative -n");
@@ -213,6 +224,10 @@ test_commands(void)
 	REFUSED(cli("generate", (const char *[]) {"-m", "f", "-n", NULL}, &o),
 			"option -n needs a value (or is unknown)", "missing value");
 	REFUSED(cli("generate", (const char *[]) {"-p", "x", NULL}, &o), "-m FILE is required", "no model");
+	REFUSED(cli("perplexity", (const char *[]) {"-m", "f", "--kl-top", "1025", NULL}, &o),
+			"--kl-top expects an integer in [1, 1024], got '1025'", "--kl-top over");
+	REFUSED(cli("perplexity", (const char *[]) {"-m", "f", "--chunks", "0", NULL}, &o),
+			"--chunks expects an integer in [1, 16777216], got '0'", "no chunks");
 	REFUSED(cli("generate", (const char *[]) {"-m", "f", "--parallel", "2", NULL}, &o),
 			"unknown option --parallel", "--parallel is bench's");
 }
