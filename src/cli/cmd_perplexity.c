@@ -43,6 +43,7 @@
 #include "error.h"
 #include "kl_base.h"
 #include "perplexity.h"
+#include "sampler.h"
 #include "tokenizer.h"
 
 #define PPL_DEFAULT_CTX 512
@@ -118,7 +119,7 @@ compare_row(struct ppl_run *r, const float *logits, const struct ppl_row *q, dou
 	if (kl_base_get(r->base, &r->bh, &rec, err) != 0)
 		return -1;
 	r->kld[r->count - 1] = ppl_kl_topk(rec.top, r->k, rec.log_rest, logits, r->n_vocab, q);
-	r->top1 += ppl_argmax(logits, r->n_vocab) == rec.top[0].id;
+	r->top1 += logits_argmax(logits, r->n_vocab, NULL) == rec.top[0].id;
 	/* at the base's precision: a run against its own base gives exactly 0 */
 	dp = exp((float) lp) - exp(rec.target_logp);
 	r->dp2 += dp * dp;

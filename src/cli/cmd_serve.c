@@ -24,7 +24,7 @@
  * engine process, deepseek_r1.embedding_model): it answers EMBED, CHUNK,
  * TOKENIZE and DETOKENIZE.  Embeds are tokenized on the offload thread
  * like the rest, then the main loop embeds all that are ready in batched
- * passes (up to EMBED_BATCH_INPUTS inputs, EMBED_BATCH_TOKENS tokens).
+ * passes (up to DR1_EMBED_BATCH inputs, EMBED_BATCH_TOKENS tokens).
  */
 #include <errno.h>
 #include <poll.h>
@@ -33,12 +33,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "cli_util.h"
 #include "alloc.h"
 #include "chunk.h"
+#include "cli.h"
+#include "cli_util.h"
 #include "cuda_backend.h"
 #include "detokenizer.h"
+#include "dr1_limits.h"
 #include "embed.h"
 #include "error.h"
 #include "gen_request.h"
@@ -59,7 +60,6 @@
 #define HEARTBEAT_SECONDS 1.0
 /* One pass of the embedding model at most: the pass runs on the main loop,
  * so it is kept short enough (tens of ms) for CANCEL and STATS to flow. */
-#define EMBED_BATCH_INPUTS 64
 #define EMBED_BATCH_TOKENS 8192
 
 /* The request's strings, copied NUL-terminated into one allocation. */
@@ -326,8 +326,7 @@ prepare(struct offload_job *job)
 
 	p->code = DR1_ERR_ARGUMENT;
 	if (rq->h.kind == DR1_REQ_TOKENIZE)
-		p->rc = embedding ? embed_tokenize(m, text, strlen(text), &p->ids, p->err)
-			: tokenizer_encode(m->tok, text, strlen(text), false, &p->ids, p->err);
+		p->rc = tokenizer_encode(m->tok, text, strlen(text), false, &p->ids, p->err);
 	else if (rq->h.kind == DR1_REQ_DETOKENIZE)
 		p->rc = detokenize(m, rq, &p->text, p->err);
 	else if (embedding != (rq->h.kind == DR1_REQ_EMBED || rq->h.kind == DR1_REQ_CHUNK))
@@ -461,7 +460,7 @@ take_embed_batch(struct server *s, struct pending **batch)
 	int			n = 0;
 	size_t		tokens = 0;
 
-	while (s->ready && n < EMBED_BATCH_INPUTS &&
+	while (s->ready && n < DR1_EMBED_BATCH &&
 		   (n == 0 || tokens + s->ready->ids.n <= EMBED_BATCH_TOKENS))
 	{
 		struct pending *p = s->ready;
@@ -485,8 +484,8 @@ take_embed_batch(struct server *s, struct pending **batch)
 static void
 embed_step(struct server *s)
 {
-	struct pending *batch[EMBED_BATCH_INPUTS];
-	struct token_list inputs[EMBED_BATCH_INPUTS];
+	struct pending *batch[DR1_EMBED_BATCH];
+	struct token_list inputs[DR1_EMBED_BATCH];
 	int			n = take_embed_batch(s, batch);
 	int			dim = embed_dim(s->m);
 	float	   *out;

@@ -32,17 +32,6 @@ ppl_logp(const float *logits, const struct ppl_row *r, int32_t tok)
 	return (double) (logits[tok] - r->max) - r->log_sum;
 }
 
-int32_t
-ppl_argmax(const float *logits, int32_t n_vocab)
-{
-	int32_t		best = 0;
-
-	for (int32_t i = 1; i < n_vocab; i++)
-		if (logits[i] > logits[best])
-			best = i;
-	return best;
-}
-
 static int
 cmp_id(const void *a, const void *b)
 {

@@ -40,9 +40,6 @@ struct ppl_row
 void		ppl_row_stats(const float *logits, int32_t n_vocab, struct ppl_row *r);
 double		ppl_logp(const float *logits, const struct ppl_row *r, int32_t tok);
 
-/* The id of the largest logit (the lowest id among equals). */
-int32_t		ppl_argmax(const float *logits, int32_t n_vocab);
-
 /*
  * The k largest entries of the row, largest first (equal logits: lower id
  * first), into out[k]; returns the log of the mass outside them (-inf

@@ -215,11 +215,8 @@ apply_penalties(struct sampler *s, float *logits, const int32_t *history, size_t
 	}
 }
 
-/* Highest logit among allowed tokens, lowest id on ties, NaN losing to
- * anything; -1 when none is allowed.  An allowed token wins even if every
- * allowed logit is -inf. */
-static int32_t
-argmax(const float *logits, int32_t n_vocab, const bool *allowed)
+int32_t
+logits_argmax(const float *logits, int32_t n_vocab, const bool *allowed)
 {
 	int32_t		best = -1;
 
@@ -503,7 +500,7 @@ sampler_sample(struct sampler *s, float *logits,
 			if (!allowed[i])
 				logits[i] = -INFINITY;
 
-	best = argmax(logits, s->n_vocab, allowed);
+	best = logits_argmax(logits, s->n_vocab, allowed);
 	if (p->temperature <= 0.0f || best < 0 || !isfinite(logits[best]))
 		return best;
 	max = logits[best];			/* every cut-off keeps it */

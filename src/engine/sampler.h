@@ -46,4 +46,9 @@ int32_t		sampler_sample(struct sampler *s, float *logits,
 						   const int32_t *history, size_t n_history,
 						   const bool *allowed);
 
+/* Highest logit among allowed tokens (allowed NULL: all), lowest id on
+ * ties, NaN losing to anything; -1 when none is allowed.  An allowed token
+ * wins even if every allowed logit is -inf.  Greedy sampling's choice. */
+int32_t		logits_argmax(const float *logits, int32_t n_vocab, const bool *allowed);
+
 #endif

@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -33,10 +34,11 @@ text_payload(const struct dr1_submit *h, text *t, StringInfo buf)
 	dr1_put_str(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true);
 }
 
+/* Without detoasting it: the size of the text it will be. */
 static void
-check_not_empty(text *t, const char *name, int label)
+check_not_empty(Datum t, const char *name, int label)
 {
-	if (VARSIZE_ANY_EXHDR(t) == 0)
+	if (toast_raw_datum_size(t) <= VARHDRSZ)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", name),
@@ -73,7 +75,7 @@ dr1_embed_many(const Datum *texts, const bool *nulls, int n, bool truncate, Datu
 
 	for (int i = 0; i < n; i++)
 		if (!nulls || !nulls[i])
-			check_not_empty(DatumGetTextPP(texts[i]), "an input to embed",
+			check_not_empty(texts[i], "an input to embed",
 							labels ? labels[i] : -1);
 	for (int first = 0; first < n;)
 	{

@@ -751,7 +751,8 @@ refuse_request(int i, int32 k, Size len)
 }
 
 /*
- * Hand queued requests to engine me while it holds fewer than max_batch.
+ * Hand queued requests to engine me while it holds fewer than max_batch
+ * (the embedding engine: DR1_EMBED_BATCH, one pass of it).
  * Each free place goes to the call with the fewest requests in the engine,
  * the oldest among equals (request ids follow submission order): a lone
  * batch fills the engine, but a long one does not shut out the calls of
@@ -790,7 +791,8 @@ dispatch(ModelEngine *me)
 			reply_error(next, DR1_ERR_UNAVAILABLE, reason);
 			continue;
 		}
-		if (!me->e.ready || in_flight >= dr1_max_batch ||
+		if (!me->e.ready ||
+			in_flight >= (me->role == DR1_ROLE_EMBED ? DR1_EMBED_BATCH : dr1_max_batch) ||
 			dr1_outq_pending(&me->e.out) >= DISPATCH_QUEUE_MAX)
 			return;
 		c = &calls[next];

@@ -35,6 +35,11 @@
  * vocabularies (~250 bytes) the answer stays within a frame. */
 #define DR1_MAX_DETOKENIZE_IDS (1 << 18)
 
+/* Inputs of one pass of the embedding model; the worker hands its engine
+ * this many at a time (deepseek_r1.max_batch bounds the generation
+ * engine's). */
+#define DR1_EMBED_BATCH 64
+
 /* Requests of one call: generate_batch prompts, enrich's batch_size. */
 #define DR1_MAX_PROMPTS 1024
 

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "forward.h"
 #include "perplexity.h"
+#include "sampler.h"
 #include "tokenizer.h"
 
 #define SMOLLM2 "SmolLM2-135M-Instruct-Q4_1.gguf"
@@ -56,7 +57,7 @@ test_row_stats(void)
 	row[7] = row[30] = 6.0f;	/* a tie at the top: the lower id first */
 	ppl_row_stats(row, 40, &r);
 	CHECK(fabs(ppl_logp(row, &r, 3) - plain_logp(row, 40, 3)) < 1e-6, "logp against plain");
-	CHECK(ppl_argmax(row, 40) == 7, "argmax: the lower id of a tie, got %d", ppl_argmax(row, 40));
+	CHECK(logits_argmax(row, 40, NULL) == 7, "argmax: the lower id of a tie, got %d", logits_argmax(row, 40, NULL));
 	lr = ppl_top_k(row, 40, &r, 8, top);
 	CHECK(top[0].id == 7 && top[1].id == 30, "top: tie order %d %d", top[0].id, top[1].id);
 	for (int i = 0; i < 8; i++)
