@@ -697,6 +697,19 @@ infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *
 	return 0;
 }
 
+/* The checks and set-up of the CPU-only passes below (what: their output). */
+static int
+cpu_pass_prepare(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, int32_t *T,
+				 const char *what, char *err)
+{
+	if (ic->model->arch->encoder)
+		return err_set(err, "forward: %s is an encoder: it has no %s (encoder.h)",
+					   ic->model->arch->name, what);
+	if (ic->gpu)
+		return err_set(err, "forward: %s are computed on the CPU only", what);
+	return batch_prepare(ic, batch, n_seqs, T, err);
+}
+
 /*
  * As llama.cpp computes embeddings: every row goes through the last
  * feed-forward block (none is dropped, as none is for llama.cpp when all
@@ -710,11 +723,7 @@ infer_forward_hidden(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs,
 	int32_t		T = 0;
 	int			rc;
 
-	if (m->arch->encoder)
-		return err_set(err, "forward: %s is an encoder: its pass is encoder_forward", m->arch->name);
-	if (ic->gpu)
-		return err_set(err, "forward: hidden states are computed on the CPU only");
-	rc = batch_prepare(ic, batch, n_seqs, &T, err);
+	rc = cpu_pass_prepare(ic, batch, n_seqs, &T, "hidden states", err);
 	if (rc != 0)
 		return rc;
 	run_to_last_ffn(ic, batch, n_seqs, T);
@@ -756,13 +765,9 @@ infer_forward_rows(struct infer_ctx *ic, struct seq_batch *b, int32_t out_from, 
 	int32_t		T = 0;
 	int			rc;
 
-	if (m->arch->encoder)
-		return err_set(err, "forward: %s is an encoder: it has no logits", m->arch->name);
-	if (ic->gpu)
-		return err_set(err, "forward: logits of every row are computed on the CPU only");
 	if (out_from < 0)
 		return err_set(err, "forward: negative first output row %d", out_from);
-	rc = batch_prepare(ic, b, 1, &T, err);
+	rc = cpu_pass_prepare(ic, b, 1, &T, "logits of every row", err);
 	if (rc != 0)
 		return rc;
 	run_to_last_ffn(ic, b, 1, T);
