@@ -33,7 +33,19 @@ struct cli_opts
 	const char *kl_base;		/* perplexity --kl-base: compare with this base */
 	const char *kl_base_save;	/* perplexity --kl-base-save: write this base */
 	enum infer_device device;	/* --device auto|cpu|cuda */
+	int32_t		depth;			/* bench -d: context before the decode steps */
+	enum sparse_mode sparse;	/* --sparse off|on|auto */
+	int32_t		sparse_budget;	/* --sparse-budget TOKENS */
+	int32_t		sparse_min_context; /* --sparse-min-context TOKENS (auto) */
+	enum kv_type kv_type;		/* --kv-type f16|q8_0 */
 };
+
+/* The sparse attention the options ask for. */
+static inline struct sparse_config
+cli_sparse(const struct cli_opts *o)
+{
+	return sparse_config_of(o->sparse, o->sparse_budget, o->sparse_min_context);
+}
 
 int			cmd_info(const struct cli_opts *o);
 int			cmd_tokenize(const struct cli_opts *o);

@@ -5,7 +5,9 @@
  * --parallel N, tg decodes N sequences in lockstep, one batch of N tokens a
  * step, and reports their aggregate rate: the gain of batched decoding.
  * -c CTX sizes the context (and each sequence's KV cache) as a run with
- * that context would have it; by default it is just large enough.
+ * that context would have it; by default it is just large enough.  With
+ * -d DEPTH the decode steps start after a context of DEPTH tokens
+ * (prefilled first, not timed), where --sparse and --kv-type show.
  */
 #include <stdlib.h>
 
@@ -26,26 +28,45 @@ bench_tokens(int32_t n, int32_t n_vocab)
 	return ids;
 }
 
-/* n tokens into each of n_seqs fresh sequences, step tokens a pass */
+/* ids[from..to) into each of n_seqs sequences, step tokens a pass */
 static int
-run_steps(struct infer_ctx *ic, const int32_t *ids, int32_t n, int32_t step, int32_t n_seqs,
-		  float *logits, double *seconds, char *err)
+feed(struct infer_ctx *ic, struct kv_seq *seqs, struct seq_batch *b, const int32_t *ids,
+	 int32_t from, int32_t to, int32_t step, int32_t n_seqs, const struct sparse_config *sparse,
+	 float *logits, char *err)
 {
-	struct kv_seq *seqs = calloc(n_seqs, sizeof *seqs);
-	struct seq_batch *b = calloc(n_seqs, sizeof *b);
-	double		t0 = clock_seconds();
-	int			rc = seqs && b ? 0 : err_set(err, "out of memory");
+	int			rc = 0;
 
-	for (int32_t done = 0; done < n && rc == 0; done += step)
+	for (int32_t done = from; done < to && rc == 0; done += step)
 	{
-		int32_t		k = n - done < step ? n - done : step;
+		int32_t		k = to - done < step ? to - done : step;
 
 		for (int32_t i = 0; i < n_seqs; i++)
-			b[i] = (struct seq_batch) {&seqs[i], ids + done, k, true};
+			b[i] = (struct seq_batch) {&seqs[i], ids + done, k, true, *sparse};
 		rc = infer_forward(ic, b, n_seqs, logits, err);
 		if (rc == FORWARD_NO_KV_SPACE)
 			rc = err_set(err, "the KV cache is too small for the benchmark");
 	}
+	return rc;
+}
+
+/* n tokens into each of n_seqs sequences holding depth tokens already
+ * (a dense prefill, not timed), step tokens a pass */
+static int
+run_steps(struct infer_ctx *ic, const int32_t *ids, int32_t depth, int32_t n, int32_t step,
+		  int32_t n_seqs, const struct sparse_config *sparse, float *logits, double *seconds,
+		  char *err)
+{
+	struct kv_seq *seqs = calloc(n_seqs, sizeof *seqs);
+	struct seq_batch *b = calloc(n_seqs, sizeof *b);
+	double		t0 = 0;
+	int			rc = seqs && b ? 0 : err_set(err, "out of memory");
+
+	for (int32_t i = 0; i < n_seqs && rc == 0; i++)
+		rc = feed(ic, &seqs[i], b, ids, 0, depth, ic->max_batch_tokens, 1,
+				  &(struct sparse_config) {0}, logits, err);
+	t0 = clock_seconds();
+	if (rc == 0)
+		rc = feed(ic, seqs, b, ids, depth, depth + n, step, n_seqs, sparse, logits, err);
 	*seconds = clock_seconds() - t0;
 	for (int32_t i = 0; seqs && i < n_seqs; i++)
 		kv_seq_release(ic->kv, &seqs[i]);
@@ -54,13 +75,23 @@ run_steps(struct infer_ctx *ic, const int32_t *ids, int32_t n, int32_t step, int
 	return rc;
 }
 
+/* A pass holds the prompt, a step of every sequence, and a chunk of the depth's prefill. */
+static int32_t
+batch_tokens(int32_t n_pp, int32_t n_par, int32_t depth)
+{
+	int32_t		n = n_pp > n_par ? n_pp : n_par;
+
+	return depth > 0 && n < INFER_DEFAULT_BATCH_TOKENS ? INFER_DEFAULT_BATCH_TOKENS : n;
+}
+
 int
 cmd_bench(const struct cli_opts *o)
 {
 	char		err[ERR_MAX];
 	int32_t		n_pp = o->n_prompt > 0 ? o->n_prompt : 128;
 	int32_t		n_tg = o->n_predict > 0 ? o->n_predict : 32;
-	int32_t		n_ctx = (n_pp > n_tg ? n_pp : n_tg) + 1;
+	int32_t		n_ctx = o->depth + (n_pp > n_tg ? n_pp : n_tg) + 1;
+	struct sparse_config sparse = cli_sparse(o);
 	struct model *m = model_load(o->model, err);
 	struct infer_ctx *ic;
 	int32_t    *ids;
@@ -71,11 +102,11 @@ cmd_bench(const struct cli_opts *o)
 
 	if (!m)
 		return cli_fail("%s", err);
-	if (o->ctx > 0 && (n_pp > o->ctx || n_tg > o->ctx))
+	if (o->ctx > 0 && (n_pp > o->ctx || o->depth + n_tg > o->ctx))
 	{
 		model_free(m);
-		return cli_fail("bench: %d prompt or %d generated tokens do not fit a context of %d",
-						n_pp, n_tg, o->ctx);
+		return cli_fail("bench: %d prompt or %d + %d generated tokens do not fit a context of %d",
+						n_pp, o->depth, n_tg, o->ctx);
 	}
 	if (o->ctx > 0)
 		n_ctx = o->ctx;
@@ -84,22 +115,24 @@ cmd_bench(const struct cli_opts *o)
 		((n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS);
 
 	ic = infer_new(m, &(struct infer_config) {.n_threads = o->threads, .n_ctx = n_ctx,
-				   .max_batch_tokens = n_pp > n_par ? n_pp : n_par,
-				   .kv_bytes = seq_kv * n_par}, err);
+				   .max_batch_tokens = batch_tokens(n_pp, n_par, o->depth),
+				   .kv_bytes = seq_kv * n_par, .kv_type = o->kv_type}, err);
 	ids = bench_tokens(n_ctx, m->hp.n_vocab);
 	logits = malloc((size_t) n_par * m->hp.n_vocab * sizeof(float));
 	if (!ic)
 		cli_fail("%s", err);
 	else if (!ids || !logits)
 		cli_fail("out of memory");
-	else if (run_steps(ic, ids, n_pp, n_pp, 1, logits, &t_pp, err) != 0 ||
-			 run_steps(ic, ids, n_tg, 1, n_par, logits, &t_tg, err) != 0)
+	else if (run_steps(ic, ids, 0, n_pp, n_pp, 1, &(struct sparse_config) {0}, logits, &t_pp, err) != 0 ||
+			 run_steps(ic, ids, o->depth, n_tg, 1, n_par, &sparse, logits, &t_tg, err) != 0)
 		cli_fail("%s", err);
 	else
 	{
 		printf("{\"model\":\"%s\",\"threads\":%d,\"prefill_tokens\":%d,\"prefill_tok_s\":%.3f,"
-			   "\"parallel\":%d,\"decode_tokens\":%d,\"decode_tok_s\":%.3f}\n",
-			   m->arch->name, o->threads, n_pp, n_pp / t_pp, n_par, n_tg, (double) n_par * n_tg / t_tg);
+			   "\"parallel\":%d,\"depth\":%d,\"sparse_budget\":%d,\"kv_type\":\"%s\","
+			   "\"decode_tokens\":%d,\"decode_tok_s\":%.3f}\n",
+			   m->arch->name, o->threads, n_pp, n_pp / t_pp, n_par, o->depth,
+			   sparse.budget, kv_type_name(o->kv_type), n_tg, (double) n_par * n_tg / t_tg);
 		rc = 0;
 	}
 	free(ids);

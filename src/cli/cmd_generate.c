@@ -42,7 +42,7 @@ cmd_generate(const struct cli_opts *o)
 		return cli_fail("%s", err);
 	}
 	ic = infer_new(m, &(struct infer_config) {.n_threads = o->threads, .n_ctx = o->ctx,
-				   .device = o->device, .gpu_ops = &cuda_backend_ops}, err);
+				   .kv_type = o->kv_type, .device = o->device, .gpu_ops = &cuda_backend_ops}, err);
 	if (ic && !ic->gpu && o->device == INFER_DEVICE_AUTO)
 		fprintf(stderr, "deepseek-r1: %s\n", ic->device_note);
 	if (!ic)
@@ -55,6 +55,7 @@ cmd_generate(const struct cli_opts *o)
 		gp.sampling.temperature = o->temperature;
 		gp.sampling.seed = o->seed;
 		gp.max_tokens = o->n_predict >= 0 ? o->n_predict : 256;
+		gp.sparse = cli_sparse(o);
 		if (generate(ic, &prompt, &gp, &r, err) != 0)
 			cli_fail("%s", err);
 		else

@@ -56,6 +56,7 @@ struct ppl_run
 	int32_t		ctx;
 	int32_t		chunks;
 	int32_t		k;
+	struct sparse_config sparse;
 	const int32_t *win;			/* the window being scored */
 	struct ppl_entry *top;		/* [k] */
 	double		nll;
@@ -195,7 +196,7 @@ run_windows(struct ppl_run *r, const struct model *m, const struct token_list *t
 	for (int32_t c = 0; c < r->chunks; c++)
 	{
 		window_ids(m, t, r->ctx, c, win);
-		if (ppl_window(r->ic, win, r->ctx, r->ctx / 2, buf, score_row, r, err) != 0)
+		if (ppl_window(r->ic, win, r->ctx, r->ctx / 2, &r->sparse, buf, score_row, r, err) != 0)
 		{
 			free(buf);
 			return cli_fail("%s", err);
@@ -278,7 +279,7 @@ perplexity(const struct cli_opts *o, struct model *m)
 {
 	char		err[ERR_MAX];
 	struct token_list t = {0};
-	struct ppl_run r = {.n_vocab = m->hp.n_vocab};
+	struct ppl_run r = {.n_vocab = m->hp.n_vocab, .sparse = cli_sparse(o)};
 	int32_t    *win = NULL;
 	int			rc = text_tokens(m, o->file, &t);
 
@@ -288,7 +289,7 @@ perplexity(const struct cli_opts *o, struct model *m)
 	{
 		/* the CPU: infer_forward_rows is not a GPU backend's pass */
 		r.ic = infer_new(m, &(struct infer_config) {.n_threads = o->threads, .n_ctx = r.ctx,
-						 .device = INFER_DEVICE_CPU}, err);
+						 .kv_type = o->kv_type, .device = INFER_DEVICE_CPU}, err);
 		rc = r.ic ? run_windows(&r, m, &t, win) : cli_fail("%s", err);
 	}
 	if (rc == 0)

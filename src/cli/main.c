@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "cli_util.h"
+#include "dr1_limits.h"
 #include "options.h"
 
 static const char usage[] =
@@ -36,7 +37,9 @@ static const char usage[] =
 int
 main(int argc, char **argv)
 {
-	struct cli_opts o = {.n_predict = -1, .temperature = 0.0f, .n_prompt = -1, .parallel = 1};
+	struct cli_opts o = {.n_predict = -1, .temperature = 0.0f, .n_prompt = -1, .parallel = 1,
+		.sparse_budget = DR1_SPARSE_BUDGET_DEFAULT,
+	.sparse_min_context = DR1_SPARSE_MIN_CONTEXT_DEFAULT};
 	const char *cmd = argc > 1 ? argv[1] : "";
 	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 

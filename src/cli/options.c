@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli_util.h"
+#include "dr1_limits.h"
 
 int
 cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
@@ -65,6 +66,23 @@ cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 		{
 			if (device_parse(v, &o->device) != 0)
 				return cli_fail("--device expects auto, cpu or cuda, got '%s'", v);
+		}
+		else if ((!strcmp(a, "-d") || !strcmp(a, "--depth")) && bench)
+			rc = cli_parse_int(a, v, 0, 1 << 24, &n), o->depth = (int32_t) n;
+		else if (!strcmp(a, "--sparse"))
+		{
+			if (sparse_mode_parse(v, &o->sparse) != 0)
+				return cli_fail("--sparse expects off, on or auto, got '%s'", v);
+		}
+		else if (!strcmp(a, "--sparse-budget"))
+			rc = cli_parse_int(a, v, DR1_SPARSE_BUDGET_MIN, DR1_SPARSE_BUDGET_MAX, &n),
+				o->sparse_budget = (int32_t) n;
+		else if (!strcmp(a, "--sparse-min-context"))
+			rc = cli_parse_int(a, v, 0, DR1_SPARSE_BUDGET_MAX, &n), o->sparse_min_context = (int32_t) n;
+		else if (!strcmp(a, "--kv-type"))
+		{
+			if (kv_type_parse(v, &o->kv_type) != 0)
+				return cli_fail("--kv-type expects f16 or q8_0, got '%s'", v);
 		}
 		else
 			return cli_fail("unknown option %s", a);

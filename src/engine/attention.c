@@ -116,10 +116,15 @@ kernels_for(int32_t head_dim, bool gemm)
 	return fast_kernels;
 }
 
-void
-attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq,
-				int32_t n_ctx, int32_t kv_head, int32_t head_dim,
-				const float *q, float scale, bool gemm, float *out, float *scores)
+/*
+ * Attention over the blocks given (all of them when blocks is NULL):
+ * scores block by block into one row, its softmax, then the values, each
+ * position summed into the lane its place in the whole context gives it.
+ */
+static void
+attend(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq, int32_t n_ctx,
+	   const int32_t *blocks, int32_t n_blocks, int32_t kv_head, int32_t head_dim,
+	   const float *q, float scale, bool gemm, float *out, float *scores)
 {
 	const struct attention_kernels *kr = kernels_for(head_dim, gemm);
 	float		qh[MODEL_MAX_HEAD_DIM];
@@ -127,23 +132,33 @@ attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *s
 	float		p[KV_BLOCK_TOKENS];
 	int32_t		head_off = kv_head * head_dim;
 	int32_t		n_lanes = gemm ? 8 : LANES;
+	int32_t		n = 0;
 
 	memcpy(qh, q, sizeof(float) * head_dim);
 	kr->round_f16(qh, head_dim);
-	for (int32_t first = 0; first < n_ctx; first += KV_BLOCK_TOKENS)
-		kr->scores(qh, kv->k + kv_row_offset(kv, layer, seq, first) + head_off,
-				   block_count(first, n_ctx), kv->kv_dim, head_dim, gemm, scale, scores + first);
-	softmax(scores, n_ctx);
-
-	memset(acc, 0, sizeof(float) * n_lanes * head_dim);
-	for (int32_t first = 0; first < n_ctx; first += KV_BLOCK_TOKENS)
+	for (int32_t b = 0; b < n_blocks; b++)
 	{
+		int32_t		first = (blocks ? blocks[b] : b) * KV_BLOCK_TOKENS;
 		int32_t		count = block_count(first, n_ctx);
 
-		memcpy(p, scores + first, sizeof(float) * count);
+		kr->scores(qh, kv->k + kv_row_offset(kv, layer, seq, first) + head_off,
+				   count, kv->kv_dim, head_dim, gemm, scale, scores + n);
+		n += count;
+	}
+	softmax(scores, n);
+
+	memset(acc, 0, sizeof(float) * n_lanes * head_dim);
+	n = 0;
+	for (int32_t b = 0; b < n_blocks; b++)
+	{
+		int32_t		first = (blocks ? blocks[b] : b) * KV_BLOCK_TOKENS;
+		int32_t		count = block_count(first, n_ctx);
+
+		memcpy(p, scores + n, sizeof(float) * count);
 		kr->round_f16(p, count);
 		kr->values(p, kv->v + kv_row_offset(kv, layer, seq, first) + head_off,
 				   count, kv->kv_dim, head_dim, first, gemm, acc);
+		n += count;
 	}
 	for (int32_t d = 0; d < head_dim; d++)
 	{
@@ -153,4 +168,22 @@ attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *s
 			l[i] = acc[(size_t) i * head_dim + d];
 		out[d] = lanes_sum(l, gemm);
 	}
+}
+
+void
+attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq,
+				int32_t n_ctx, int32_t kv_head, int32_t head_dim,
+				const float *q, float scale, bool gemm, float *out, float *scores)
+{
+	attend(kv, layer, seq, n_ctx, NULL, (n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS,
+		   kv_head, head_dim, q, scale, gemm, out, scores);
+}
+
+void
+attention_sparse(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq,
+				 int32_t n_ctx, const int32_t *blocks, int32_t n_blocks,
+				 int32_t kv_head, int32_t head_dim, const float *q, float scale,
+				 bool gemm, float *out, float *scores)
+{
+	attend(kv, layer, seq, n_ctx, blocks, n_blocks, kv_head, head_dim, q, scale, gemm, out, scores);
 }

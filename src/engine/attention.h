@@ -25,6 +25,16 @@ void		attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_
 							int32_t n_ctx, int32_t kv_head, int32_t head_dim,
 							const float *q, float scale, bool gemm, float *out, float *scores);
 
+/*
+ * The same over the chosen blocks only (blocks[0..n_blocks), ascending, as
+ * attention_select gives them): the softmax spans their positions alone.
+ * Given every block it is attention_dense, bit for bit.
+ */
+void		attention_sparse(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq,
+							 int32_t n_ctx, const int32_t *blocks, int32_t n_blocks,
+							 int32_t kv_head, int32_t head_dim, const float *q, float scale,
+							 bool gemm, float *out, float *scores);
+
 /* The kernels of one attention pass, per KV block (attention.c). */
 struct attention_kernels
 {

@@ -208,7 +208,7 @@ add_piece(struct infer_ctx *ic, const struct token_list *in, struct dec_input *s
 	if (!st->started && kv_seq_reserve(ic->kv, &st->seq, (int32_t) in->n) != 0)
 		return false;
 	st->started = true;
-	batch[(*n_b)++] = (struct seq_batch) {&st->seq, in->ids + st->done, piece, false};
+	batch[(*n_b)++] = (struct seq_batch) {.seq = &st->seq, .tokens = in->ids + st->done, .n_tokens = piece};
 	*T += piece;
 	return true;
 }

@@ -32,6 +32,10 @@ scratch_free(struct forward_scratch *s)
 	free(s->acts[0].data);
 	free(s->acts[1].data);
 	free(s->scores);
+	free(s->tok_budget);
+	free(s->sel_blocks);
+	free(s->sel_count);
+	free(s->sel_bounds);
 	free(s->tok_seq);
 	free(s->tok_chunk);
 	free(s->tok_index);
@@ -65,6 +69,11 @@ scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads, b
 	s->acts[0].data = malloc(T * widest * sizeof(float));
 	s->acts[1].data = malloc(T * widest * sizeof(float));
 	s->scores = malloc((size_t) n_threads * n_ctx * sizeof(float));
+	s->max_blocks = (n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+	s->tok_budget = calloc(T, sizeof(int32_t));
+	s->sel_blocks = malloc((size_t) T * hp->n_head_kv * s->max_blocks * sizeof(int32_t));
+	s->sel_count = malloc((size_t) T * hp->n_head_kv * sizeof(int32_t));
+	s->sel_bounds = malloc((size_t) n_threads * 2 * s->max_blocks * sizeof(float));
 	s->tok_seq = malloc(T * sizeof(struct kv_seq *));
 	s->tok_chunk = malloc(T * sizeof(int32_t));
 	s->tok_index = malloc(T * sizeof(int32_t));
@@ -74,7 +83,8 @@ scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads, b
 	s->rope_cos = malloc(T * (hp->rope_dim / 2 + 1) * sizeof(float));
 	s->rope_sin = malloc(T * (hp->rope_dim / 2 + 1) * sizeof(float));
 	if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->att || !s->gate || (!s->up && !encoder) ||
-		!s->acts[0].data || !s->acts[1].data || !s->scores || !s->tok_seq ||
+		!s->acts[0].data || !s->acts[1].data || !s->scores || !s->tok_budget ||
+		!s->sel_blocks || !s->sel_count || !s->sel_bounds || !s->tok_seq ||
 		!s->tok_chunk || !s->tok_index || !s->tok_pos || !s->tok_path || !s->rope_cos ||
 		!s->rope_sin)
 	{
@@ -431,6 +441,32 @@ struct attention_task
 	int32_t		T;
 };
 
+/* Sparse attention's blocks for each token with a budget and KV head. */
+static void
+select_worker(void *ctx, int i, int n)
+{
+	const struct attention_task *at = ctx;
+	struct infer_ctx *ic = at->ic;
+	const struct hparams *hp = &ic->model->hp;
+	struct forward_scratch *s = ic->scratch;
+	int32_t		group = hp->n_head / hp->n_head_kv;
+	float	   *bounds = s->sel_bounds + (size_t) i * 2 * s->max_blocks;
+
+	for (int32_t job = i; job < at->T * hp->n_head_kv; job += n)
+	{
+		int32_t		t = job / hp->n_head_kv;
+		int32_t		kvh = job % hp->n_head_kv;
+
+		if (s->tok_budget[t] == 0)
+			continue;
+		s->sel_count[job] = attention_select(ic->kv, at->layer, s->tok_seq[t], s->tok_pos[t] + 1,
+											 kvh, hp->head_dim,
+											 s->q + (size_t) t * hp->n_embd + (size_t) kvh * group * hp->head_dim,
+											 group, s->tok_budget[t],
+											 s->sel_blocks + (size_t) job * s->max_blocks, bounds);
+	}
+}
+
 static void
 attention_worker(void *ctx, int i, int n)
 {
@@ -447,11 +483,27 @@ attention_worker(void *ctx, int i, int n)
 		int32_t		t = job / hp->n_head;
 		int32_t		h = job % hp->n_head;
 		size_t		off = (size_t) t * hp->n_embd + (size_t) h * hp->head_dim;
+		size_t		sel = (size_t) t * hp->n_head_kv + h / group;
 
-		attention_dense(ic->kv, at->layer, s->tok_seq[t], s->tok_pos[t] + 1,
-						h / group, hp->head_dim, s->q + off, scale, s->tok_chunk[t] >= 2,
-						s->att + off, scores);
+		if (s->tok_budget[t] > 0)
+			attention_sparse(ic->kv, at->layer, s->tok_seq[t], s->tok_pos[t] + 1,
+							 s->sel_blocks + sel * s->max_blocks, s->sel_count[sel],
+							 h / group, hp->head_dim, s->q + off, scale, s->tok_chunk[t] >= 2,
+							 s->att + off, scores);
+		else
+			attention_dense(ic->kv, at->layer, s->tok_seq[t], s->tok_pos[t] + 1,
+							h / group, hp->head_dim, s->q + off, scale, s->tok_chunk[t] >= 2,
+							s->att + off, scores);
 	}
+}
+
+/* The budget of the token at pos under sparse config c: 0 when it attends densely. */
+static int32_t
+token_budget(const struct sparse_config *c, int32_t pos)
+{
+	int32_t		n_ctx = pos + 1;
+
+	return c->budget > 0 && n_ctx >= c->min_context && n_ctx > c->budget ? c->budget : 0;
 }
 
 /* ---- the pass ----------------------------------------------------------- */
@@ -521,7 +573,10 @@ attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t
 	struct forward_scratch *s = ic->scratch;
 	int32_t		kv_dim = hp->n_head_kv * hp->head_dim;
 	struct attention_task at = {ic, il, T};
+	bool		sparse = false;
 
+	for (int32_t t = 0; t < T && !sparse; t++)
+		sparse = s->tok_budget[t] > 0;
 	for_each_token(ic, T, norm_token, l->attn_norm);
 	acts_forget(s);
 	linear_group(ic, (const struct weight *[]) {&l->wq, &l->wk, &l->wv},
@@ -531,6 +586,8 @@ attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t
 	/* one thread: tokens of a block share its key summary */
 	for (int32_t t = 0; t < T; t++)
 		kv_store(ic->kv, il, s->tok_seq[t], s->tok_pos[t], s->k + t * kv_dim, s->v + t * kv_dim);
+	if (sparse)
+		threadpool_run(ic->pool, select_worker, &at);
 	threadpool_run(ic->pool, attention_worker, &at);
 	acts_forget(s);
 	linear(ic, &l->wo, s->att, T, s->xn, NULL, false);
@@ -646,6 +703,7 @@ run_to_last_ffn(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs,
 			s->tok_chunk[t] = batch[i].n_tokens;
 			s->tok_index[t] = j;
 			s->tok_pos[t] = batch[i].seq->n_tokens + j;
+			s->tok_budget[t] = token_budget(&batch[i].sparse, s->tok_pos[t]);
 			weight_row_f32(&m->tok_embd, batch[i].tokens[j], s->x + (size_t) t * d);
 		}
 	for_each_token(ic, T, rope_angles_token, NULL);

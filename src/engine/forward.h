@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "kv_cache.h"
 #include "model.h"
+#include "sparse.h"
 
 struct threadpool;
 struct forward_scratch;
@@ -52,6 +53,7 @@ struct infer_config
 	int32_t		n_ctx;			/* 0: the model's training context */
 	int32_t		max_batch_tokens;	/* 0: INFER_DEFAULT_BATCH_TOKENS */
 	size_t		kv_bytes;		/* 0: enough for one sequence of n_ctx */
+	enum kv_type kv_type;
 	enum infer_device device;
 	const struct backend_ops *gpu_ops;	/* the GPU backend linked in (cuda_backend_ops), or NULL */
 };
@@ -67,6 +69,7 @@ struct seq_batch
 	const int32_t *tokens;
 	int32_t		n_tokens;
 	bool		want_logits;	/* logits of its last token */
+	struct sparse_config sparse;	/* zero: dense attention */
 };
 
 #define FORWARD_NO_KV_SPACE (-2)

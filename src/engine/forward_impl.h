@@ -42,6 +42,13 @@ struct forward_scratch
 	struct act_buf acts[2];
 	int			next_act;
 	float	   *scores;			/* [n_threads][n_ctx] */
+	/* sparse attention: each token's budget (0: dense) and the blocks
+	 * chosen for it per KV head in the current layer */
+	int32_t    *tok_budget;		/* [T] */
+	int32_t    *sel_blocks;		/* [T][n_head_kv][max_blocks] */
+	int32_t    *sel_count;		/* [T][n_head_kv] */
+	float	   *sel_bounds;		/* [n_threads][2 * max_blocks] */
+	int32_t		max_blocks;		/* blocks of a full context */
 	struct kv_seq **tok_seq;	/* [T] sequence of each token */
 	int32_t    *tok_chunk;		/* [T] tokens its sequence brought to this pass */
 	int32_t    *tok_index;		/* [T] its index among them */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "sampler.h"
+#include "sparse.h"
 #include "text_buf.h"
 #include "token_list.h"
 
@@ -31,6 +32,7 @@ struct gen_params
 	size_t		n_stops;
 	const char *const *choices;
 	size_t		n_choices;
+	struct sparse_config sparse;	/* for the decode steps; the prompt is dense */
 };
 
 struct gen_result

@@ -15,6 +15,24 @@
 #include "error.h"
 #include "f16.h"
 
+int
+kv_type_parse(const char *s, enum kv_type *type)
+{
+	if (strcmp(s, "f16") == 0)
+		*type = KV_F16;
+	else if (strcmp(s, "q8_0") == 0)
+		*type = KV_Q8_0;
+	else
+		return -1;
+	return 0;
+}
+
+const char *
+kv_type_name(enum kv_type type)
+{
+	return type == KV_Q8_0 ? "q8_0" : "f16";
+}
+
 size_t
 kv_block_bytes(int32_t n_layer, int32_t kv_dim)
 {

@@ -24,6 +24,18 @@
 
 #define KV_BLOCK_TOKENS 32
 
+/* How keys and values are stored: F16 (llama.cpp's default), or in
+ * llama.cpp's q8_0 blocks (32 int8 and one F16 scale), half the memory. */
+enum kv_type
+{
+	KV_F16,
+	KV_Q8_0
+};
+
+/* "f16" or "q8_0"; -1 for anything else. */
+int			kv_type_parse(const char *s, enum kv_type *type);
+const char *kv_type_name(enum kv_type type);
+
 struct kv_cache
 {
 	int32_t		n_layer;

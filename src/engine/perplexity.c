@@ -145,7 +145,8 @@ ppl_window_rows(const struct infer_ctx *ic, int32_t n, int32_t first)
 
 static int
 window_chunks(struct infer_ctx *ic, struct kv_seq *seq, const int32_t *tokens, int32_t n,
-			  int32_t first, float *buf, ppl_row_fn fn, void *arg, char *err)
+			  int32_t first, const struct sparse_config *sparse, float *buf, ppl_row_fn fn,
+			  void *arg, char *err)
 {
 	int32_t		n_vocab = ic->model->hp.n_vocab;
 
@@ -156,8 +157,9 @@ window_chunks(struct infer_ctx *ic, struct kv_seq *seq, const int32_t *tokens, i
 		int			rc;
 
 		out_from = out_from < 0 ? 0 : out_from > len ? len : out_from;
-		rc = infer_forward_rows(ic, &(struct seq_batch) {seq, tokens + c0, len, false}, out_from,
-								buf, err);
+		rc = infer_forward_rows(ic, &(struct seq_batch) {
+			.seq = seq, .tokens = tokens + c0, .n_tokens = len, .sparse = *sparse
+		}, out_from, buf, err);
 		if (rc == FORWARD_NO_KV_SPACE)
 			return err_set(err, "perplexity: the KV cache cannot hold a window of %d tokens", n);
 		if (rc != 0)
@@ -170,15 +172,15 @@ window_chunks(struct infer_ctx *ic, struct kv_seq *seq, const int32_t *tokens, i
 }
 
 int
-ppl_window(struct infer_ctx *ic, const int32_t *tokens, int32_t n, int32_t first, float *buf,
-		   ppl_row_fn fn, void *arg, char *err)
+ppl_window(struct infer_ctx *ic, const int32_t *tokens, int32_t n, int32_t first,
+		   const struct sparse_config *sparse, float *buf, ppl_row_fn fn, void *arg, char *err)
 {
 	struct kv_seq seq = {0};
 	int			rc;
 
 	if (n < 1 || first < 0)
 		return err_set(err, "perplexity: empty window");
-	rc = window_chunks(ic, &seq, tokens, n, first, buf, fn, arg, err);
+	rc = window_chunks(ic, &seq, tokens, n, first, sparse, buf, fn, arg, err);
 	kv_seq_release(ic->kv, &seq);
 	return rc;
 }

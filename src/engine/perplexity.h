@@ -73,10 +73,13 @@ int32_t		ppl_window_rows(const struct infer_ctx *ic, int32_t n, int32_t first);
  * tokens[0..n) as one fresh sequence in chunks of at most the context's
  * batch capacity (llama.cpp's micro-batches: its default 512 is ours), the
  * rows from position first on computed as that sequence's outputs
- * (infer_forward_rows).  Returns 0 or -1 with err set; the sequence is
- * released either way.  CPU only.
+ * (infer_forward_rows).  Sparse attention as sparse says, for every token
+ * of the window: teacher forcing measures it as decode would use it.
+ * Returns 0 or -1 with err set; the sequence is released either way.
+ * CPU only.
  */
 int			ppl_window(struct infer_ctx *ic, const int32_t *tokens, int32_t n, int32_t first,
-					   float *buf, ppl_row_fn fn, void *arg, char *err);
+					   const struct sparse_config *sparse, float *buf, ppl_row_fn fn, void *arg,
+					   char *err);
 
 #endif

@@ -177,6 +177,14 @@ scheduler_submit(struct scheduler *s, const struct token_list *prompt,
 	}
 	if (sampler_params_check(&p->sampling, err) != 0)
 		return NULL;
+	if (p->sparse.budget != 0 &&
+		(p->sparse.budget < DR1_SPARSE_BUDGET_MIN || p->sparse.budget > DR1_SPARSE_BUDGET_MAX ||
+		 p->sparse.min_context < 0))
+	{
+		err_set(err, "sparse_budget must be between %d and %d tokens, got %d",
+				DR1_SPARSE_BUDGET_MIN, DR1_SPARSE_BUDGET_MAX, p->sparse.budget);
+		return NULL;
+	}
 	r = calloc(1, sizeof *r);
 	if (!r)
 	{
@@ -387,6 +395,7 @@ build_batch(struct scheduler *s, int32_t *n_logits)
 			.tokens = done < (int32_t) r->prompt.n ? r->prompt.ids + done : r->history.ids + done,
 			.n_tokens = piece,
 			.want_logits = done + piece == request_n_tokens(r),
+			.sparse = done < (int32_t) r->prompt.n ? (struct sparse_config) {0} : r->params.sparse,
 		};
 		*n_logits += s->batch[n].want_logits;
 		s->batch_req[n++] = r;

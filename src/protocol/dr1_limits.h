@@ -40,6 +40,15 @@
  * engine's). */
 #define DR1_EMBED_BATCH 64
 
+/* Sparse attention's budget in tokens (deepseek_r1.sparse_budget, the
+ * sparse_budget argument, the --sparse-budget option): at least two KV
+ * blocks.  The defaults: a budget of DR1_SPARSE_BUDGET_DEFAULT, and auto
+ * from a context of DR1_SPARSE_MIN_CONTEXT_DEFAULT. */
+#define DR1_SPARSE_BUDGET_MIN 64
+#define DR1_SPARSE_BUDGET_MAX (1 << 24)
+#define DR1_SPARSE_BUDGET_DEFAULT 2048
+#define DR1_SPARSE_MIN_CONTEXT_DEFAULT 8192
+
 /* Requests of one call: generate_batch prompts, enrich's batch_size. */
 #define DR1_MAX_PROMPTS 1024
 

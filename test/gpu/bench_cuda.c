@@ -111,7 +111,7 @@ static int
 bench_prefill(struct bench *b, const char *name, char *err)
 {
 	struct kv_seq seq = {0};
-	struct seq_batch sb = {&seq, b->ids, 512, true};
+	struct seq_batch sb = {&seq, b->ids, 512, true, {0}};
 	int32_t		pick;
 	double		t0;
 	int			rc;
@@ -132,7 +132,7 @@ static int
 bench_decode(struct bench *b, const char *name, double hbm_gbs, char *err)
 {
 	struct kv_seq seq = {0};
-	struct seq_batch prompt = {&seq, b->ids, DECODE_PROMPT, true};
+	struct seq_batch prompt = {&seq, b->ids, DECODE_PROMPT, true, {0}};
 	int32_t		tok;
 	double		t0 = 0;
 	double		bytes = weight_bytes(b->m);
@@ -140,7 +140,7 @@ bench_decode(struct bench *b, const char *name, double hbm_gbs, char *err)
 
 	for (int step = 0; rc == 0 && step < DECODE_WARMUP + DECODE_STEPS; step++)
 	{
-		struct seq_batch sb = {&seq, &tok, 1, true};
+		struct seq_batch sb = {&seq, &tok, 1, true, {0}};
 
 		if (step == DECODE_WARMUP)
 			t0 = clock_seconds();
@@ -175,7 +175,7 @@ bench_batch(struct bench *b, const char *name, int n, char *err)
 		int			k = n - first < 512 / BATCH_PROMPT ? n - first : 512 / BATCH_PROMPT;
 
 		for (int i = 0; i < k; i++)
-			sb[first + i] = (struct seq_batch) {&seqs[first + i], b->ids + first + i, BATCH_PROMPT, true};
+			sb[first + i] = (struct seq_batch) {&seqs[first + i], b->ids + first + i, BATCH_PROMPT, true, {0}};
 		rc = run(b, sb + first, k, picks + first, err);
 	}
 	for (int step = 0; rc == 0 && step < BATCH_STEPS + 4; step++)
@@ -185,7 +185,7 @@ bench_batch(struct bench *b, const char *name, int n, char *err)
 		for (int i = 0; i < n; i++)
 		{
 			toks[i] = picks[i];
-			sb[i] = (struct seq_batch) {&seqs[i], &toks[i], 1, true};
+			sb[i] = (struct seq_batch) {&seqs[i], &toks[i], 1, true, {0}};
 		}
 		rc = run(b, sb, n, picks, err);
 	}

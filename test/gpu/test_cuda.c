@@ -604,12 +604,12 @@ cpu_greedy(struct model *m, const int32_t *prompt, int32_t n_prompt, int32_t n_g
 
 	if (!ic)
 		return -1;
-	rc = infer_forward(ic, &(struct seq_batch) {&seq, prompt, n_prompt, true}, 1, logits, err);
+	rc = infer_forward(ic, &(struct seq_batch) {&seq, prompt, n_prompt, true, {0}}, 1, logits, err);
 	for (int32_t k = 0; rc == 0 && k < n_gen; k++)
 	{
 		gen[k] = argmax_row(logits + (size_t) k * n_vocab, n_vocab);
 		if (k + 1 < n_gen)
-			rc = infer_forward(ic, &(struct seq_batch) {&seq, &gen[k], 1, true}, 1,
+			rc = infer_forward(ic, &(struct seq_batch) {&seq, &gen[k], 1, true, {0}}, 1,
 							   logits + (size_t) (k + 1) * n_vocab, err);
 	}
 	kv_seq_release(ic->kv, &seq);
@@ -707,7 +707,7 @@ test_model_stream(struct model *m, const char *name, int32_t n_prompt, int32_t n
 	CHECK(rc == 0, "%s: %s", name, err);
 	for (int32_t k = 0; rc == 0 && k < n_gen; k++)
 	{
-		struct seq_batch b = {&seq, k == 0 ? prompt : &gen[k - 1], k == 0 ? n_prompt : 1, true};
+		struct seq_batch b = {&seq, k == 0 ? prompt : &gen[k - 1], k == 0 ? n_prompt : 1, true, {0}};
 		int32_t		pick;
 
 		rc = gpu_forward(&g, &b, 1, logits, &pick, err);

@@ -292,7 +292,7 @@ check_bert_edges(struct infer_ctx *ic)
 	CHECK(embed_batch(ic, &l, 1, out, err) == -1 && strstr(err, "outside the vocabulary"),
 		  "foreign id refused: %s", err);
 	CHECK(embed_tokenize(ic->model, "\xC3", 1, &l, err) == -1, "invalid UTF-8 refused");
-	CHECK(infer_forward(ic, &(struct seq_batch) {&seq, &tok, 1, true}, 1, out, err) == -1 &&
+	CHECK(infer_forward(ic, &(struct seq_batch) {&seq, &tok, 1, true, {0}}, 1, out, err) == -1 &&
 		  strstr(err, "encoder"), "the encoder does not generate: %s", err);
 	token_list_free(&l);
 	free(out);

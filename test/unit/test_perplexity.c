@@ -150,7 +150,7 @@ prefix_nll(struct infer_ctx *ic, const int32_t *ids, int32_t n, int32_t first, f
 		{
 			int32_t		len = p + 1 - c0 < ic->max_batch_tokens ? p + 1 - c0 : ic->max_batch_tokens;
 
-			rc = infer_forward(ic, &(struct seq_batch) {&seq, ids + c0, len, c0 + len == p + 1}, 1,
+			rc = infer_forward(ic, &(struct seq_batch) {&seq, ids + c0, len, c0 + len == p + 1, {0}}, 1,
 							   logits, err);
 		}
 		kv_seq_release(ic->kv, &seq);
@@ -175,7 +175,7 @@ test_window(struct infer_ctx *ic, const int32_t *ids, int32_t n)
 	struct window_nll w = {ids, nv, n, 0, 0, malloc(nv * sizeof(float))};
 	double		ref;
 
-	CHECK(ppl_window(ic, ids, n, first, buf, add_row, &w, err) == 0, "window: %s", err);
+	CHECK(ppl_window(ic, ids, n, first, &(struct sparse_config) {0}, buf, add_row, &w, err) == 0, "window: %s", err);
 	CHECK(w.count == n - 1 - first, "%d positions scored, want %d", w.count, n - 1 - first);
 	ref = prefix_nll(ic, ids, n, first, logits, last_prefix);
 	CHECK(isfinite(w.nll) && exp(w.nll / w.count) > 1, "ppl %g finite and above 1", exp(w.nll / w.count));
@@ -185,7 +185,7 @@ test_window(struct infer_ctx *ic, const int32_t *ids, int32_t n)
 
 	/* one output row, in the same chunks: the generation path's own arithmetic, bit for bit */
 	w.count = 0;
-	CHECK(ppl_window(ic, ids, n, n - 1, buf, add_row, &w, err) == 0 && w.count == 0, "one row: %s", err);
+	CHECK(ppl_window(ic, ids, n, n - 1, &(struct sparse_config) {0}, buf, add_row, &w, err) == 0 && w.count == 0, "one row: %s", err);
 	CHECK(memcmp(w.last, last_prefix, nv * sizeof(float)) == 0,
 		  "one output row equals infer_forward's logits");
 	free(w.last);

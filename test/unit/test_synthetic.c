@@ -91,7 +91,7 @@ check_model(const char *name)
 	CHECK(g.n_logits == m->hp.n_vocab, "%s: %d golden logits for %d tokens", name, g.n_logits, m->hp.n_vocab);
 	if (ic && g.n_logits == m->hp.n_vocab)
 	{
-		struct seq_batch b = {&seq, g.ids.ids, (int32_t) g.ids.n, true};
+		struct seq_batch b = {&seq, g.ids.ids, (int32_t) g.ids.n, true, {0}};
 
 		CHECK(infer_forward(ic, &b, 1, logits, err) == 0, "%s: %s", name, err);
 		for (int i = 0; i < g.n_logits; i++)
