@@ -33,7 +33,7 @@ CUDA_GENCODE ?= -gencode arch=compute_80,code=sm_80 \
 	-gencode arch=compute_90,code=sm_90 \
 	-gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O2 -lineinfo
-NVCCFLAGS += -std=c++17 $(CUDA_GENCODE) -Xcompiler -fPIC,-Wall,-Wextra -Isrc/engine -Ikernels
+NVCCFLAGS += -std=c++17 $(CUDA_GENCODE) -Xcompiler -fPIC,-Wall,-Wextra -Isrc/engine -Isrc/protocol -Ikernels
 
 CUDA_SRC := $(filter-out kernels/cuda_testing.cu,$(wildcard kernels/*.cu))
 CUDA_OBJ := $(CUDA_SRC:kernels/%.cu=$(BUILD)/kernels/%.o)

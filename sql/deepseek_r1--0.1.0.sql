@@ -12,7 +12,9 @@ CREATE FUNCTION generate(
 	system text DEFAULT NULL,
 	raw boolean DEFAULT false,
 	include_reasoning boolean DEFAULT false,
-	choices text[] DEFAULT NULL)
+	choices text[] DEFAULT NULL,
+	sparse text DEFAULT NULL,
+	sparse_budget integer DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'dr1_generate'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
@@ -31,7 +33,9 @@ CREATE FUNCTION generate_batch(
 	system text DEFAULT NULL,
 	raw boolean DEFAULT false,
 	include_reasoning boolean DEFAULT false,
-	choices text[] DEFAULT NULL)
+	choices text[] DEFAULT NULL,
+	sparse text DEFAULT NULL,
+	sparse_budget integer DEFAULT NULL)
 RETURNS text[]
 AS 'MODULE_PATHNAME', 'dr1_generate_batch'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
@@ -54,7 +58,9 @@ CREATE PROCEDURE enrich(
 	system text DEFAULT NULL,
 	raw boolean DEFAULT false,
 	include_reasoning boolean DEFAULT false,
-	choices text[] DEFAULT NULL)
+	choices text[] DEFAULT NULL,
+	sparse text DEFAULT NULL,
+	sparse_budget integer DEFAULT NULL)
 AS 'MODULE_PATHNAME', 'dr1_enrich'
 LANGUAGE C;
 
@@ -182,7 +188,9 @@ CREATE FUNCTION status(
 	OUT embedding_state text,
 	OUT embedding_reason text,
 	OUT embedding_model text,
-	OUT embedding_engine_pid integer)
+	OUT embedding_engine_pid integer,
+	OUT kv_cache_type text,
+	OUT kv_cache_tokens bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'dr1_status'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
@@ -207,11 +215,12 @@ CREATE VIEW requests AS SELECT * FROM requests_internal();
 
 -- Inference is granted by an administrator, never to everyone by default.
 REVOKE ALL ON FUNCTION generate(text, integer, double precision, double precision, integer,
-	bigint, text[], text, boolean, boolean, text[]) FROM PUBLIC;
+	bigint, text[], text, boolean, boolean, text[], text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION generate_batch(text[], integer, double precision, double precision, integer,
-	bigint, text[], text, boolean, boolean, text[]) FROM PUBLIC;
+	bigint, text[], text, boolean, boolean, text[], text, integer) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE enrich(regclass, text, text, text, integer, integer, double precision,
-	double precision, integer, bigint, text[], text, boolean, boolean, text[]) FROM PUBLIC;
+	double precision, integer, bigint, text[], text, boolean, boolean, text[], text, integer)
+	FROM PUBLIC;
 REVOKE ALL ON FUNCTION chat(jsonb, integer, double precision, double precision, integer,
 	bigint, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rag(text, text[], integer, double precision, double precision, integer,

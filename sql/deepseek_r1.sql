@@ -77,6 +77,12 @@ SELECT pg_temp.err(q) FROM (VALUES
 	($q$SELECT deepseek_r1.generate('x', stop => ARRAY['a', NULL])$q$),
 	($q$SELECT deepseek_r1.generate('x', stop => ARRAY[''])$q$),
 	($q$SELECT deepseek_r1.generate('x', raw => true, system => 'y')$q$),
+	($q$SELECT deepseek_r1.generate('x', sparse => 'yes')$q$),
+	($q$SELECT deepseek_r1.generate('x', sparse => 'ON')$q$),
+	($q$SELECT deepseek_r1.generate('x', sparse => 'on', sparse_budget => 63)$q$),
+	($q$SELECT deepseek_r1.generate('x', sparse_budget => 16777217)$q$),
+	($q$SET deepseek_r1.sparse_budget = 10$q$),
+	($q$SET deepseek_r1.sparse_attention = 'sometimes'$q$),
 	($q$SELECT deepseek_r1.chat('{"role": "user"}')$q$),
 	($q$SELECT deepseek_r1.chat('[]')$q$),
 	($q$SELECT deepseek_r1.chat('[1]')$q$),
@@ -94,6 +100,27 @@ SELECT pg_temp.err(q) FROM (VALUES
 	-- longer than the context (4096 tokens)
 	($q$SELECT deepseek_r1.generate(repeat('hello ', 5000), max_tokens => 1)$q$)
 ) AS t(q);
+
+-- sparse attention while decoding: a budget covering the whole context is
+-- dense bit for bit; a small one still answers (the prompt is dense)
+SELECT deepseek_r1.generate(repeat('The sky is blue. ', 40) || 'What color is the sky?',
+							max_tokens => 32, temperature => 0, sparse => 'on', sparse_budget => 4096)
+	 = deepseek_r1.generate(repeat('The sky is blue. ', 40) || 'What color is the sky?',
+							max_tokens => 32, temperature => 0) AS full_budget_is_dense;
+SELECT length(deepseek_r1.generate(repeat('The sky is blue. ', 40) || 'What color is the sky?',
+								   max_tokens => 32, temperature => 0, sparse => 'on',
+								   sparse_budget => 64)) > 0 AS sparse_answers;
+SET deepseek_r1.sparse_attention = 'auto';
+SET deepseek_r1.sparse_min_context = 100000;
+SELECT deepseek_r1.generate('What is 2+2?', max_tokens => 24, temperature => 0)
+	 = deepseek_r1.generate('What is 2+2?', max_tokens => 24, temperature => 0, sparse => 'off')
+	 AS auto_below_min_context_is_dense;
+RESET deepseek_r1.sparse_attention;
+RESET deepseek_r1.sparse_min_context;
+SELECT kv_cache_type, kv_cache_tokens = kv_blocks_total * 32 AS tokens,
+	   deepseek_r1.model_info()->>'kv_cache_type' AS info_type,
+	   (deepseek_r1.model_info()->>'kv_cache_tokens')::bigint = kv_cache_tokens AS info_tokens
+FROM deepseek_r1.status();
 
 -- generate_batch: the answers of generate, in order, NULL for NULL, the
 -- subscripts kept

@@ -414,6 +414,7 @@ submit_complete(struct server *s, struct pending *p)
 	gp.n_stops = rq->h.n_stops;
 	gp.choices = gp.stops + rq->h.n_stops;
 	gp.n_choices = rq->h.n_choices;
+	gp.sparse = (struct sparse_config) {rq->h.sparse_budget, rq->h.sparse_min_context};
 	p->req = scheduler_submit(s->sched, &p->ids, &gp, p, err);
 	if (!p->req)
 	{
@@ -689,9 +690,11 @@ model_json(const struct server *s, const struct serve_opts *o)
 			hp->n_head_kv, hp->n_embd, chat_style_name(m->chat));
 	json_string(out, pre.ptr, pre.len);
 	device_json(out, s->ic);
-	fprintf(out, ",\"threads\":%d,\"max_batch\":%d,\"prefix_sharing\":%s,\"kv_cache_bytes\":%llu}",
+	fprintf(out, ",\"threads\":%d,\"max_batch\":%d,\"prefix_sharing\":%s,\"kv_cache_bytes\":%llu,"
+			"\"kv_cache_type\":\"%s\",\"kv_cache_tokens\":%lld}",
 			o->threads, o->max_batch, o->prefix_sharing ? "true" : "false",
-			(unsigned long long) s->ic->kv->n_blocks * kv_block_bytes(hp->n_layer, s->ic->kv->kv_dim));
+			(unsigned long long) s->ic->kv->n_blocks * kv_block_bytes(hp->n_layer, s->ic->kv->kv_dim),
+			kv_type_name(o->kv_type), (long long) s->ic->kv->n_blocks * KV_BLOCK_TOKENS);
 	fclose(out);
 	return buf;
 }
@@ -788,7 +791,7 @@ load(struct server *s, const struct serve_opts *o)
 			 (s->ic = infer_new(s->m, &(struct infer_config) {
 				 .n_threads = o->threads, .n_ctx = o->ctx,
 				 .max_batch_tokens = SCHED_PROMPT_CHUNK + o->max_batch,
-				 .kv_bytes = kv_bytes(s->m, o),
+				 .kv_bytes = kv_bytes(s->m, o), .kv_type = o->kv_type,
 				 .device = device, .gpu_ops = &cuda_backend_ops}, err)) != NULL &&
 			 (s->sched = scheduler_new(s->ic, &(struct scheduler_config) {
 				 .max_seqs = o->max_batch, .prefix_sharing = o->prefix_sharing,

@@ -8,8 +8,11 @@
  *   deepseek-r1 generate -m FILE (-p TEXT | -f FILE) [-n N] [--temp T] [--seed S] [-t THREADS]
  *                        [--system TEXT] [--raw] [--ids] [-c CTX]
  *   deepseek-r1 bench    -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N] [-c CTX]
+ *                        [-d DEPTH]
  *   deepseek-r1 perplexity -m FILE -f TEXT [-c CTX] [-t THREADS] [--chunks N]
  *                        [--kl-base-save OUT [--kl-top K] | --kl-base IN]
+ *   (generate, bench, perplexity: [--sparse off|on|auto] [--sparse-budget N]
+ *    [--sparse-min-context N] [--kv-type f16|q8_0])
  *   deepseek-r1 serve    --fd N -m FILE ...     (started by the extension's worker)
  */
 #include <stdio.h>
@@ -21,6 +24,9 @@
 #include "dr1_limits.h"
 #include "options.h"
 
+#define CPP_STR_(x) #x
+#define CPP_STR(x) CPP_STR_(x)
+
 static const char usage[] =
 	"usage: deepseek-r1 info -m FILE\n"
 	"       deepseek-r1 tokenize -m FILE [--special]   (reads text from stdin)\n"
@@ -28,11 +34,18 @@ static const char usage[] =
 	"       deepseek-r1 generate -m FILE (-p TEXT | -f FILE) [-n N] [--temp T] [--seed S] [-t THREADS]\n"
 	"                            [--system TEXT] [--raw] [--ids] [-c CTX] [--device auto|cpu|cuda]\n"
 	"       deepseek-r1 bench -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N] [-c CTX]\n"
+	"                            [-d DEPTH]   (decode after DEPTH tokens of context)\n"
 	"       deepseek-r1 perplexity -m FILE -f TEXT [-c CTX (512)] [-t THREADS] [--chunks N]\n"
 	"                            [--kl-base-save OUT [--kl-top K (32)] | --kl-base IN]\n"
 	"           as llama-perplexity: windows of CTX tokens, the second half of each scored;\n"
 	"           --kl-base-save writes the top-K distributions (llama's --kl-divergence-base),\n"
-	"           --kl-base compares with them: KL, top-1 agreement, RMS dp (one JSON line)\n";
+	"           --kl-base compares with them: KL, top-1 agreement, RMS dp (one JSON line)\n"
+	"   generate, bench and perplexity also take:\n"
+	"       --sparse off|on|auto   dynamic sparse attention while decoding (perplexity: for every\n"
+	"                              token, as if decoded); auto from --sparse-min-context\n"
+	"       --sparse-budget TOKENS (" CPP_STR(DR1_SPARSE_BUDGET_DEFAULT) ")  --sparse-min-context TOKENS ("
+	CPP_STR(DR1_SPARSE_MIN_CONTEXT_DEFAULT) ")\n"
+	"       --kv-type f16|q8_0     how the KV cache stores keys and values\n";
 
 int
 main(int argc, char **argv)

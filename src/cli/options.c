@@ -136,6 +136,11 @@ serve_parse_opts(int argc, char **argv, struct serve_opts *o)
 				return cli_fail("serve: --prefix-sharing must be on or off");
 			o->prefix_sharing = !strcmp(v, "on");
 		}
+		else if (!strcmp(a, "--kv-type"))
+		{
+			if (kv_type_parse(v, &o->kv_type) != 0)
+				return cli_fail("serve: --kv-type must be f16 or q8_0");
+		}
 		else
 			return cli_fail("serve: unknown option %s", a);
 		if (rc)

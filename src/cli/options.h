@@ -32,6 +32,7 @@ struct serve_opts
 	int			protocol;		/* --protocol, checked when the model loads */
 	bool		prefix_sharing; /* --prefix-sharing on|off */
 	bool		embedding;		/* --role embed: serve an embedding model */
+	enum kv_type kv_type;		/* --kv-type f16|q8_0 */
 };
 
 /* Ranges of serve's options: those of the settings the worker passes

@@ -22,7 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KV_BLOCK_TOKENS 32
+#include "dr1_limits.h"
+
+#define KV_BLOCK_TOKENS DR1_KV_BLOCK_TOKENS
 
 /* How keys and values are stored: F16 (llama.cpp's default), or in
  * llama.cpp's q8_0 blocks (32 int8 and one F16 scale), half the memory. */

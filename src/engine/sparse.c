@@ -94,7 +94,7 @@ attention_select(const struct kv_cache *kv, int32_t layer, const struct kv_seq *
 	int32_t		ties;
 
 	budget = budget < 2 ? 2 : budget;
-	if (budget >= n_all)
+	if (budget >= n_all || budget_tokens >= n_ctx)
 	{
 		for (int32_t b = 0; b < n_all; b++)
 			blocks[b] = b;

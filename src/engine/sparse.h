@@ -47,12 +47,13 @@ int			sparse_mode_parse(const char *s, enum sparse_mode *mode);
  * scored by an upper bound of the summed score of the group's query heads
  * (q: group heads of head_dim, rounded to F16 as attention rounds them),
  * taken from the block's key min/max summary; then the first block (the
- * attention sink), the most recent SPARSE_RECENT_SHARE of the budget and
- * the blocks with the highest bounds are kept, budget_tokens in all
- * (rounded down to whole blocks, at least two).  Writes the chosen block
- * indices ascending to blocks and returns their count: every block when
- * the budget covers the context.  bounds is scratch of twice the number of
- * blocks.
+ * attention sink), the most recent blocks (1/SPARSE_RECENT_SHARE of the
+ * budget, at least one) and the blocks with the highest bounds (ties to the
+ * earlier block) are kept, budget_tokens in all (rounded down to whole
+ * blocks, at least two).  A block whose bound is NaN (an infinite key) is
+ * never among the highest.  Writes the chosen block indices ascending to
+ * blocks and returns their count: every block when the budget covers the
+ * context.  bounds is scratch of twice the number of blocks.
  */
 int32_t		attention_select(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq,
 							 int32_t n_ctx, int32_t kv_head, int32_t head_dim, const float *q,
@@ -61,9 +62,10 @@ int32_t		attention_select(const struct kv_cache *kv, int32_t layer, const struct
 /* The budget's share given to the most recent blocks: 1 / SPARSE_RECENT_SHARE. */
 #define SPARSE_RECENT_SHARE 8
 
-/* The bound of one block: sum_d max over the block's keys of the group's
- * summed q.k, from pos[d] / neg[d], the sums of the group's positive and
- * negative query elements. */
+/* The bound of one block on the group's summed q.k: sum_d pos[d] * kmax[d]
+ * + neg[d] * kmin[d], where pos[d] / neg[d] sum the group's positive and
+ * negative query elements (each head's own bound, added: it never falls
+ * below the block's largest summed score). */
 float		attention_block_bound(const float *pos, const float *neg, const float *kmin,
 								  const float *kmax, int32_t head_dim);
 

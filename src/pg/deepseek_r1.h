@@ -35,6 +35,10 @@ extern int	dr1_max_batch;
 extern int	dr1_max_tokens_limit;
 extern int	dr1_request_timeout;	/* ms, 0 = none */
 extern bool dr1_prefix_sharing;
+extern int	dr1_kv_cache_type;	/* enum dr1_kv_cache_type */
+extern int	dr1_sparse_attention;	/* enum dr1_sparse_mode */
+extern int	dr1_sparse_budget;	/* tokens */
+extern int	dr1_sparse_min_context; /* tokens */
 extern char *dr1_engine_program;	/* "" = deepseek-r1 next to postgres */
 extern int	dr1_engine_watchdog;	/* ms, 0 = off */
 extern int	dr1_load_timeout;	/* ms, 0 = off */
@@ -45,6 +49,24 @@ enum dr1_device
 	DR1_DEVICE_AUTO,
 	DR1_DEVICE_CPU,
 	DR1_DEVICE_CUDA
+};
+
+/* deepseek_r1.kv_cache_type: serve --kv-type */
+enum dr1_kv_cache_type
+{
+	DR1_KV_F16,
+	DR1_KV_Q8_0
+};
+
+extern const char *const kv_cache_type_names[];
+
+/* deepseek_r1.sparse_attention and the sparse argument of generate; the
+ * values of the engine's enum sparse_mode */
+enum dr1_sparse_mode
+{
+	DR1_SPARSE_OFF,
+	DR1_SPARSE_ON,
+	DR1_SPARSE_AUTO
 };
 
 /*
@@ -135,6 +157,7 @@ typedef struct DR1Model
 	uint64		engine_starts;
 	int32		kv_blocks_used; /* of the running engine (STATS frames) */
 	int32		kv_blocks_total;
+	int			kv_cache_type;	/* enum dr1_kv_cache_type the engine started with */
 	int			engine_in_flight;	/* requests the engine still holds */
 } DR1Model;
 

@@ -48,10 +48,10 @@ dr1_engine_settings(DR1Role role, char *buf, Size size)
 		snprintf(buf, size, "%s|%s|%d", dr1_role_model(role),
 				 dr1_engine_program ? dr1_engine_program : "", dr1_threads);
 	else
-		snprintf(buf, size, "%s|%s|%s|%d|%d|%d|%d|%d", dr1_role_model(role),
+		snprintf(buf, size, "%s|%s|%s|%d|%d|%d|%d|%d|%d", dr1_role_model(role),
 				 dr1_engine_program ? dr1_engine_program : "", device_names[dr1_device],
 				 dr1_threads, dr1_context_length, dr1_kv_cache_memory, dr1_max_batch,
-				 dr1_prefix_sharing);
+				 dr1_prefix_sharing, dr1_kv_cache_type);
 }
 
 /* deepseek_r1.engine_program, by default the program installed beside postgres */
@@ -103,7 +103,7 @@ dr1_engine_start(DR1Engine *e, DR1Role role, char *err, Size errsize)
 				batch[16],
 				fd[16],
 				protocol[16];
-	char	   *argv[24];
+	char	   *argv[32];
 	int			n = 0;
 	int			sv[2];
 	pid_t		pid;
@@ -148,6 +148,8 @@ dr1_engine_start(DR1Engine *e, DR1Role role, char *err, Size errsize)
 		argv[n++] = batch;
 		argv[n++] = "--prefix-sharing";
 		argv[n++] = dr1_prefix_sharing ? "on" : "off";
+		argv[n++] = "--kv-type";
+		argv[n++] = (char *) kv_cache_type_names[dr1_kv_cache_type];
 	}
 	argv[n] = NULL;
 

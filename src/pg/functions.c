@@ -52,6 +52,41 @@ random_seed(void)
 	return pg_prng_uint64(&pg_global_prng_state) >> 1;
 }
 
+/* Decode's sparse attention for a mode and budget (auto: from the session's
+ * deepseek_r1.sparse_min_context). */
+static void
+sparse_settings(struct dr1_submit *h, int mode, int budget)
+{
+	h->sparse_budget = mode == DR1_SPARSE_OFF ? 0 : budget;
+	h->sparse_min_context = mode == DR1_SPARSE_AUTO ? dr1_sparse_min_context : 0;
+}
+
+/* The sparse and sparse_budget arguments at i and i + 1 (NULL: the settings). */
+static void
+sparse_args(FunctionCallInfo fcinfo, int i, struct dr1_submit *h)
+{
+	int			mode = dr1_sparse_attention;
+	int			budget = PG_ARGISNULL(i + 1) ? dr1_sparse_budget : PG_GETARG_INT32(i + 1);
+
+	if (!PG_ARGISNULL(i))
+	{
+		char	   *s = text_to_cstring(PG_GETARG_TEXT_PP(i));
+
+		if (strcmp(s, "off") == 0)
+			mode = DR1_SPARSE_OFF;
+		else if (strcmp(s, "on") == 0)
+			mode = DR1_SPARSE_ON;
+		else if (strcmp(s, "auto") == 0)
+			mode = DR1_SPARSE_AUTO;
+		else
+			bad_argument("sparse must be off, on or auto, not \"%s\"", s);
+	}
+	if (budget < DR1_SPARSE_BUDGET_MIN || budget > DR1_SPARSE_BUDGET_MAX)
+		bad_argument("sparse_budget must be between %d and %d tokens, not %d",
+					 DR1_SPARSE_BUDGET_MIN, DR1_SPARSE_BUDGET_MAX, budget);
+	sparse_settings(h, mode, budget);
+}
+
 /*
  * The sampling arguments, at positions first .. first+4: max_tokens,
  * temperature, top_p, top_k, seed.  NULL means the default (a random seed
@@ -82,6 +117,7 @@ sampling_args(FunctionCallInfo fcinfo, int first, struct dr1_submit *h)
 		bad_argument("seed must be between 0 and " INT64_FORMAT ", not " INT64_FORMAT,
 					 PG_INT64_MAX, seed);
 	h->kind = DR1_REQ_COMPLETE;
+	sparse_settings(h, dr1_sparse_attention, dr1_sparse_budget);
 	h->max_tokens = max_tokens;
 	h->temperature = (float) temperature;
 	h->top_p = (float) top_p;
@@ -143,9 +179,9 @@ put_texts(StringInfo buf, Datum *texts, int n)
 }
 
 /*
- * The arguments from max_tokens on, at positions first .. first+9:
+ * The arguments from max_tokens on, at positions first .. first+11:
  * max_tokens, temperature, top_p, top_k, seed, stop, system, raw,
- * include_reasoning, choices.
+ * include_reasoning, choices, sparse, sparse_budget.
  */
 void
 dr1_generate_args(FunctionCallInfo fcinfo, int first, DR1GenerateArgs *ga)
@@ -160,6 +196,7 @@ dr1_generate_args(FunctionCallInfo fcinfo, int first, DR1GenerateArgs *ga)
 	if (ga->has_system)
 		ga->system = PG_GETARG_DATUM(first + 6);
 	ga->h.n_choices = strings_arg(fcinfo, first + 9, "choices", DR1_MAX_CHOICES, &ga->choices);
+	sparse_args(fcinfo, first + 10, &ga->h);
 	if (!PG_ARGISNULL(first + 9) && ga->h.n_choices == 0)
 		bad_argument("choices must hold at least one string");
 	if (ga->h.n_choices > 0 && ga->h.n_stops > 0)

@@ -42,6 +42,10 @@ int			dr1_max_batch = MAX_BATCH_DEFAULT;
 int			dr1_max_tokens_limit = MAX_TOKENS_LIMIT_DEFAULT;
 int			dr1_request_timeout = 0;
 bool		dr1_prefix_sharing = true;
+int			dr1_kv_cache_type = DR1_KV_F16;
+int			dr1_sparse_attention = DR1_SPARSE_OFF;
+int			dr1_sparse_budget = DR1_SPARSE_BUDGET_DEFAULT;
+int			dr1_sparse_min_context = DR1_SPARSE_MIN_CONTEXT_DEFAULT;
 char	   *dr1_engine_program = NULL;
 int			dr1_engine_watchdog = ENGINE_WATCHDOG_DEFAULT_MS;
 int			dr1_load_timeout = LOAD_TIMEOUT_DEFAULT_MS;
@@ -50,6 +54,21 @@ static const struct config_enum_entry device_options[] = {
 	{"auto", DR1_DEVICE_AUTO, false},
 	{"cpu", DR1_DEVICE_CPU, false},
 	{"cuda", DR1_DEVICE_CUDA, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry kv_cache_type_options[] = {
+	{"f16", DR1_KV_F16, false},
+	{"q8_0", DR1_KV_Q8_0, false},
+	{NULL, 0, false}
+};
+
+const char *const kv_cache_type_names[] = {"f16", "q8_0"};
+
+static const struct config_enum_entry sparse_options[] = {
+	{"off", DR1_SPARSE_OFF, false},
+	{"on", DR1_SPARSE_ON, false},
+	{"auto", DR1_SPARSE_AUTO, false},
 	{NULL, 0, false}
 };
 
@@ -109,6 +128,24 @@ define_settings(void)
 							 "Share the KV blocks of common prompt prefixes between requests.",
 							 NULL, &dr1_prefix_sharing, true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("deepseek_r1.kv_cache_type",
+							 "How the KV cache stores keys and values: f16, or q8_0 (about half the memory).",
+							 NULL, &dr1_kv_cache_type, DR1_KV_F16, kv_cache_type_options,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("deepseek_r1.sparse_attention",
+							 "Dynamic sparse attention while decoding: off, on, or auto (from sparse_min_context).",
+							 NULL, &dr1_sparse_attention, DR1_SPARSE_OFF, sparse_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("deepseek_r1.sparse_budget",
+							"Tokens of context one decode step attends to under sparse attention.",
+							NULL, &dr1_sparse_budget, DR1_SPARSE_BUDGET_DEFAULT,
+							DR1_SPARSE_BUDGET_MIN, DR1_SPARSE_BUDGET_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("deepseek_r1.sparse_min_context",
+							"Context from which sparse_attention = auto attends sparsely.",
+							NULL, &dr1_sparse_min_context, DR1_SPARSE_MIN_CONTEXT_DEFAULT,
+							0, DR1_SPARSE_BUDGET_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.max_tokens_limit",
 							"Largest max_tokens a request may ask for.",
 							NULL, &dr1_max_tokens_limit, MAX_TOKENS_LIMIT_DEFAULT, 1, DR1_MAX_TOKENS_MAX,

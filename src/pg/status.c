@@ -63,7 +63,7 @@ sees_all_stats(void)
 	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 }
 
-#define STATUS_COLS 24
+#define STATUS_COLS 26
 
 Datum
 dr1_status(PG_FUNCTION_ARGS)
@@ -122,6 +122,9 @@ dr1_status(PG_FUNCTION_ARGS)
 	v[k++] = CStringGetTextDatum(emb->model_path);
 	nulls[k] = !emb->engine_pid;
 	v[k++] = Int32GetDatum(emb->engine_pid);
+	nulls[k] = nulls[k + 1] = gen->state != DR1_STATE_READY;
+	v[k++] = CStringGetTextDatum(kv_cache_type_names[gen->kv_cache_type]);
+	v[k++] = Int64GetDatum((int64) gen->kv_blocks_total * DR1_KV_BLOCK_TOKENS);
 	Assert(k == STATUS_COLS);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	return (Datum) 0;

@@ -331,6 +331,7 @@ start_engine(ModelEngine *me)
 	SpinLockAcquire(&dr1_shared->mutex);
 	strlcpy(MODEL(me)->model_path, path, MAXPGPATH);
 	MODEL(me)->model_info[0] = '\0';
+	MODEL(me)->kv_cache_type = dr1_kv_cache_type;
 	SpinLockRelease(&dr1_shared->mutex);
 	if (!dr1_engine_start(&me->e, me->role, err, sizeof err))
 	{

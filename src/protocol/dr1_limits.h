@@ -40,6 +40,10 @@
  * engine's). */
 #define DR1_EMBED_BATCH 64
 
+/* Positions of one KV cache block: the unit the pool is counted in
+ * (status().kv_blocks_*), and sparse attention chooses. */
+#define DR1_KV_BLOCK_TOKENS 32
+
 /* Sparse attention's budget in tokens (deepseek_r1.sparse_budget, the
  * sparse_budget argument, the --sparse-budget option): at least two KV
  * blocks.  The defaults: a budget of DR1_SPARSE_BUDGET_DEFAULT, and auto

@@ -40,6 +40,7 @@
  * Version 2: SUBMIT carries choices; STATS.
  * Version 3: EMBED and CHUNK requests (an embedding model's engine process,
  * `serve --embedding`); DONE carries floats.
+ * Version 4: SUBMIT carries the sparse attention of a COMPLETE.
  */
 #ifndef DR1_PROTOCOL_H
 #define DR1_PROTOCOL_H
@@ -49,7 +50,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define DR1_PROTOCOL_VERSION 3
+#define DR1_PROTOCOL_VERSION 4
 /*
  * The largest payload either side sends or accepts.  It bounds what one
  * request costs the worker and the engine in memory (a frame is held whole
@@ -118,6 +119,8 @@ struct dr1_submit
 	uint32_t	n_ids;
 	uint32_t	n_choices;
 	int32_t		chunk_overlap;
+	int32_t		sparse_budget;	/* COMPLETE: decode's sparse attention, 0: dense */
+	int32_t		sparse_min_context;
 };
 
 /* DONE payload: this struct, then n_ids int32 (tokenize, chunk), then
