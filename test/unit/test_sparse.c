@@ -326,19 +326,20 @@ reference_select(const struct fixture *fx, int32_t n_ctx, int32_t kv_head, const
 	int32_t		n_recent = budget / SPARSE_RECENT_SHARE > 1 ? budget / SPARSE_RECENT_SHARE : 1;
 	int32_t		n_top = budget - 1 - n_recent;
 	int32_t		n_mid = n_all - 1 - n_recent;
+	bool		covers = budget >= n_all || budget_tokens >= n_ctx;
 	struct ranked *mid = malloc(sizeof(struct ranked) * n_all);
 	bool	   *keep = calloc(n_all, sizeof(bool));
 	float		pos[MAX_DIM], neg[MAX_DIM];
 	int32_t		n = 0;
 
 	group_sums(q, group, fx->head_dim, pos, neg);
-	if (budget >= n_all)
+	if (covers)
 		n_mid = n_top = 0;
 	for (int32_t b = 0; b < n_mid; b++)
 		mid[b] = (struct ranked) {block_bound(fx, b + 1, kv_head, pos, neg), b + 1};
 	qsort(mid, n_mid, sizeof *mid, by_bound);
 	for (int32_t b = 0; b < n_all; b++)
-		keep[b] = budget >= n_all || b == 0 || b >= n_all - n_recent;
+		keep[b] = covers || b == 0 || b >= n_all - n_recent;
 	for (int32_t i = 0; i < n_top; i++)
 		keep[mid[i].block] = true;
 	for (int32_t b = 0; b < n_all; b++)
@@ -349,14 +350,17 @@ reference_select(const struct fixture *fx, int32_t n_ctx, int32_t kv_head, const
 	return n;
 }
 
-/* Ascending, no duplicates, block 0 and the recent blocks, the budget's size. */
+/* Ascending, no duplicates, block 0 and the recent blocks, the budget's
+ * size (every block when the budget covers the context). */
 static bool
-well_formed(const int32_t *blocks, int32_t n, int32_t n_all, int32_t budget_tokens)
+well_formed(const int32_t *blocks, int32_t n, int32_t n_ctx, int32_t budget_tokens)
 {
+	int32_t		n_all = n_blocks_of(n_ctx);
 	int32_t		budget = budget_tokens / KV_BLOCK_TOKENS < 2 ? 2 : budget_tokens / KV_BLOCK_TOKENS;
 	int32_t		n_recent = budget / SPARSE_RECENT_SHARE > 1 ? budget / SPARSE_RECENT_SHARE : 1;
+	bool		covers = budget >= n_all || budget_tokens >= n_ctx;
 
-	if (n != (budget < n_all ? budget : n_all) || blocks[0] != 0)
+	if (n != (covers ? n_all : budget) || blocks[0] != 0)
 		return false;
 	for (int32_t i = 1; i < n; i++)
 		if (blocks[i] <= blocks[i - 1])
@@ -392,16 +396,16 @@ check_selection(const struct fixture *fx, uint64_t *st, int32_t budget_tokens)
 	CHECK(n_got == n_want && memcmp(got, want, sizeof(int32_t) * n_want) == 0,
 		  "attention_select differs from the reference: %d blocks, want %d (context %d, budget %d, group %d, kv head %d, dim %d)",
 		  n_got, n_want, n_ctx, budget_tokens, group, kv_head, fx->head_dim);
-	CHECK(well_formed(got, n_got, n_all, budget_tokens),
-		  "ascending, distinct, block 0 and the recent blocks, min(blocks, max(2, budget / 32)) of them (context %d, budget %d)",
+	CHECK(well_formed(got, n_got, n_ctx, budget_tokens),
+		  "ascending, distinct, block 0 and the recent blocks, max(2, budget / 32) of them or all (context %d, budget %d)",
 		  n_ctx, budget_tokens);
-	if (budget_tokens >= n_all * KV_BLOCK_TOKENS)
+	if (budget_tokens >= n_ctx || budget_tokens >= n_all * KV_BLOCK_TOKENS)
 	{
 		bool		all = n_got == n_all;
 
 		for (int32_t b = 0; all && b < n_all; b++)
 			all = got[b] == b;
-		CHECK(all, "a budget covering the context's blocks keeps every block in order (context %d, budget %d)",
+		CHECK(all, "a budget covering the context keeps every block in order (context %d, budget %d)",
 			  n_ctx, budget_tokens);
 	}
 	free(got);
