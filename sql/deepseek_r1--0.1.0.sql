@@ -206,7 +206,8 @@ CREATE FUNCTION requests_internal(
 	OUT prompts_done integer,
 	OUT task text,
 	OUT task_done bigint,
-	OUT task_total bigint)
+	OUT task_total bigint,
+	OUT prefilled_tokens integer)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'dr1_requests'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;

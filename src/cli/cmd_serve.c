@@ -379,6 +379,11 @@ on_event(void *ctx, struct sched_request *req, enum sched_event ev, struct gen_r
 		send_int(s, DR1_TOKEN, p->id, (int32_t) r->tokens.n);
 		return true;
 	}
+	if (ev == SCHED_PREFILL)
+	{
+		send_int(s, DR1_PREFILLED, p->id, sched_request_prefilled(req));
+		return true;
+	}
 	if (ev == SCHED_DONE)
 		send_completion(s, p, r);
 	else

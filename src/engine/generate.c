@@ -23,7 +23,7 @@ single_event(void *ctx, struct sched_request *req, enum sched_event ev,
 	struct single *one = ctx;
 
 	(void) req;
-	if (ev == SCHED_TOKEN)
+	if (ev == SCHED_TOKEN || ev == SCHED_PREFILL)
 		return true;
 	one->finished = true;
 	if (ev != SCHED_DONE)

@@ -231,6 +231,12 @@ sched_request_user(const struct sched_request *r)
 	return r->user;
 }
 
+int32_t
+sched_request_prefilled(const struct sched_request *r)
+{
+	return r->seq.n_tokens < (int32_t) r->prompt.n ? r->seq.n_tokens : (int32_t) r->prompt.n;
+}
+
 /* ---- admission and prefix sharing ---------------------------------------- */
 
 /*
@@ -534,7 +540,11 @@ scheduler_step(struct scheduler *s, char *err)
 		bool		want = s->batch[i].want_logits;
 
 		if (r->seq.n_tokens <= (int32_t) r->prompt.n)
+		{
 			s->stats.prefill_tokens += s->batch[i].n_tokens;
+			if (s->cfg.on_event)
+				s->cfg.on_event(s->cfg.on_event_ctx, r, SCHED_PREFILL, &r->result, NULL);
+		}
 		if (s->cfg.prefix_sharing)
 			prefix_index(s, r);
 		if (want)

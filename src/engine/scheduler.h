@@ -33,6 +33,10 @@ struct sched_request;
 enum sched_event
 {
 	SCHED_TOKEN,				/* a token was generated; r->text grew */
+	SCHED_PREFILL,				/* a chunk of the prompt was computed
+								 * (sched_request_prefilled), before its
+								 * token if it was the last; the return is
+								 * ignored */
 	SCHED_DONE,					/* finished; r->finish says why */
 	SCHED_FAILED,				/* could not run; error says why */
 	SCHED_TOO_LONG				/* alone it needs more KV blocks than the pool has */
@@ -86,6 +90,9 @@ struct sched_request *scheduler_submit(struct scheduler *s, const struct token_l
 void		scheduler_cancel(struct scheduler *s, struct sched_request *req);
 
 void	   *sched_request_user(const struct sched_request *req);
+
+/* Prompt tokens in the request's KV cache so far (computed or shared). */
+int32_t		sched_request_prefilled(const struct sched_request *req);
 
 /* Run one step.  Returns -1 with err set only on an engine fault (the
  * affected requests have been failed); otherwise 0. */

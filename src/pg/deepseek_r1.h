@@ -137,6 +137,7 @@ typedef struct DR1Slot
 	TimestampTz submitted;
 	TimestampTz started;		/* when the engine began one of them; 0 while queued */
 	int32		n_prompt;		/* summed over the call's requests */
+	int32		n_prefilled;	/* prompt tokens in the KV cache, before the first token */
 	int32		n_generated;
 	int32		n_done;			/* requests answered */
 	DR1Task		task;

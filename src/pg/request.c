@@ -186,7 +186,7 @@ claim_slot(dsm_segment *seg, int n, DR1Role role, const DR1Task *task)
 			s->handle = dsm_segment_handle(seg);
 			s->submitted = now;
 			s->started = 0;
-			s->n_prompt = s->n_generated = s->n_done = 0;
+			s->n_prompt = s->n_prefilled = s->n_generated = s->n_done = 0;
 			if (task)
 				s->task = *task;
 			else

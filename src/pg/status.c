@@ -130,7 +130,7 @@ dr1_status(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-#define REQUEST_COLS 11
+#define REQUEST_COLS 12
 
 Datum
 dr1_requests(PG_FUNCTION_ARGS)
@@ -172,6 +172,8 @@ dr1_requests(PG_FUNCTION_ARGS)
 		v[8] = CStringGetTextDatum(s->task.name);
 		v[9] = Int64GetDatum(s->task.done);
 		v[10] = Int64GetDatum(s->task.total);
+		nulls[11] = !s->started;
+		v[11] = Int32GetDatum(s->n_prefilled);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	return (Datum) 0;

@@ -47,6 +47,7 @@ typedef struct WorkerRequest
 {
 	RequestState state;
 	int32		generated;		/* tokens so far (TOKEN frames) */
+	int32		prefilled;		/* prompt tokens so far (PREFILLED frames) */
 } WorkerRequest;
 
 /*
@@ -492,8 +493,8 @@ on_stats(ModelEngine *me, const char *payload, Size len)
 	me->stats = st;
 }
 
-/* Progress of a request (STARTED, TOKEN), summed per call for the
- * requests view. */
+/* Progress of a request (STARTED, PREFILLED, TOKEN), summed per call for
+ * the requests view. */
 static void
 on_progress(const struct dr1_frame *h, const char *payload)
 {
@@ -510,6 +511,11 @@ on_progress(const struct dr1_frame *h, const char *payload)
 		delta = v - calls[i].reqs[k].generated;
 		calls[i].reqs[k].generated = v;
 	}
+	else if (h->type == DR1_PREFILLED)
+	{
+		delta = v - calls[i].reqs[k].prefilled;
+		calls[i].reqs[k].prefilled = v;
+	}
 	s = &dr1_shared->slots[i];
 	SpinLockAcquire(&dr1_shared->mutex);
 	if (s->id == calls[i].id && h->type == DR1_STARTED)
@@ -518,6 +524,8 @@ on_progress(const struct dr1_frame *h, const char *payload)
 		if (!s->started)
 			s->started = GetCurrentTimestamp();
 	}
+	else if (s->id == calls[i].id && h->type == DR1_PREFILLED)
+		s->n_prefilled += delta;
 	else if (s->id == calls[i].id)
 		s->n_generated += delta;
 	SpinLockRelease(&dr1_shared->mutex);
@@ -616,6 +624,7 @@ handle_frame(ModelEngine *me, const struct dr1_frame *h, const char *payload)
 			on_stats(me, payload, h->len);
 			break;
 		case DR1_STARTED:
+		case DR1_PREFILLED:
 		case DR1_TOKEN:
 			on_progress(h, payload);
 			break;

@@ -20,6 +20,8 @@
  *   engine -> worker   READY    model description, JSON text (id 0)
  *                      LOAD_FAILED  the load error, text (id 0)
  *                      STARTED  int32 prompt tokens: the request left the queue
+ *                      PREFILLED int32 prompt tokens in its KV cache so far
+ *                               (after each prompt chunk)
  *                      TOKEN    int32 tokens generated so far
  *                      DONE     struct dr1_done, then ids, then floats, then 3 strings
  *                      ERROR    uint32 code, then the message text
@@ -40,7 +42,7 @@
  * Version 2: SUBMIT carries choices; STATS.
  * Version 3: EMBED and CHUNK requests (an embedding model's engine process,
  * `serve --embedding`); DONE carries floats.
- * Version 4: SUBMIT carries the sparse attention of a COMPLETE.
+ * Version 4: SUBMIT carries the sparse attention of a COMPLETE; PREFILLED.
  */
 #ifndef DR1_PROTOCOL_H
 #define DR1_PROTOCOL_H
@@ -72,7 +74,8 @@ enum dr1_frame_type
 	DR1_TOKEN,
 	DR1_DONE,
 	DR1_ERROR,
-	DR1_STATS
+	DR1_STATS,
+	DR1_PREFILLED
 };
 
 struct dr1_frame

@@ -33,6 +33,8 @@ struct collected
 	struct gen_result results[64];
 	bool		finished[64];
 	bool		cancelled[64];	/* still running when cancel was asked */
+	int32_t		prefilled[64];	/* the last SCHED_PREFILL's count */
+	bool		prefill_late[64];	/* a SCHED_PREFILL after a token, or going back */
 	int			done;
 	int			failed;
 };
@@ -43,6 +45,12 @@ collect(void *ctx, struct sched_request *req, enum sched_event ev, struct gen_re
 	struct collected *c = ctx;
 	int			i = (int) (intptr_t) sched_request_user(req);
 
+	if (ev == SCHED_PREFILL)
+	{
+		c->prefill_late[i] |= r->tokens.n > 0 || sched_request_prefilled(req) <= c->prefilled[i];
+		c->prefilled[i] = sched_request_prefilled(req);
+		return true;
+	}
 	if (ev == SCHED_TOKEN)
 		return true;
 	if (ev != SCHED_DONE)
@@ -137,8 +145,14 @@ test_invariance_and_preemption(struct model *m, const struct gen_params *gp)
 	}
 	run_batch(ic, prompts, N_PROMPTS, gp, false, &batched, &st, 0);
 	for (int i = 0; i < N_PROMPTS; i++)
+	{
 		CHECK(same_tokens(&alone.results[i], &batched.results[i]),
 			  "prompt %d: batch of %d differs from alone", i, N_PROMPTS);
+		/* progress: rising counts before the first token, ending at the whole prompt */
+		CHECK(batched.prefilled[i] == batched.results[i].n_prompt && !batched.prefill_late[i],
+			  "prompt %d: prefill progress ended at %d of %d tokens%s", i, batched.prefilled[i],
+			  batched.results[i].n_prompt, batched.prefill_late[i] ? ", not rising before the first token" : "");
+	}
 	CHECK(st.kv_blocks_used == 0, "%d KV blocks still in use after the batch", st.kv_blocks_used);
 	infer_free(ic);
 
