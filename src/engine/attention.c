@@ -91,8 +91,34 @@ round_f16_scalar(float *x, int32_t n)
 		x[i] = f16_to_f32(f32_to_f16(x[i]));
 }
 
+/* The same products over q8_0 rows: q.k as ggml's Q8_0 x Q8_0 dot,
+ * integer per block, blocks summed in order (the reference vec_dot). */
+static void
+scores_q8_0_scalar(const struct block_q8_0 *qh, const struct block_q8_0 *k, int32_t count,
+				   int32_t stride, int32_t head_dim, float scale, float *scores)
+{
+	for (int32_t j = 0; j < count; j++, k += stride)
+		scores[j] = vec_dot_ref(DTYPE_Q8_0, head_dim, k, qh) * scale;
+}
+
+static void
+values_q8_0_scalar(const float *p, const struct block_q8_0 *v, int32_t count, int32_t stride,
+				   int32_t head_dim, int32_t first, bool gemm, float *acc)
+{
+	float		row[MODEL_MAX_HEAD_DIM];
+
+	for (int32_t j = 0; j < count; j++, v += stride)
+	{
+		float	   *a = acc + (size_t) lane_of(first + j, gemm) * head_dim;
+
+		dequantize_row_ref(DTYPE_Q8_0, v, row, head_dim);
+		for (int32_t d = 0; d < head_dim; d++)
+			a[d] = fmaf(p[j], row[d], a[d]);
+	}
+}
+
 const struct attention_kernels attention_kernels_scalar = {
-	scores_scalar, values_scalar, round_f16_scalar
+	scores_scalar, values_scalar, round_f16_scalar, scores_q8_0_scalar, values_q8_0_scalar
 };
 
 static const struct attention_kernels *fast_kernels;

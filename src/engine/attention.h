@@ -35,7 +35,8 @@ void		attention_sparse(const struct kv_cache *kv, int32_t layer, const struct kv
 							 int32_t kv_head, int32_t head_dim, const float *q, float scale,
 							 bool gemm, float *out, float *scores);
 
-/* The kernels of one attention pass, per KV block (attention.c). */
+/* The kernels of one attention pass, per KV block (attention.c): rows
+ * stride elements (q8_0: blocks) apart. */
 struct attention_kernels
 {
 	void		(*scores) (const float *qh, const uint16_t *k, int32_t count, int32_t stride,
@@ -44,6 +45,13 @@ struct attention_kernels
 						   int32_t head_dim, int32_t first, bool gemm, float *acc);
 	/* x = (float) (half) x: the query and the probabilities meet F16 data */
 	void		(*round_f16) (float *x, int32_t n);
+	/* the same two products over a q8_0 cache, the query in q8_0 */
+	void		(*scores_q8_0) (const struct block_q8_0 *qh, const struct block_q8_0 *k,
+								int32_t count, int32_t stride, int32_t head_dim, float scale,
+								float *scores);
+	void		(*values_q8_0) (const float *p, const struct block_q8_0 *v, int32_t count,
+								int32_t stride, int32_t head_dim, int32_t first, bool gemm,
+								float *acc);
 };
 
 extern const struct attention_kernels attention_kernels_scalar;

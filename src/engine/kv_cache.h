@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qblocks.h"
+
 #define KV_BLOCK_TOKENS 32
 
 /* How keys and values are stored: F16 (llama.cpp's default), or in
