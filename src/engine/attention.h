@@ -20,6 +20,11 @@
  * probabilities rounded to F16 before they weight the F16 values, and both
  * products summed in the order llama.cpp uses: gemm for a token that came
  * in a chunk of two or more of its sequence, else its dot order (attention.c).
+ *
+ * A q8_0 cache (head_dim then a multiple of QK8_0) is read as llama.cpp
+ * reads a q8_0 K cache: q quantized to q8_0, each block's q.k an exact
+ * integer dot times both scales, the blocks summed in order; the values
+ * dequantized and weighted by the F32 probabilities in the lanes above.
  */
 void		attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq,
 							int32_t n_ctx, int32_t kv_head, int32_t head_dim,

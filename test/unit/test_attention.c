@@ -1,7 +1,8 @@
 /*
  * test_attention.c — the attention kernels of both KV types: AVX2 equal to
  * the scalar reference bit for bit in both summation orders, and the
- * scalar reference within float rounding of a double-precision attention.
+ * scalar reference within float rounding of a double-precision attention;
+ * sparse attention over every block equal to dense attention.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -9,8 +10,10 @@
 
 #include "attention.h"
 #include "check.h"
+#include "error.h"
 #include "f16.h"
 #include "quant.h"
+#include "sparse.h"
 
 static float
 frand(unsigned *state)
@@ -180,6 +183,144 @@ test_against_double(void)
 	}
 }
 
+/* The test caches: one layer, two KV heads of HEAD_DIM, N_CTX positions
+ * of one sequence, the last block partly filled. */
+#define HEAD_DIM 64
+#define N_CTX 100
+
+static struct kv_cache *
+filled_cache(enum kv_type type, struct kv_seq *seq)
+{
+	char		err[ERR_MAX];
+	struct kv_cache *kv = kv_cache_new(1, 2 * HEAD_DIM, N_CTX / KV_BLOCK_TOKENS + 1, type, err);
+	unsigned	st = 5;
+
+	CHECK(kv != NULL, "a %s cache: %s", kv_type_name(type), kv ? "" : err);
+	if (!kv || kv_seq_reserve(kv, seq, N_CTX) != 0)
+	{
+		kv_cache_free(kv);
+		return NULL;
+	}
+	seq->n_tokens = N_CTX;
+	for (int32_t pos = 0; pos < N_CTX; pos++)
+	{
+		float		key[2 * HEAD_DIM];
+		float		value[2 * HEAD_DIM];
+
+		for (int32_t i = 0; i < 2 * HEAD_DIM; i++)
+		{
+			key[i] = 2 * frand(&st);
+			value[i] = frand(&st);
+		}
+		kv_store(kv, 0, seq, pos, key, value);
+	}
+	return kv;
+}
+
+/* Given every block (as attention_select gives them when the budget covers
+ * the context), sparse attention is dense attention bit for bit. */
+static void
+test_sparse_all_blocks(enum kv_type type)
+{
+	struct kv_seq seq = {0};
+	struct kv_cache *kv = filled_cache(type, &seq);
+	unsigned	st = 3;
+	float		q[HEAD_DIM];
+	int32_t		blocks[N_CTX / KV_BLOCK_TOKENS + 1];
+	float		bounds[2 * (N_CTX / KV_BLOCK_TOKENS + 1)];
+	float		scores[N_CTX];
+	int32_t		n_blocks;
+
+	if (!kv)
+		return;
+	for (int32_t d = 0; d < HEAD_DIM; d++)
+		q[d] = 3 * frand(&st);
+	n_blocks = attention_select(kv, 0, &seq, N_CTX, 1, HEAD_DIM, q, 1, N_CTX + KV_BLOCK_TOKENS,
+								blocks, bounds);
+	CHECK(n_blocks == N_CTX / KV_BLOCK_TOKENS + 1, "a budget over the context selects every block");
+	for (int g = 0; g < 2; g++)
+	{
+		float		dense[HEAD_DIM];
+		float		sparse[HEAD_DIM];
+
+		attention_dense(kv, 0, &seq, N_CTX, 1, HEAD_DIM, q, 0.125f, g, dense, scores);
+		attention_sparse(kv, 0, &seq, N_CTX, blocks, n_blocks, 1, HEAD_DIM, q, 0.125f, g,
+						 sparse, scores);
+		CHECK(memcmp(dense, sparse, sizeof dense) == 0,
+			  "%s: sparse over every block differs from dense (gemm %d)", kv_type_name(type), g);
+	}
+	kv_seq_release(kv, &seq);
+	kv_cache_free(kv);
+}
+
+/* The row of head 1 at pos, dequantized from the cache. */
+static void
+stored_row(const struct block_q8_0 *rows, const struct kv_cache *kv, const struct kv_seq *seq,
+		   int32_t pos, float *out)
+{
+	size_t		row = (kv_row_offset(kv, 0, seq, pos) + HEAD_DIM) / QK8_0;
+
+	dequantize_row_ref(DTYPE_Q8_0, rows + row, out, HEAD_DIM);
+}
+
+/* q8_0 attention against one in double on the same quantized query, keys
+ * and values: it differs by float rounding only. */
+static void
+test_q8_0_against_double(void)
+{
+	struct kv_seq seq = {0};
+	struct kv_cache *kv = filled_cache(KV_Q8_0, &seq);
+	unsigned	st = 9;
+	float		q[HEAD_DIM];
+	float		qd[HEAD_DIM];
+	struct block_q8_0 qq[HEAD_DIM / QK8_0];
+	double		p[N_CTX];
+	double		ref[HEAD_DIM] = {0};
+	double		max = -INFINITY;
+	double		sum = 0;
+
+	if (!kv)
+		return;
+	for (int32_t d = 0; d < HEAD_DIM; d++)
+		q[d] = 3 * frand(&st);
+	quantize_row_act_ref(DTYPE_Q8_0, q, qq, HEAD_DIM);
+	dequantize_row_ref(DTYPE_Q8_0, qq, qd, HEAD_DIM);
+	for (int32_t j = 0; j < N_CTX; j++)
+	{
+		float		k[HEAD_DIM];
+
+		stored_row(kv->k_q8_0, kv, &seq, j, k);
+		p[j] = 0;
+		for (int32_t d = 0; d < HEAD_DIM; d++)
+			p[j] += (double) qd[d] * k[d];
+		p[j] *= 0.125;
+		max = p[j] > max ? p[j] : max;
+	}
+	for (int32_t j = 0; j < N_CTX; j++)
+	{
+		float		v[HEAD_DIM];
+
+		p[j] = exp(p[j] - max);
+		sum += p[j];
+		stored_row(kv->v_q8_0, kv, &seq, j, v);
+		for (int32_t d = 0; d < HEAD_DIM; d++)
+			ref[d] += p[j] * v[d];
+	}
+	for (int g = 0; g < 2; g++)
+	{
+		float		out[HEAD_DIM];
+		float		scores[N_CTX];
+		double		worst = 0;
+
+		attention_dense(kv, 0, &seq, N_CTX, 1, HEAD_DIM, q, 0.125f, g, out, scores);
+		for (int32_t d = 0; d < HEAD_DIM; d++)
+			worst = fmax(worst, fabs(ref[d] / sum - out[d]));
+		CHECK(worst < 1e-6, "q8_0 attention off a double one by %g (gemm %d)", worst, g);
+	}
+	kv_seq_release(kv, &seq);
+	kv_cache_free(kv);
+}
+
 int
 main(void)
 {
@@ -187,5 +328,8 @@ main(void)
 	test_simd_equals_scalar(KV_Q8_0);
 	test_round_f16();
 	test_against_double();
+	test_q8_0_against_double();
+	test_sparse_all_blocks(KV_F16);
+	test_sparse_all_blocks(KV_Q8_0);
 	return check_done("attention");
 }
