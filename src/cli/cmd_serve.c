@@ -698,8 +698,9 @@ model_json(const struct server *s, const struct serve_opts *o)
 	fprintf(out, ",\"threads\":%d,\"max_batch\":%d,\"prefix_sharing\":%s,\"kv_cache_bytes\":%llu,"
 			"\"kv_cache_type\":\"%s\",\"kv_cache_tokens\":%lld}",
 			o->threads, o->max_batch, o->prefix_sharing ? "true" : "false",
-			(unsigned long long) s->ic->kv->n_blocks * kv_block_bytes(hp->n_layer, s->ic->kv->kv_dim),
-			kv_type_name(o->kv_type), (long long) s->ic->kv->n_blocks * KV_BLOCK_TOKENS);
+			(unsigned long long) s->ic->kv->n_blocks
+			* kv_block_bytes(hp->n_layer, s->ic->kv->kv_dim, s->ic->kv->type),
+			kv_type_name(s->ic->kv->type), (long long) s->ic->kv->n_blocks * KV_BLOCK_TOKENS);
 	fclose(out);
 	return buf;
 }
@@ -715,7 +716,7 @@ kv_bytes(const struct model *m, const struct serve_opts *o)
 	if (o->kv_bytes > 0)
 		return (size_t) o->kv_bytes;
 	return (size_t) o->max_batch * ((n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS)
-		* kv_block_bytes(hp->n_layer, hp->n_head_kv * hp->head_dim);
+		* kv_block_bytes(hp->n_layer, hp->n_head_kv * hp->head_dim, o->kv_type);
 }
 
 /* Send the scheduler's figures when they changed: at once when it is idle

@@ -2,7 +2,8 @@
  * attention.c — dense attention over the paged KV cache.
  *
  * Two passes over the visible positions, block by block (no copy of the
- * cache): scores, then the softmax-weighted sum of values.
+ * cache): scores, then the softmax-weighted sum of values, by the kernels
+ * of the cache's type.
  */
 #include "attention.h"
 
@@ -91,8 +92,34 @@ round_f16_scalar(float *x, int32_t n)
 		x[i] = f16_to_f32(f32_to_f16(x[i]));
 }
 
+/* The same products over q8_0 rows: q.k as ggml's Q8_0 x Q8_0 dot,
+ * integer per block, blocks summed in order (the reference vec_dot). */
+static void
+scores_q8_0_scalar(const struct block_q8_0 *qh, const struct block_q8_0 *k, int32_t count,
+				   int32_t stride, int32_t head_dim, float scale, float *scores)
+{
+	for (int32_t j = 0; j < count; j++, k += stride)
+		scores[j] = vec_dot_ref(DTYPE_Q8_0, head_dim, k, qh) * scale;
+}
+
+static void
+values_q8_0_scalar(const float *p, const struct block_q8_0 *v, int32_t count, int32_t stride,
+				   int32_t head_dim, int32_t first, bool gemm, float *acc)
+{
+	float		row[MODEL_MAX_HEAD_DIM];
+
+	for (int32_t j = 0; j < count; j++, v += stride)
+	{
+		float	   *a = acc + (size_t) lane_of(first + j, gemm) * head_dim;
+
+		dequantize_row_ref(DTYPE_Q8_0, v, row, head_dim);
+		for (int32_t d = 0; d < head_dim; d++)
+			a[d] = fmaf(p[j], row[d], a[d]);
+	}
+}
+
 const struct attention_kernels attention_kernels_scalar = {
-	scores_scalar, values_scalar, round_f16_scalar
+	scores_scalar, values_scalar, round_f16_scalar, scores_q8_0_scalar, values_q8_0_scalar
 };
 
 static const struct attention_kernels *fast_kernels;
@@ -116,6 +143,78 @@ kernels_for(int32_t head_dim, bool gemm)
 	return fast_kernels;
 }
 
+/* The query head as the cache's keys meet it. */
+union query_head
+{
+	float		f16[MODEL_MAX_HEAD_DIM];	/* rounded to F16 */
+	struct block_q8_0 q8_0[MODEL_MAX_HEAD_DIM / QK8_0];
+};
+
+static void
+query_prepare(const struct attention_kernels *kr, const struct kv_cache *kv, const float *q,
+			  int32_t head_dim, union query_head *qh)
+{
+	if (kv->type == KV_Q8_0)
+		quantize_row_act(DTYPE_Q8_0, q, qh->q8_0, head_dim);
+	else
+	{
+		memcpy(qh->f16, q, sizeof(float) * head_dim);
+		kr->round_f16(qh->f16, head_dim);
+	}
+}
+
+void
+attention_query_as_read(enum kv_type type, const float *q, int32_t head_dim, float *out)
+{
+	struct block_q8_0 q8_0[MODEL_MAX_HEAD_DIM / QK8_0];
+
+	if (type == KV_Q8_0)
+	{
+		quantize_row_act(DTYPE_Q8_0, q, q8_0, head_dim);
+		dequantize_row(DTYPE_Q8_0, q8_0, out, head_dim);
+	}
+	else
+		for (int32_t d = 0; d < head_dim; d++)
+			out[d] = f16_to_f32(f32_to_f16(q[d]));
+}
+
+/* scores of count positions whose key rows start at element row */
+static void
+block_scores(const struct attention_kernels *kr, const struct kv_cache *kv,
+			 const union query_head *qh, size_t row, int32_t count, int32_t head_dim,
+			 bool gemm, float scale, float *scores)
+{
+	if (kv->type == KV_Q8_0)
+		kr->scores_q8_0(qh->q8_0, kv->k_q8_0 + row / QK8_0, count, kv->kv_dim / QK8_0,
+						head_dim, scale, scores);
+	else
+		kr->scores(qh->f16, kv->k + row, count, kv->kv_dim, head_dim, gemm, scale, scores);
+}
+
+/*
+ * The probabilities weight F16 values rounded to F16, as llama.cpp's F16
+ * product does; q8_0 values, dequantized to F32, take them in F32 (our
+ * choice: llama.cpp's CPU flash attention, the path that reads a quantized
+ * V cache, dequantizes V to F32 and weights it by F32 probabilities).
+ */
+static void
+block_values(const struct attention_kernels *kr, const struct kv_cache *kv,
+			 const float *probs, size_t row, int32_t count, int32_t head_dim,
+			 int32_t first, bool gemm, float *acc)
+{
+	float		p[KV_BLOCK_TOKENS];
+
+	if (kv->type == KV_Q8_0)
+	{
+		kr->values_q8_0(probs, kv->v_q8_0 + row / QK8_0, count, kv->kv_dim / QK8_0,
+						head_dim, first, gemm, acc);
+		return;
+	}
+	memcpy(p, probs, sizeof(float) * count);
+	kr->round_f16(p, count);
+	kr->values(p, kv->v + row, count, kv->kv_dim, head_dim, first, gemm, acc);
+}
+
 /*
  * Attention over the blocks given (all of them when blocks is NULL):
  * scores block by block into one row, its softmax, then the values, each
@@ -127,22 +226,20 @@ attend(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq, int32
 	   const float *q, float scale, bool gemm, float *out, float *scores)
 {
 	const struct attention_kernels *kr = kernels_for(head_dim, gemm);
-	float		qh[MODEL_MAX_HEAD_DIM];
+	union query_head qh;
 	float		acc[LANES * MODEL_MAX_HEAD_DIM];
-	float		p[KV_BLOCK_TOKENS];
 	int32_t		head_off = kv_head * head_dim;
 	int32_t		n_lanes = gemm ? 8 : LANES;
 	int32_t		n = 0;
 
-	memcpy(qh, q, sizeof(float) * head_dim);
-	kr->round_f16(qh, head_dim);
+	query_prepare(kr, kv, q, head_dim, &qh);
 	for (int32_t b = 0; b < n_blocks; b++)
 	{
 		int32_t		first = (blocks ? blocks[b] : b) * KV_BLOCK_TOKENS;
 		int32_t		count = block_count(first, n_ctx);
 
-		kr->scores(qh, kv->k + kv_row_offset(kv, layer, seq, first) + head_off,
-				   count, kv->kv_dim, head_dim, gemm, scale, scores + n);
+		block_scores(kr, kv, &qh, kv_row_offset(kv, layer, seq, first) + head_off,
+					 count, head_dim, gemm, scale, scores + n);
 		n += count;
 	}
 	softmax(scores, n);
@@ -154,10 +251,8 @@ attend(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq, int32
 		int32_t		first = (blocks ? blocks[b] : b) * KV_BLOCK_TOKENS;
 		int32_t		count = block_count(first, n_ctx);
 
-		memcpy(p, scores + n, sizeof(float) * count);
-		kr->round_f16(p, count);
-		kr->values(p, kv->v + kv_row_offset(kv, layer, seq, first) + head_off,
-				   count, kv->kv_dim, head_dim, first, gemm, acc);
+		block_values(kr, kv, scores + n, kv_row_offset(kv, layer, seq, first) + head_off,
+					 count, head_dim, first, gemm, acc);
 		n += count;
 	}
 	for (int32_t d = 0; d < head_dim; d++)

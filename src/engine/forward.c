@@ -96,7 +96,8 @@ scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads, b
 
 /*
  * device=auto takes the GPU backend when it is usable and falls back to the
- * CPU with a note saying why; device=gpu makes its absence an error.
+ * CPU with a note saying why; device=gpu makes its absence an error.  The
+ * GPU backend keeps an F16 cache of its own, so a q8_0 one means the CPU.
  */
 static int
 choose_backend(struct infer_ctx *ic, const struct infer_config *cfg, char *err)
@@ -108,6 +109,16 @@ choose_backend(struct infer_ctx *ic, const struct infer_config *cfg, char *err)
 	snprintf(ic->device_note, sizeof ic->device_note, "running on the CPU");
 	if (cfg->device == INFER_DEVICE_CPU)
 		return 0;
+	if (ic->kv->type != KV_F16)
+	{
+		if (cfg->device == INFER_DEVICE_GPU)
+			return err_set(err, "device=cuda: the GPU backend keeps its KV cache in F16 only, not %s",
+						   kv_type_name(ic->kv->type));
+		snprintf(ic->device_note, sizeof ic->device_note,
+				 "a %s KV cache: running on the CPU (the GPU backend's is F16)",
+				 kv_type_name(ic->kv->type));
+		return 0;
+	}
 	if (!ops || !ops->available(why))
 	{
 		if (cfg->device == INFER_DEVICE_GPU)
@@ -164,7 +175,7 @@ infer_new(struct model *m, const struct infer_config *cfg, char *err)
 	struct infer_ctx *ic = calloc(1, sizeof *ic);
 	const struct hparams *hp = &m->hp;
 	int32_t		kv_dim = hp->n_head_kv * hp->head_dim;
-	size_t		block_bytes = kv_block_bytes(hp->n_layer, kv_dim);
+	size_t		block_bytes = kv_block_bytes(hp->n_layer, kv_dim, cfg->kv_type);
 	int64_t		n_blocks;
 	int			n_threads = cfg->n_threads > 0 ? cfg->n_threads : 1;
 
@@ -186,7 +197,14 @@ infer_new(struct model *m, const struct infer_config *cfg, char *err)
 		err_set(err, "kv cache: %zu bytes is less than one block (%zu bytes)", cfg->kv_bytes, block_bytes);
 		goto fail;
 	}
-	ic->kv = kv_cache_new(hp->n_layer, kv_dim, (int32_t) n_blocks, err);
+	if (cfg->kv_type == KV_Q8_0 && hp->head_dim % QK8_0 != 0)
+	{
+		/* a head must start at a block for attention to read it alone */
+		err_set(err, "kv cache: q8_0 needs a head dimension that is a multiple of %d, not %d",
+				QK8_0, hp->head_dim);
+		goto fail;
+	}
+	ic->kv = kv_cache_new(hp->n_layer, kv_dim, (int32_t) n_blocks, cfg->kv_type, err);
 	if (!ic->kv)
 		goto fail;
 	ic->pool = threadpool_new(n_threads);

@@ -9,11 +9,13 @@
 #include "kv_cache.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "f16.h"
+#include "quant.h"
 
 int
 kv_type_parse(const char *s, enum kv_type *type)
@@ -33,33 +35,69 @@ kv_type_name(enum kv_type type)
 	return type == KV_Q8_0 ? "q8_0" : "f16";
 }
 
-size_t
-kv_block_bytes(int32_t n_layer, int32_t kv_dim)
+/* Bytes of one key (or value) row of kv_dim elements. */
+static size_t
+row_bytes(int32_t kv_dim, enum kv_type type)
 {
-	/* keys and values in F16, plus the min/max summary in F32 */
-	return (size_t) n_layer * kv_dim * (2 * KV_BLOCK_TOKENS * sizeof(uint16_t) + 2 * sizeof(float));
+	return type == KV_Q8_0
+		? (size_t) kv_dim / QK8_0 * sizeof(struct block_q8_0)
+		: (size_t) kv_dim * sizeof(uint16_t);
+}
+
+size_t
+kv_block_bytes(int32_t n_layer, int32_t kv_dim, enum kv_type type)
+{
+	/* keys and values in the type, plus the min/max summary in F32 */
+	return (size_t) n_layer * (2 * KV_BLOCK_TOKENS * row_bytes(kv_dim, type)
+							   + (size_t) kv_dim * 2 * sizeof(float));
+}
+
+static int
+check_shape(int32_t kv_dim, int32_t n_blocks, enum kv_type type, char *err)
+{
+	if (n_blocks < 1)
+		return err_set(err, "kv cache: the pool needs at least one block");
+	if (type == KV_Q8_0 && kv_dim % QK8_0 != 0)
+		return err_set(err, "kv cache: q8_0 needs rows of a multiple of %d elements, not %d",
+					   QK8_0, kv_dim);
+	return 0;
+}
+
+/* The key and value rows of the cache's type; false when out of memory. */
+static bool
+alloc_rows(struct kv_cache *kv)
+{
+	size_t		bytes = (size_t) kv->n_layer * kv->n_blocks * KV_BLOCK_TOKENS
+		* row_bytes(kv->kv_dim, kv->type);
+
+	if (kv->type == KV_Q8_0)
+	{
+		kv->k_q8_0 = malloc(bytes);
+		kv->v_q8_0 = malloc(bytes);
+		return kv->k_q8_0 && kv->v_q8_0;
+	}
+	kv->k = malloc(bytes);
+	kv->v = malloc(bytes);
+	return kv->k && kv->v;
 }
 
 struct kv_cache *
-kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, char *err)
+kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, enum kv_type type, char *err)
 {
-	struct kv_cache *kv = calloc(1, sizeof *kv);
-	size_t		rows = (size_t) n_layer * n_blocks * KV_BLOCK_TOKENS * kv_dim;
+	struct kv_cache *kv;
 	size_t		sums = (size_t) n_layer * n_blocks * kv_dim;
+	bool		rows = false;
 
-	if (n_blocks < 1)
-	{
-		free(kv);
-		err_set(err, "kv cache: the pool needs at least one block");
+	if (check_shape(kv_dim, n_blocks, type, err) != 0)
 		return NULL;
-	}
+	kv = calloc(1, sizeof *kv);
 	if (kv)
 	{
 		kv->n_layer = n_layer;
 		kv->kv_dim = kv_dim;
 		kv->n_blocks = n_blocks;
-		kv->k = malloc(rows * sizeof(uint16_t));
-		kv->v = malloc(rows * sizeof(uint16_t));
+		kv->type = type;
+		rows = alloc_rows(kv);
 		kv->kmin = malloc(sums * sizeof(float));
 		kv->kmax = malloc(sums * sizeof(float));
 		kv->refcount = calloc(n_blocks, sizeof(int32_t));
@@ -73,7 +111,7 @@ kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, char *err)
 		kv->lru_prev = malloc(n_blocks * sizeof(int32_t));
 		kv->lru_next = malloc(n_blocks * sizeof(int32_t));
 	}
-	if (!kv || !kv->k || !kv->v || !kv->kmin || !kv->kmax || !kv->refcount || !kv->free_list ||
+	if (!kv || !rows || !kv->kmin || !kv->kmax || !kv->refcount || !kv->free_list ||
 		!kv->hash || !kv->tokens || !kv->bucket || !kv->chain || !kv->lru_prev || !kv->lru_next)
 	{
 		kv_cache_free(kv);
@@ -97,6 +135,8 @@ kv_cache_free(struct kv_cache *kv)
 		return;
 	free(kv->k);
 	free(kv->v);
+	free(kv->k_q8_0);
+	free(kv->v_q8_0);
 	free(kv->kmin);
 	free(kv->kmax);
 	free(kv->refcount);
@@ -313,26 +353,56 @@ kv_seq_release(struct kv_cache *kv, struct kv_seq *seq)
 	seq->n_blocks = seq->cap = seq->n_tokens = 0;
 }
 
+/* Widen a summary element by a key element as attention will read it. */
+static inline void
+widen(float *kmin, float *kmax, float stored)
+{
+	*kmin = fminf(*kmin, stored);
+	*kmax = fmaxf(*kmax, stored);
+}
+
+static void
+store_f16(struct kv_cache *kv, size_t row, const float *key, const float *value,
+		  float *kmin, float *kmax)
+{
+	uint16_t   *k = kv->k + row;
+	uint16_t   *v = kv->v + row;
+
+	for (int32_t i = 0; i < kv->kv_dim; i++)
+	{
+		k[i] = f32_to_f16(key[i]);
+		v[i] = f32_to_f16(value[i]);
+		widen(kmin + i, kmax + i, f16_to_f32(k[i]));
+	}
+}
+
+static void
+store_q8_0(struct kv_cache *kv, size_t row, const float *key, const float *value,
+		   float *kmin, float *kmax)
+{
+	struct block_q8_0 *k = kv->k_q8_0 + row / QK8_0;
+
+	quantize_row_act(DTYPE_Q8_0, key, k, kv->kv_dim);
+	quantize_row_act(DTYPE_Q8_0, value, kv->v_q8_0 + row / QK8_0, kv->kv_dim);
+	for (int32_t b = 0; b < kv->kv_dim / QK8_0; b++)
+	{
+		float		stored[QK8_0];
+
+		dequantize_row(DTYPE_Q8_0, k + b, stored, QK8_0);
+		for (int32_t i = 0; i < QK8_0; i++)
+			widen(kmin + b * QK8_0 + i, kmax + b * QK8_0 + i, stored[i]);
+	}
+}
+
 void
 kv_store(struct kv_cache *kv, int32_t layer, const struct kv_seq *seq, int32_t pos,
 		 const float *key, const float *value)
 {
 	size_t		row = kv_row_offset(kv, layer, seq, pos);
 	size_t		sum = ((size_t) layer * kv->n_blocks + seq->blocks[pos / KV_BLOCK_TOKENS]) * kv->kv_dim;
-	uint16_t   *k = kv->k + row;
-	uint16_t   *v = kv->v + row;
-	float	   *kmin = kv->kmin + sum;
-	float	   *kmax = kv->kmax + sum;
 
-	for (int32_t i = 0; i < kv->kv_dim; i++)
-	{
-		float		stored;
-
-		k[i] = f32_to_f16(key[i]);
-		v[i] = f32_to_f16(value[i]);
-		/* the summary bounds what attention will actually read */
-		stored = f16_to_f32(k[i]);
-		kmin[i] = fminf(kmin[i], stored);
-		kmax[i] = fmaxf(kmax[i], stored);
-	}
+	if (kv->type == KV_Q8_0)
+		store_q8_0(kv, row, key, value, kv->kmin + sum, kv->kmax + sum);
+	else
+		store_f16(kv, row, key, value, kv->kmin + sum, kv->kmax + sum);
 }

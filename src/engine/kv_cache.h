@@ -3,12 +3,13 @@
  *
  * One pool of fixed-size blocks shared by every sequence; a sequence owns
  * a table of block ids.  Keys and values are stored as F16 (what llama.cpp
- * stores by default, which keeps attention numerically the same).  Blocks
- * are reference counted so that sequences can share a common prefix.
+ * stores by default, which keeps attention numerically the same) or, on
+ * request, in llama.cpp's q8_0 blocks.  Blocks are reference counted so
+ * that sequences can share a common prefix.
  *
  * Each block also keeps, per layer, the element-wise minimum and maximum of
- * the keys written into it (after RoPE): the summary that sparse attention
- * uses to bound q.k for the whole block without reading it.
+ * the keys written into it (after RoPE, as stored): the summary that sparse
+ * attention uses to bound q.k for the whole block without reading it.
  *
  * Prefix sharing: a full block of prompt tokens can be registered under a
  * hash of all the tokens before and in it; a later sequence whose prompt
@@ -23,6 +24,7 @@
 #include <stdint.h>
 
 #include "dr1_limits.h"
+#include "qblocks.h"
 
 #define KV_BLOCK_TOKENS DR1_KV_BLOCK_TOKENS
 
@@ -43,8 +45,12 @@ struct kv_cache
 	int32_t		n_layer;
 	int32_t		kv_dim;			/* n_head_kv * head_dim */
 	int32_t		n_blocks;
-	uint16_t   *k;				/* [n_layer][n_blocks][KV_BLOCK_TOKENS][kv_dim] */
+	enum kv_type type;
+	/* the rows of one type, the other pair NULL */
+	uint16_t   *k;				/* F16: [n_layer][n_blocks][KV_BLOCK_TOKENS][kv_dim] */
 	uint16_t   *v;				/* same layout */
+	struct block_q8_0 *k_q8_0;	/* q8_0: the same rows, kv_dim / QK8_0 blocks each */
+	struct block_q8_0 *v_q8_0;
 	float	   *kmin;			/* [n_layer][n_blocks][kv_dim] */
 	float	   *kmax;
 	int32_t    *refcount;		/* [n_blocks]; 0 = free */
@@ -74,10 +80,12 @@ struct kv_seq
 	int32_t		n_tokens;
 };
 
-/* Bytes one block takes for a model shape; used to size the pool. */
-size_t		kv_block_bytes(int32_t n_layer, int32_t kv_dim);
+/* Bytes one block takes for a model shape and a type; used to size the pool. */
+size_t		kv_block_bytes(int32_t n_layer, int32_t kv_dim, enum kv_type type);
 
-struct kv_cache *kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, char *err);
+/* q8_0 needs kv_dim a multiple of QK8_0 (and attention a head_dim that is). */
+struct kv_cache *kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks,
+							  enum kv_type type, char *err);
 void		kv_cache_free(struct kv_cache *kv);
 
 int32_t		kv_block_alloc(struct kv_cache *kv);	/* -1 when the pool is empty */
@@ -89,7 +97,8 @@ int32_t		kv_blocks_in_use(const struct kv_cache *kv);
 int			kv_seq_reserve(struct kv_cache *kv, struct kv_seq *seq, int32_t n_tokens);
 void		kv_seq_release(struct kv_cache *kv, struct kv_seq *seq);
 
-/* Where position pos of a sequence keeps its key / value row in a layer. */
+/* Where position pos of a sequence keeps its key / value row in a layer, in
+ * elements: an index into k and v, or QK8_0 times one into k_q8_0, v_q8_0. */
 static inline size_t
 kv_row_offset(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq, int32_t pos)
 {
@@ -117,7 +126,8 @@ void		kv_prefix_register(struct kv_cache *kv, int32_t block, uint64_t hash, cons
 int32_t		kv_prefix_lookup(struct kv_cache *kv, uint64_t hash, const int32_t *tokens);
 
 /* Write the key and value of one position (kv_dim floats each), rounding to
- * F16, and widen the block's key summary. */
+ * F16 or quantizing to q8_0, and widen the block's key summary over the key
+ * as stored. */
 void		kv_store(struct kv_cache *kv, int32_t layer, const struct kv_seq *seq, int32_t pos,
 					 const float *key, const float *value);
 

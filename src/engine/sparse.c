@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "f16.h"
+#include "attention.h"
 #include "model.h"
 
 int
@@ -105,15 +105,16 @@ attention_select(const struct kv_cache *kv, int32_t layer, const struct kv_seq *
 	n_mid = n_all - 1 - n_recent;
 
 	for (int32_t h = 0; h < group; h++)
+	{
+		float		x[MODEL_MAX_HEAD_DIM];
+
+		attention_query_as_read(kv->type, q + (size_t) h * head_dim, head_dim, x);
 		for (int32_t d = 0; d < head_dim; d++)
 		{
-			float		x = f16_to_f32(f32_to_f16(q[(size_t) h * head_dim + d]));
-
-			if (x >= 0)
-				pos[d] += x;
-			else
-				neg[d] += x;
+			pos[d] += x[d] >= 0 ? x[d] : 0;
+			neg[d] += x[d] < 0 ? x[d] : 0;
 		}
+	}
 	for (int32_t b = 1; b <= n_mid; b++)
 	{
 		size_t		sum = ((size_t) layer * kv->n_blocks + seq->blocks[b]) * kv->kv_dim

@@ -45,7 +45,8 @@ int			sparse_mode_parse(const char *s, enum sparse_mode *mode);
  * Dynamic sparse attention's choice of blocks for one KV head and one query
  * (Quest's query-aware selection).  Every block of positions 0..n_ctx-1 is
  * scored by an upper bound of the summed score of the group's query heads
- * (q: group heads of head_dim, rounded to F16 as attention rounds them),
+ * (q: group heads of head_dim, taken as attention reads them:
+ * attention_query_as_read),
  * taken from the block's key min/max summary; then the first block (the
  * attention sink), the most recent blocks (1/SPARSE_RECENT_SHARE of the
  * budget, at least one) and the blocks with the highest bounds (ties to the

@@ -234,7 +234,8 @@ main(int argc, char **argv)
 	/* enough blocks for 256 sequences of 128 + 68 positions */
 	p.n_kv_blocks = MAX_SEQS * 7 + 64;
 	cuda_options_default(&o, &p);
-	b.kv = kv_cache_new(b.m->hp.n_layer, b.m->hp.n_head_kv * b.m->hp.head_dim, p.n_kv_blocks, err);
+	b.kv = kv_cache_new(b.m->hp.n_layer, b.m->hp.n_head_kv * b.m->hp.head_dim, p.n_kv_blocks,
+						KV_F16, err);
 	b.cb = b.kv ? cuda_backend_new(b.m, &o, err) : NULL;
 	b.ids = malloc(1024 * sizeof(int32_t));
 	if (!b.cb || !b.ids)

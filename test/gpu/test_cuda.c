@@ -430,7 +430,7 @@ test_attention_kernel(int32_t n_head, int32_t n_kv, int32_t hd)
 		n_blocks += (past[i] + fresh[i] + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
 		sp[i] = &seqs[i];
 	}
-	kv = kv_cache_new(2, kv_dim, n_blocks, err);
+	kv = kv_cache_new(2, kv_dim, n_blocks, KV_F16, err);
 	layer_elems = (size_t) n_blocks * KV_BLOCK_TOKENS * kv_dim;
 	/* grow the sequences in turns so that their blocks interleave */
 	for (int32_t step = 1; step <= 70; step++)
@@ -633,7 +633,7 @@ gpu_open(struct gpu *g, const struct model *m, int32_t n_ctx, int32_t max_T, int
 	cuda_options_default(&o, &p);
 	o.gemm_min_tokens = gemm_min;
 	o.graphs = graphs;
-	g->kv = kv_cache_new(m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, n_blocks, err);
+	g->kv = kv_cache_new(m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, n_blocks, KV_F16, err);
 	g->cb = g->kv ? cuda_backend_new(m, &o, err) : NULL;
 	return g->cb ? 0 : -1;
 }

@@ -212,7 +212,7 @@ attn_batch_make(const struct attn_case *c, struct attn_batch *b)
 		n_blocks += (c->past[i] + c->new_tok[i] + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
 		b->T += c->new_tok[i];
 	}
-	b->kv = kv_cache_new(1, kv_dim, n_blocks + 3, NULL);
+	b->kv = kv_cache_new(1, kv_dim, n_blocks + 3, KV_F16, NULL);
 	b->seqs = calloc(c->n_seqs, sizeof(struct kv_seq));
 	for (int32_t step = 1; grew; step++)
 	{

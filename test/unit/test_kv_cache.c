@@ -4,7 +4,9 @@
  * blocks all or nothing, the prefix index (register, lookup, a hash that
  * matches with other tokens), the order in which freed indexed blocks are
  * evicted (least recently freed first, clean blocks before any of them),
- * and the key summary over the F16-rounded keys.
+ * the key summary over the F16-rounded keys, and the q8_0 cache: its rows
+ * those of the reference quantization, its summary over the dequantized
+ * keys, its size.
  */
 #include <math.h>
 #include <stdint.h>
@@ -15,6 +17,7 @@
 #include "error.h"
 #include "f16.h"
 #include "kv_cache.h"
+#include "quant.h"
 
 #define N_BLOCKS 6
 
@@ -30,7 +33,7 @@ static struct kv_cache *
 new_pool(int32_t n_blocks)
 {
 	char		err[ERR_MAX];
-	struct kv_cache *kv = kv_cache_new(2, 4, n_blocks, err);
+	struct kv_cache *kv = kv_cache_new(2, 4, n_blocks, KV_F16, err);
 
 	CHECK(kv != NULL, "kv_cache_new(%d blocks): %s", n_blocks, kv ? "" : err);
 	return kv;
@@ -40,16 +43,34 @@ static void
 test_new(void)
 {
 	char		err[ERR_MAX] = "";
-	struct kv_cache *kv = kv_cache_new(2, 4, 0, err);
+	struct kv_cache *kv = kv_cache_new(2, 4, 0, KV_F16, err);
 
 	CHECK(kv == NULL && strstr(err, "at least one block"), "an empty pool is refused: '%s'", err);
+	kv = kv_cache_new(2, 48, 1, KV_Q8_0, err);
+	CHECK(kv == NULL && strstr(err, "q8_0") && strstr(err, "48"),
+		  "q8_0 rows that are not whole blocks are refused: '%s'", err);
 	kv = new_pool(N_BLOCKS);
 	if (!kv)
 		return;
 	CHECK(kv_blocks_in_use(kv) == 0, "a new pool is free");
-	CHECK(kv_block_bytes(2, 4) == 2 * 4 * (2 * KV_BLOCK_TOKENS * 2 + 2 * 4),
+	CHECK(kv->type == KV_F16 && kv->k && kv->v && !kv->k_q8_0 && !kv->v_q8_0,
+		  "an F16 pool has F16 rows only");
+	CHECK(kv_block_bytes(2, 4, KV_F16) == 2 * 4 * (2 * KV_BLOCK_TOKENS * 2 + 2 * 4),
 		  "block bytes: F16 keys and values, F32 min and max");
 	kv_cache_free(kv);
+}
+
+/* q8_0 rows take 34 bytes per 32 elements, F16 ones 64: 0.53 of the data. */
+static void
+test_q8_0_block_bytes(void)
+{
+	size_t		summary = 2 * 64 * 2 * sizeof(float);
+	size_t		f16 = kv_block_bytes(2, 64, KV_F16) - summary;
+	size_t		q8_0 = kv_block_bytes(2, 64, KV_Q8_0) - summary;
+
+	CHECK(q8_0 == 2 * 2 * KV_BLOCK_TOKENS * 2 * sizeof(struct block_q8_0),
+		  "q8_0 block bytes: two blocks of 34 bytes a row, %zu", q8_0);
+	CHECK(fabs((double) q8_0 / f16 - 0.53) < 0.005, "q8_0 data is %.4f of F16's", (double) q8_0 / f16);
 }
 
 static void
@@ -314,15 +335,96 @@ test_store_summary(void)
 	kv_cache_free(kv);
 }
 
+/* A key row of 64 spanning several magnitudes, and a value row. */
+static void
+q8_0_rows(int pos, float *key, float *value)
+{
+	for (int i = 0; i < 64; i++)
+	{
+		key[i] = (float) ((i % 7 - 3) * (1 + pos)) * powf(10.0f, (float) (i / 16 - 2)) + 0.01f * i;
+		value[i] = sinf((float) (pos * 64 + i));
+	}
+}
+
+/* kv_store under q8_0: rows bit for bit those of the reference quantizer,
+ * the summary the min and max of the reference dequantization. */
+static void
+test_store_q8_0(void)
+{
+	char		err[ERR_MAX];
+	struct kv_cache *kv = kv_cache_new(2, 64, 2, KV_Q8_0, err);
+	struct kv_seq s = {0};
+	struct block_q8_0 want_k[3][2];
+	struct block_q8_0 want_v[3][2];
+	float		lo[64];
+	float		hi[64];
+	bool		rows_ok = true;
+	bool		summary_ok = true;
+
+	CHECK(kv != NULL, "a q8_0 pool: %s", kv ? "" : err);
+	if (!kv)
+		return;
+	CHECK(kv->type == KV_Q8_0 && kv->k_q8_0 && kv->v_q8_0 && !kv->k && !kv->v,
+		  "a q8_0 pool has q8_0 rows only");
+	if (kv_seq_reserve(kv, &s, 3) != 0)
+	{
+		CHECK(false, "reserve three positions");
+		kv_cache_free(kv);
+		return;
+	}
+	s.n_tokens = 3;
+	for (int i = 0; i < 64; i++)
+	{
+		lo[i] = INFINITY;
+		hi[i] = -INFINITY;
+	}
+	for (int pos = 0; pos < 3; pos++)
+	{
+		float		key[64];
+		float		value[64];
+		float		stored[64];
+
+		q8_0_rows(pos, key, value);
+		kv_store(kv, 1, &s, pos, key, value);
+		quantize_row_act_ref(DTYPE_Q8_0, key, want_k[pos], 64);
+		quantize_row_act_ref(DTYPE_Q8_0, value, want_v[pos], 64);
+		dequantize_row_ref(DTYPE_Q8_0, want_k[pos], stored, 64);
+		for (int i = 0; i < 64; i++)
+		{
+			lo[i] = fminf(lo[i], stored[i]);
+			hi[i] = fmaxf(hi[i], stored[i]);
+		}
+	}
+	for (int pos = 0; pos < 3; pos++)
+	{
+		size_t		row = kv_row_offset(kv, 1, &s, pos) / QK8_0;
+
+		rows_ok &= memcmp(kv->k_q8_0 + row, want_k[pos], sizeof want_k[pos]) == 0 &&
+			memcmp(kv->v_q8_0 + row, want_v[pos], sizeof want_v[pos]) == 0;
+	}
+	for (int i = 0; i < 64; i++)
+	{
+		size_t		sum = ((size_t) 1 * kv->n_blocks + s.blocks[0]) * kv->kv_dim + i;
+
+		summary_ok &= kv->kmin[sum] == lo[i] && kv->kmax[sum] == hi[i];
+	}
+	CHECK(rows_ok, "q8_0 keys and values are the reference quantizer's");
+	CHECK(summary_ok, "the q8_0 summary bounds the dequantized keys exactly");
+	kv_seq_release(kv, &s);
+	kv_cache_free(kv);
+}
+
 int
 main(void)
 {
 	test_new();
+	test_q8_0_block_bytes();
 	test_alloc_release();
 	test_refcounts();
 	test_prefix_index();
 	test_eviction_order();
 	test_sequences();
 	test_store_summary();
+	test_store_q8_0();
 	return check_done("test_kv_cache");
 }

@@ -157,7 +157,7 @@ test_invariance_and_preemption(struct model *m, const struct gen_params *gp)
 	infer_free(ic);
 
 	/* a pool of 12 blocks cannot hold 16 sequences: preemption must happen */
-	ic = context(m, 12 * kv_block_bytes(m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim));
+	ic = context(m, 12 * kv_block_bytes(m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, KV_F16));
 	run_batch(ic, prompts, N_PROMPTS, gp, false, &tight, &st, 0);
 	CHECK(st.preemptions > 0, "no preemption with a 12-block pool");
 	CHECK(tight.failed == 0, "%d requests failed with a tight pool", tight.failed);

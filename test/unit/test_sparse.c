@@ -14,6 +14,7 @@
  *   - the --sparse mode names and the config each mode gives.
  * The sequences' blocks are interleaved with another sequence's and layer 1
  * of two is used, so that block ids, layers and KV heads all take offsets.
+ * Everything runs with an F16 and with a q8_0 cache.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "error.h"
 #include "f16.h"
 #include "kv_cache.h"
+#include "quant.h"
 #include "sparse.h"
 
 #define N_LAYER 2
@@ -62,17 +64,29 @@ n_blocks_of(int32_t n_ctx)
 	return (n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
 }
 
-/* What attention reads for element i of the key at pos. */
+/* The KV type the fixtures are built with: every test runs under each. */
+static enum kv_type kv_type_under_test;
+
+/* What attention reads for element off of the F16 or q8_0 rows. */
+static float
+stored(const struct kv_cache *kv, const uint16_t *f16, const struct block_q8_0 *q8, size_t off)
+{
+	if (kv->type == KV_F16)
+		return f16_to_f32(f16[off]);
+	return f16_to_f32(q8[off / QK8_0].d) * (float) q8[off / QK8_0].qs[off % QK8_0];
+}
+
+/* Element i of the key, or the value, at pos. */
 static float
 stored_key(const struct fixture *fx, int32_t pos, int32_t i)
 {
-	return f16_to_f32(fx->kv->k[kv_row_offset(fx->kv, LAYER, &fx->seq, pos) + i]);
+	return stored(fx->kv, fx->kv->k, fx->kv->k_q8_0, kv_row_offset(fx->kv, LAYER, &fx->seq, pos) + i);
 }
 
 static float
 stored_value(const struct fixture *fx, int32_t pos, int32_t i)
 {
-	return f16_to_f32(fx->kv->v[kv_row_offset(fx->kv, LAYER, &fx->seq, pos) + i]);
+	return stored(fx->kv, fx->kv->v, fx->kv->v_q8_0, kv_row_offset(fx->kv, LAYER, &fx->seq, pos) + i);
 }
 
 /* Where block b's key summary for a KV head starts in kmin / kmax. */
@@ -128,7 +142,7 @@ fixture_alloc(int32_t head_dim, int32_t n_ctx)
 	int32_t		n_blocks = n_blocks_of(n_ctx);
 	char		err[ERR_MAX];
 
-	fx.kv = kv_cache_new(N_LAYER, N_KV_HEAD * head_dim, 2 * n_blocks, err);
+	fx.kv = kv_cache_new(N_LAYER, N_KV_HEAD * head_dim, 2 * n_blocks, kv_type_under_test, err);
 	CHECK(fx.kv != NULL, "a cache of %d blocks: %s", 2 * n_blocks, fx.kv ? "" : err);
 	for (int32_t b = 0; fx.kv && b < n_blocks; b++)
 		if (kv_seq_reserve(fx.kv, &fx.seq, (b + 1) * KV_BLOCK_TOKENS) != 0 ||
@@ -189,23 +203,43 @@ random_query(uint64_t *st, int32_t group, int32_t head_dim, float *q)
 	}
 }
 
-/* The sums of the group's positive and negative F16-rounded query elements,
- * as sparse.c builds them. */
+/* The query as attention meets the keys: rounded to F16, or through q8_0
+ * (the reference kernels). */
+static void
+query_as_read(const float *q, int32_t hd, float *out)
+{
+	struct block_q8_0 qb[MAX_DIM / QK8_0];
+
+	if (kv_type_under_test == KV_F16)
+		for (int32_t d = 0; d < hd; d++)
+			out[d] = round_f16(q[d]);
+	else
+	{
+		quantize_row_act_ref(DTYPE_Q8_0, q, qb, hd);
+		dequantize_row_ref(DTYPE_Q8_0, qb, out, hd);
+	}
+}
+
+/* The sums of the group's positive and negative query elements (as
+ * attention reads them), as sparse.c builds them. */
 static void
 group_sums(const float *q, int32_t group, int32_t head_dim, float *pos, float *neg)
 {
 	memset(pos, 0, sizeof(float) * head_dim);
 	memset(neg, 0, sizeof(float) * head_dim);
 	for (int32_t h = 0; h < group; h++)
+	{
+		float		x[MAX_DIM];
+
+		query_as_read(q + (size_t) h * head_dim, head_dim, x);
 		for (int32_t d = 0; d < head_dim; d++)
 		{
-			float		x = round_f16(q[(size_t) h * head_dim + d]);
-
-			if (x >= 0)
-				pos[d] += x;
+			if (x[d] >= 0)
+				pos[d] += x[d];
 			else
-				neg[d] += x;
+				neg[d] += x[d];
 		}
+	}
 }
 
 static float
@@ -226,14 +260,19 @@ group_score(const struct fixture *fx, const float *q, int32_t group, int32_t kv_
 
 	*magnitude = 0;
 	for (int32_t h = 0; h < group; h++)
+	{
+		float		qr[MAX_DIM];
+
+		query_as_read(q + (size_t) h * fx->head_dim, fx->head_dim, qr);
 		for (int32_t d = 0; d < fx->head_dim; d++)
 		{
-			double		x = round_f16(q[(size_t) h * fx->head_dim + d]);
+			double		x = qr[d];
 			double		k = stored_key(fx, pos, kv_head * fx->head_dim + d);
 
 			score += x * k;
 			*magnitude += fabs(x * k);
 		}
+	}
 	return score;
 }
 
@@ -458,7 +497,7 @@ test_query_rounding(void)
 	}
 	n = attention_select(fx.kv, LAYER, &fx.seq, fx.n_ctx, 1, 64, q, 1, 3 * KV_BLOCK_TOKENS, got, bounds);
 	CHECK(n == 3 && got[0] == 0 && got[1] == 1 && got[2] == 3,
-		  "the F16-rounded query ties blocks 1 and 2, the earlier kept: %d blocks, the second %d", n, got[1]);
+		  "the query as attention reads it ties blocks 1 and 2, the earlier kept: %d blocks, the second %d", n, got[1]);
 	fixture_free(&fx);
 }
 
@@ -466,8 +505,8 @@ test_query_rounding(void)
 
 /*
  * Softmax attention of one head over the positions of blocks[0..n) in
- * double, from the F16-rounded query and the stored keys and values;
- * spread[d] = sum p_j |v_jd|, the scale of its rounding.
+ * double, from the query as attention reads it and the stored keys and
+ * values; spread[d] = sum p_j |v_jd|, the scale of its rounding.
  */
 static void
 reference_attention(const struct fixture *fx, const int32_t *blocks, int32_t n, int32_t kv_head,
@@ -478,13 +517,15 @@ reference_attention(const struct fixture *fx, const int32_t *blocks, int32_t n, 
 	double		max = -INFINITY;
 	double		sum = 0;
 	int32_t		m = 0;
+	float		qr[MAX_DIM];
 
+	query_as_read(q, hd, qr);
 	for (int32_t i = 0; i < n; i++)
 		for (int32_t p = blocks[i] * KV_BLOCK_TOKENS; p < (blocks[i] + 1) * KV_BLOCK_TOKENS && p < fx->n_ctx; p++, m++)
 		{
 			s[m] = 0;
 			for (int32_t d = 0; d < hd; d++)
-				s[m] += (double) round_f16(q[d]) * stored_key(fx, p, kv_head * hd + d);
+				s[m] += (double) qr[d] * stored_key(fx, p, kv_head * hd + d);
 			s[m] *= scale;
 			max = s[m] > max ? s[m] : max;
 		}
@@ -602,10 +643,14 @@ test_modes(void)
 int
 main(void)
 {
-	test_bound_is_bound();
-	test_selection();
-	test_query_rounding();
-	test_sparse_attention();
+	for (int t = KV_F16; t <= KV_Q8_0; t++)
+	{
+		kv_type_under_test = (enum kv_type) t;
+		test_bound_is_bound();
+		test_selection();
+		test_query_rounding();
+		test_sparse_attention();
+	}
 	test_modes();
 	return check_done("test_sparse");
 }
