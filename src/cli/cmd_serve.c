@@ -751,6 +751,18 @@ send_stats(struct server *s, bool force)
 	s->stats_at = now;
 }
 
+/* Between the layers of a pass: the heartbeat, written at once (the loop
+ * that usually writes waits for the pass), so that a long pass is not
+ * taken for a stuck engine.  A write error is the loop's to see. */
+static void
+heartbeat(void *arg)
+{
+	struct server *s = arg;
+
+	send_stats(s, false);
+	(void) dr1_outq_write(&s->out, s->fd);
+}
+
 /* The embedding model's inference context: passes of a batch of inputs,
  * no KV cache beyond one input's.  On the CPU: the CUDA backend has no
  * encoder yet. */
@@ -803,6 +815,8 @@ load(struct server *s, const struct serve_opts *o)
 				 .max_seqs = o->max_batch, .prefix_sharing = o->prefix_sharing,
 				 .on_event = on_event, .on_event_ctx = s}, err)) != NULL)
 	{
+		s->ic->heartbeat = heartbeat;
+		s->ic->heartbeat_arg = s;
 		json = model_json(s, o);
 		send_frame(s, DR1_READY, 0, json, strlen(json));
 		free(json);

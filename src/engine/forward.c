@@ -730,6 +730,8 @@ run_to_last_ffn(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs,
 	{
 		attention_block(ic, &m->layers[il], il, T);
 		ffn_block(ic, &m->layers[il], T, false);
+		if (ic->heartbeat)
+			ic->heartbeat(ic->heartbeat_arg);
 	}
 	attention_block(ic, &m->layers[m->hp.n_layer - 1], m->hp.n_layer - 1, T);
 }

@@ -34,6 +34,10 @@ struct infer_ctx
 	const struct backend_ops *gpu;	/* the backend running the pass; NULL: the CPU */
 	void	   *gpu_state;
 	char		device_note[256];	/* where the pass runs and why, for a log line */
+	/* called between the layers of a CPU pass, so that a long one (a prompt
+	 * chunk deep into a long context) can show a watchdog it is alive */
+	void		(*heartbeat) (void *arg);
+	void	   *heartbeat_arg;
 };
 
 enum infer_device
