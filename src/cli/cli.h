@@ -34,6 +34,7 @@ struct cli_opts
 	const char *kl_base_save;	/* perplexity --kl-base-save: write this base */
 	enum infer_device device;	/* --device auto|cpu|cuda */
 	int32_t		depth;			/* bench -d: context before the decode steps */
+	bool		random_kv;		/* bench --random-kv: that context random, not prefilled */
 	enum sparse_mode sparse;	/* --sparse off|on|auto */
 	int32_t		sparse_budget;	/* --sparse-budget TOKENS */
 	int32_t		sparse_min_context; /* --sparse-min-context TOKENS (auto) */

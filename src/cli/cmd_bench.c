@@ -7,7 +7,9 @@
  * -c CTX sizes the context (and each sequence's KV cache) as a run with
  * that context would have it; by default it is just large enough.  With
  * -d DEPTH the decode steps start after a context of DEPTH tokens
- * (prefilled first, not timed), where --sparse and --kv-type show.
+ * (prefilled first, not timed), where --sparse and --kv-type show;
+ * --random-kv fills that context with random keys and values instead, for
+ * the speed of decode deep into contexts whose prefill would take long.
  */
 #include <stdlib.h>
 
@@ -49,12 +51,44 @@ feed(struct infer_ctx *ic, struct kv_seq *seqs, struct seq_batch *b, const int32
 	return rc;
 }
 
-/* n tokens into each of n_seqs sequences holding depth tokens already
- * (a dense prefill, not timed), step tokens a pass */
+/*
+ * depth positions of random keys and values in every layer of seq, as if a
+ * prompt had been computed: the decode steps after it do the same work as
+ * after a real one (a sparse step reads its budget whatever the keys), in
+ * seconds instead of the prefill's minutes.  The answers mean nothing.
+ */
 static int
-run_steps(struct infer_ctx *ic, const int32_t *ids, int32_t depth, int32_t n, int32_t step,
-		  int32_t n_seqs, const struct sparse_config *sparse, float *logits, double *seconds,
-		  char *err)
+fill_random(struct infer_ctx *ic, struct kv_seq *seq, int32_t depth, char *err)
+{
+	int32_t		kv_dim = ic->kv->kv_dim;
+	float	   *row = malloc(2 * sizeof(float) * kv_dim);
+	uint32_t	x = 12345u;
+
+	if (!row)
+		return err_set(err, "out of memory");
+	if (kv_seq_reserve(ic->kv, seq, depth) != 0)
+	{
+		free(row);
+		return err_set(err, "the KV cache is too small for the benchmark");
+	}
+	for (int32_t pos = 0; pos < depth; pos++)
+		for (int32_t l = 0; l < ic->kv->n_layer; l++)
+		{
+			for (int32_t i = 0; i < 2 * kv_dim; i++)
+				row[i] = (float) ((x = x * 1664525u + 1013904223u) >> 8) / (1 << 23) - 1.0f;
+			kv_store(ic->kv, l, seq, pos, row, row + kv_dim);
+		}
+	seq->n_tokens = depth;
+	free(row);
+	return 0;
+}
+
+/* n tokens into each of n_seqs sequences holding depth tokens already
+ * (a dense prefill, or random with random_kv; not timed), step tokens a pass */
+static int
+run_steps(struct infer_ctx *ic, const int32_t *ids, int32_t depth, bool random_kv, int32_t n,
+		  int32_t step, int32_t n_seqs, const struct sparse_config *sparse, float *logits,
+		  double *seconds, char *err)
 {
 	struct kv_seq *seqs = calloc(n_seqs, sizeof *seqs);
 	struct seq_batch *b = calloc(n_seqs, sizeof *b);
@@ -62,8 +96,9 @@ run_steps(struct infer_ctx *ic, const int32_t *ids, int32_t depth, int32_t n, in
 	int			rc = seqs && b ? 0 : err_set(err, "out of memory");
 
 	for (int32_t i = 0; i < n_seqs && rc == 0; i++)
-		rc = feed(ic, &seqs[i], b, ids, 0, depth, ic->max_batch_tokens, 1,
-				  &(struct sparse_config) {0}, logits, err);
+		rc = random_kv ? fill_random(ic, &seqs[i], depth, err)
+			: feed(ic, &seqs[i], b, ids, 0, depth, ic->max_batch_tokens, 1,
+				   &(struct sparse_config) {0}, logits, err);
 	t0 = clock_seconds();
 	if (rc == 0)
 		rc = feed(ic, seqs, b, ids, depth, depth + n, step, n_seqs, sparse, logits, err);
@@ -123,15 +158,16 @@ cmd_bench(const struct cli_opts *o)
 		cli_fail("%s", err);
 	else if (!ids || !logits)
 		cli_fail("out of memory");
-	else if (run_steps(ic, ids, 0, n_pp, n_pp, 1, &(struct sparse_config) {0}, logits, &t_pp, err) != 0 ||
-			 run_steps(ic, ids, o->depth, n_tg, 1, n_par, &sparse, logits, &t_tg, err) != 0)
+	else if (run_steps(ic, ids, 0, false, n_pp, n_pp, 1, &(struct sparse_config) {0}, logits, &t_pp, err) != 0 ||
+			 run_steps(ic, ids, o->depth, o->random_kv, n_tg, 1, n_par, &sparse, logits, &t_tg, err) != 0)
 		cli_fail("%s", err);
 	else
 	{
 		printf("{\"model\":\"%s\",\"threads\":%d,\"prefill_tokens\":%d,\"prefill_tok_s\":%.3f,"
-			   "\"parallel\":%d,\"depth\":%d,\"sparse_budget\":%d,\"kv_type\":\"%s\","
+			   "\"parallel\":%d,\"depth\":%d,\"random_kv\":%s,\"sparse_budget\":%d,\"kv_type\":\"%s\","
 			   "\"decode_tokens\":%d,\"decode_tok_s\":%.3f}\n",
 			   m->arch->name, o->threads, n_pp, n_pp / t_pp, n_par, o->depth,
+			   o->random_kv ? "true" : "false",
 			   sparse.budget, kv_type_name(o->kv_type), n_tg, (double) n_par * n_tg / t_tg);
 		rc = 0;
 	}

@@ -30,6 +30,8 @@ cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 			o->special = true, takes_value = false;
 		else if (!strcmp(a, "--truncate"))
 			o->truncate = true, takes_value = false;
+		else if (!strcmp(a, "--random-kv") && bench)
+			o->random_kv = true, takes_value = false;
 		else if (!v)
 			return cli_fail("option %s needs a value (or is unknown)", a);
 		else if (!strcmp(a, "-m") || !strcmp(a, "--model"))

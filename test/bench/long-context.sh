@@ -18,10 +18,17 @@
 # (./bin/deepseek-r1), CONFIGS (one LABEL:ARGS a line; the first is the
 # baseline of the speedups), e.g. CONFIGS=$'dense:\nq8:--kv-type q8_0'.
 #
+# RANDOM_KV=1 passes --random-kv: the context is random keys and values
+# instead of a prefill.  The decode steps do the same work either way (a
+# sparse step reads its budget whatever the keys), so this measures speed
+# at 16K and 32K in seconds; the answers mean nothing (quality is
+# sparse-kl.sh's and passkey.py's).
+#
 # Time on 2 cores: each run first fills DEPTH tokens of context (a prefill,
 # ~60 tok/s for the 0.5B model, slower as the context grows), so it is about
 # 1-1.5 min at 4096 and 3-4 min at 8192: ~20 min for the defaults with 0.5B,
-# ~3x that with 1.5B.  CONTEXTS="2048" and fewer CONFIGS cut it down.
+# ~3x that with 1.5B; with RANDOM_KV=1 a run takes seconds.  CONTEXTS="2048"
+# and fewer CONFIGS cut it down.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cache=${DR1_MODEL_CACHE:-$HOME/.cache/deepseek_r1/models}
@@ -52,6 +59,7 @@ bench() {
 	local depth=$1 out err rc rate ; shift
 	local cmd=("$bin" bench -m "$model" -p 16 -n "$n_gen" -t "$threads" -c $((depth + 48 + n_gen)))
 	[ "$depth" -gt 0 ] && cmd+=(-d "$depth")
+	[ "$depth" -gt 0 ] && [ "${RANDOM_KV:-0}" = 1 ] && cmd+=(--random-kv)
 	cmd+=("$@")
 	err=$(mktemp) ; rc=0
 	out=$("${cmd[@]}" 2>"$err") || rc=$?
@@ -95,7 +103,7 @@ for depth in $contexts; do
 done
 
 echo
-echo "Decode after a long context: $(basename "$model"), $threads threads, $n_gen tokens a run"
+echo "Decode after a long context: $(basename "$model"), $threads threads, $n_gen tokens a run$([ "${RANDOM_KV:-0}" = 1 ] && echo ', random KV context')"
 echo
 echo "| depth | config | decode tok/s | ms/token | speedup vs ${labels[0]} | context share (t-t0)/t |"
 echo "|---:|---|---:|---:|---:|---:|"
