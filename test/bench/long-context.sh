@@ -46,13 +46,9 @@ die() { echo "long-context.sh: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "$bin is not built (make bin/deepseek-r1)"
 [ -f "$model" ] || die "no model file $model"
 
-labels=() ; argss=()
-while IFS= read -r line; do
-	[ -n "$line" ] || continue
-	[[ $line == *:* ]] || die "config '$line' is not LABEL:ARGS"
-	labels+=("${line%%:*}") ; argss+=("${line#*:}")
-done <<<"$configs"
-[ ${#labels[@]} -gt 0 ] || die "no configs"
+# shellcheck source=test/bench/configs.sh
+. test/bench/configs.sh
+read_configs "$configs"
 
 # bench DEPTH ARGS...: echo decode_tok_s; a rejected flag stops the script
 bench() {

@@ -47,12 +47,9 @@ die() { echo "sparse-kl.sh: $*" >&2; exit 1; }
 per_chunk=$((ctx - 1 - ctx / 2))			# scored positions of a window
 chunks=${CHUNKS:-$(((scored + per_chunk - 1) / per_chunk))}
 
-labels=() ; argss=()
-while IFS= read -r line; do
-	[ -n "$line" ] || continue
-	[[ $line == *:* ]] || die "config '$line' is not LABEL:ARGS"
-	labels+=("${line%%:*}") ; argss+=("${line#*:}")
-done <<<"$configs"
+# shellcheck source=test/bench/configs.sh
+. test/bench/configs.sh
+read_configs "$configs"
 
 work=$(mktemp -d /tmp/dr1-sparse-kl.XXXXXX)
 trap 'rm -rf "$work"' EXIT
