@@ -9,7 +9,8 @@
  *           sums f16(exp(score - m) / l) * v over the split's positions
  *   combine the splits' partial sums added in split order (only when there
  *           is more than one split; otherwise values writes the output)
- * No atomics: the result does not depend on scheduling.
+ * No atomics: the result does not depend on scheduling.  A sparse tile
+ * (one token, attn_plan.h) runs the same passes over its list of blocks.
  *
  * A thread block holds its tile's queries (F16, as the CPU rounds them) and
  * one KV block (32 positions) of keys, and of values in the second pass, in
@@ -68,15 +69,15 @@ attention_kernel(const struct attention_args a)
 	const int	warp = threadIdx.x / WARP;
 	const int	lane = threadIdx.x % WARP;
 	const int	ctx = a.pos[tile.t_first + tile.n_tok - 1] + 1;
-	int			kb0,
-				kb1;
+	int			i0,
+				i1;
 	int			row[QUERIES_PER_WARP];	/* token * n_head + head, or -1 */
 	int			qpos[QUERIES_PER_WARP];
 	float		m[QUERIES_PER_WARP];
 	float		l[QUERIES_PER_WARP];	/* stats: running sum; values: 1 / total */
 	float		acc[QUERIES_PER_WARP][NACC];
 
-	attn_split_range(ctx, a.n_splits, split, &kb0, &kb1);
+	attn_split_range(attn_tile_blocks(&tile, ctx), a.n_splits, split, &i0, &i1);
 
 	/* the tile's queries, rounded to F16 */
 	for (int i = threadIdx.x; i < ATTN_QUERIES * hd2; i += ATTN_THREADS)
@@ -124,8 +125,9 @@ attention_kernel(const struct attention_args a)
 		}
 	}
 
-	for (int kb = kb0; kb < kb1; kb++)
+	for (int ib = i0; ib < i1; ib++)
 	{
+		const int	kb = attn_tile_block(&tile, a.lists, kvh, ib);
 		size_t		base = (size_t) a.table[tile.table_off + kb] * KV_BLOCK_TOKENS * a.kv_dim
 			+ (size_t) kvh * hd;
 		const __half2 *kg = (const __half2 *) (a.k_cache + base);

@@ -7,8 +7,11 @@
  * a tile is up to ATTN_QUERIES (token, head) pairs of one sequence that
  * read the same KV head, so each KV block it loads serves them all (the
  * heads of a GQA group, and for prefill several consecutive tokens).  The
- * range is one of n_splits slices of the tile's context (split-K): decode
- * with few sequences needs many blocks to fill the GPU.
+ * range is one of n_splits slices of the blocks the tile reads (split-K):
+ * decode with few sequences needs many blocks to fill the GPU.  A tile
+ * reads every block of its context, or, for a token that attends sparsely
+ * (sparse_plan.h), the blocks chosen for it, in ascending order: such a
+ * token is a tile alone, since another token's choice differs.
  *
  * Numerics are the CPU's (attention.c): the softmax is two-pass, so the
  * probabilities are normalised before they are rounded to F16 and weight
@@ -71,13 +74,17 @@ attn_round_f16(float f)
 }
 
 /* Tokens [t_first, t_first + n_tok) of one sequence, whose block table
- * starts at table_off in the batch's flat table array. */
+ * starts at table_off in the batch's flat table array.  A sparse tile (one
+ * token) reads n_list blocks: the indices into its sequence's table at
+ * list_off + kv_head * n_list of the batch's lists; n_list 0: every block. */
 struct attn_tile
 {
 	int32_t		t_first;
 	int32_t		n_tok;
 	int32_t		table_off;
 	int32_t		seq;
+	int32_t		n_list;
+	int32_t		list_off;
 };
 
 struct attn_shape
@@ -106,27 +113,60 @@ attn_shape_make(int32_t n_head, int32_t n_kv_head, int32_t head_dim)
 	return s;
 }
 
+/* Whether batch token t attends sparsely (n_list NULL: no token does). */
+AP_FN int
+attn_token_sparse(const int32_t *n_list, int32_t t)
+{
+	return n_list && n_list[t] > 0;
+}
+
 /*
  * Cut each sequence's tokens of a batch into tiles.  Sequence i brought
  * n_tok[i] tokens starting at batch index first[i]; its block table starts
- * at table_off[i].  Returns the number of tiles (at most the token count).
+ * at table_off[i].  Batch token t reads n_list[t] blocks of its own, at
+ * list_off[t] (attn_tile), or every block when n_list[t] is 0 (n_list NULL:
+ * every token does).  Consecutive dense tokens share tiles, a sparse token
+ * has its own.  Returns the number of tiles (at most the token count).
  */
 AP_FN int32_t
 attn_make_tiles(const struct attn_shape *s, const int32_t *first, const int32_t *n_tok,
-				const int32_t *table_off, int32_t n_seqs, struct attn_tile *tiles)
+				const int32_t *table_off, int32_t n_seqs, const int32_t *n_list,
+				const int32_t *list_off, struct attn_tile *tiles)
 {
 	int32_t		n = 0;
 
 	for (int32_t i = 0; i < n_seqs; i++)
-		for (int32_t k = 0; k < n_tok[i]; k += s->tokens)
+		for (int32_t t = first[i], end = first[i] + n_tok[i]; t < end; n++)
 		{
-			tiles[n].t_first = first[i] + k;
-			tiles[n].n_tok = n_tok[i] - k < s->tokens ? n_tok[i] - k : s->tokens;
+			int			sparse = attn_token_sparse(n_list, t);
+			int32_t		k = 1;
+
+			while (!sparse && k < s->tokens && t + k < end && !attn_token_sparse(n_list, t + k))
+				k++;
+			tiles[n].t_first = t;
+			tiles[n].n_tok = k;
 			tiles[n].table_off = table_off[i];
 			tiles[n].seq = i;
-			n++;
+			tiles[n].n_list = sparse ? n_list[t] : 0;
+			tiles[n].list_off = sparse ? list_off[t] : 0;
+			t += k;
 		}
 	return n;
+}
+
+/* How many KV blocks a tile whose last token sees n_ctx positions reads. */
+AP_FN int32_t
+attn_tile_blocks(const struct attn_tile *t, int32_t n_ctx)
+{
+	return t->n_list > 0 ? t->n_list : (n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+}
+
+/* The i-th KV block (an index into its sequence's table) a tile reads for
+ * KV head kvh. */
+AP_FN int32_t
+attn_tile_block(const struct attn_tile *t, const int32_t *lists, int32_t kvh, int32_t i)
+{
+	return t->n_list > 0 ? lists[t->list_off + kvh * t->n_list + i] : i;
 }
 
 /*
@@ -145,12 +185,11 @@ attn_query(const struct attn_shape *s, int32_t n_tok, int32_t kvh, int32_t chunk
 	return *tok < n_tok;
 }
 
-/* The KV blocks [kb0, kb1) that split `split` of n_splits covers for a tile
- * whose last token sees n_ctx positions (empty when the context is short). */
+/* The tile's blocks [kb0, kb1) of the n_kb it reads (attn_tile_blocks)
+ * that split `split` of n_splits covers (empty when they are few). */
 AP_FN void
-attn_split_range(int32_t n_ctx, int32_t n_splits, int32_t split, int32_t *kb0, int32_t *kb1)
+attn_split_range(int32_t n_kb, int32_t n_splits, int32_t split, int32_t *kb0, int32_t *kb1)
 {
-	int32_t		n_kb = (n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
 	int32_t		per = (n_kb + n_splits - 1) / n_splits;
 	int32_t		a = split * per;
 
@@ -160,8 +199,9 @@ attn_split_range(int32_t n_ctx, int32_t n_splits, int32_t split, int32_t *kb0, i
 
 /*
  * Splits for a call: enough thread blocks to fill the device (target), no
- * more splits than the longest context has KV blocks, and no more partial
- * results than the scratch holds (max_pairs (query, split) pairs).
+ * more splits than the tile that reads the most KV blocks reads (max_ctx:
+ * those blocks' positions), and no more partial results than the scratch
+ * holds (max_pairs (query, split) pairs).
  */
 AP_FN int32_t
 attn_choose_splits(int32_t n_tiles, const struct attn_shape *s, int32_t T, int32_t max_ctx,

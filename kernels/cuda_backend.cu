@@ -8,9 +8,9 @@
  * the last layer's feed-forward only for the rows whose logits are wanted;
  * final norm and output projection), so that a reader can hold the two side
  * by side.  Every launch reads its sizes from the batch shape and its data
- * (tokens, positions, block tables) from device buffers at fixed addresses;
- * that is what lets a decode step be captured once as a CUDA graph and
- * replayed with new data.
+ * (tokens, positions, block tables, sparse budgets) from device buffers at
+ * fixed addresses; that is what lets a decode step be captured once as a
+ * CUDA graph and replayed with new data.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +71,8 @@ struct batch_desc
 	int32_t    *table_off;		/* [max_T] start of each token's block table */
 	int32_t    *out_rows;		/* [max_T] rows whose logits are wanted */
 	int32_t    *argmax;			/* [max_T] results */
+	int32_t    *budget;			/* [max_T] sparse attention (sparse_batch) */
+	int32_t    *list_off;		/* [max_T] */
 	struct attn_tile *tiles;	/* [max_T] */
 	int32_t    *table;			/* [max_table] */
 };
@@ -81,6 +83,7 @@ struct graph_entry
 	int32_t		n_out;
 	int32_t		n_splits;
 	bool		argmax;
+	bool		sparse;
 	cudaGraphExec_t exec;
 	uint64_t	last_used;
 };
@@ -93,6 +96,7 @@ struct pass_shape
 	int32_t		n_splits;
 	int32_t		n_out;
 	bool		argmax;
+	bool		sparse;			/* a token attends sparsely: the selection runs */
 };
 
 struct cuda_backend
@@ -116,6 +120,12 @@ struct cuda_backend
 	size_t		kv_layer_elems; /* halves of one layer of the cache */
 	__half	   *k_cache;		/* [n_layer][n_blocks][KV_BLOCK_TOKENS][kv_dim] */
 	__half	   *v_cache;
+	size_t		sum_layer_elems;	/* floats of one layer of the key summaries */
+	float	   *kmin;			/* [n_layer][n_blocks][kv_dim] */
+	float	   *kmax;
+	int32_t    *lists;			/* sparse tokens' blocks, [max_lists] */
+	int64_t		max_lists;
+	int32_t		max_blocks;		/* blocks of a full context */
 
 	/* activations */
 	float	   *x;				/* [max_T][n_embd] residual stream */
@@ -474,6 +484,14 @@ alloc_kv(struct cuda_backend *cb, char *err)
 	/* slots are only read once written; zeros keep a stray read finite */
 	CUDA_TRY(cudaMemset(cb->k_cache, 0, bytes), err);
 	CUDA_TRY(cudaMemset(cb->v_cache, 0, bytes), err);
+	/* a summary is reset when its block's first slot is written (sparse_plan.h) */
+	cb->sum_layer_elems = (size_t) cb->o.p.n_kv_blocks * kv_dim;
+	bytes = cb->sum_layer_elems * hp->n_layer * sizeof(float);
+	if (dev_alloc((void **) &cb->kmin, bytes, "the KV cache key summaries", err) ||
+		dev_alloc((void **) &cb->kmax, bytes, "the KV cache key summaries", err))
+		return -1;
+	CUDA_TRY(cudaMemset(cb->kmin, 0, bytes), err);
+	CUDA_TRY(cudaMemset(cb->kmax, 0, bytes), err);
 	return 0;
 }
 
@@ -488,7 +506,9 @@ desc_carve(struct batch_desc *d, void *base, int64_t max_T)
 	d->table_off = p + 2 * max_T;
 	d->out_rows = p + 3 * max_T;
 	d->argmax = p + 4 * max_T;
-	d->tiles = (struct attn_tile *) (p + 5 * max_T);
+	d->budget = p + 5 * max_T;
+	d->list_off = p + 6 * max_T;
+	d->tiles = (struct attn_tile *) (p + 7 * max_T);
 	d->table = (int32_t *) (d->tiles + max_T);
 }
 
@@ -500,9 +520,14 @@ alloc_desc(struct cuda_backend *cb, char *err)
 	size_t		bytes;
 
 	cb->max_table = max_T * per_seq;
-	cb->small_bytes = (size_t) max_T * (5 * sizeof(int32_t) + sizeof(struct attn_tile));
+	cb->small_bytes = (size_t) max_T * (7 * sizeof(int32_t) + sizeof(struct attn_tile));
 	bytes = cb->small_bytes + cb->max_table * sizeof(int32_t);
-	if (dev_alloc(&cb->desc_dev, bytes, "the batch descriptor", err) != 0)
+	/* a sparse token reads fewer blocks than its context has, per KV head */
+	cb->max_blocks = (int32_t) per_seq;
+	cb->max_lists = cb->max_table * cb->m->hp.n_head_kv;
+	if (dev_alloc(&cb->desc_dev, bytes, "the batch descriptor", err) != 0 ||
+		dev_alloc((void **) &cb->lists, cb->max_lists * sizeof(int32_t), "sparse attention", err) ||
+		sparse_select_setup(cb->max_blocks, cb->m->hp.head_dim, err) != 0)
 		return -1;
 	CUDA_TRY(cudaMallocHost(&cb->desc_host, bytes), err);
 	desc_carve(&cb->dev, cb->desc_dev, max_T);
@@ -649,6 +674,9 @@ cuda_backend_free(struct cuda_backend *cb)
 	cudaFree(cb->rope_table);
 	cudaFree(cb->k_cache);
 	cudaFree(cb->v_cache);
+	cudaFree(cb->kmin);
+	cudaFree(cb->kmax);
+	cudaFree(cb->lists);
 	cudaFree(cb->x);
 	cudaFree(cb->x_out);
 	cudaFree(cb->xn);
@@ -751,6 +779,46 @@ linear(struct cuda_backend *cb, const struct dev_weight *w, const float *x, int 
 	return 0;
 }
 
+/* Layer il's new keys and values into the cache and its key summaries;
+ * then, when a token attends sparsely, the blocks each such token reads. */
+static int
+kv_store_select(struct cuda_backend *cb, int il, const struct pass_shape *ps, char *err)
+{
+	const struct hparams *hp = &cb->m->hp;
+	struct kv_store_args kv;
+	struct sparse_select_args sel;
+
+	kv.k = cb->k;
+	kv.v = cb->v;
+	kv.T = ps->T;
+	kv.kv_dim = hp->n_head_kv * hp->head_dim;
+	kv.pos = cb->dev.pos;
+	kv.table_off = cb->dev.table_off;
+	kv.table = cb->dev.table;
+	kv.k_cache = cb->k_cache + il * cb->kv_layer_elems;
+	kv.v_cache = cb->v_cache + il * cb->kv_layer_elems;
+	kv.kmin = cb->kmin + il * cb->sum_layer_elems;
+	kv.kmax = cb->kmax + il * cb->sum_layer_elems;
+	if (launch_kv_store(&kv, cb->st, err) != 0)
+		return -1;
+	if (!ps->sparse)
+		return 0;
+	sel.shape = cb->attn;
+	sel.q = cb->q;
+	sel.kmin = kv.kmin;
+	sel.kmax = kv.kmax;
+	sel.kv_dim = kv.kv_dim;
+	sel.T = ps->T;
+	sel.max_blocks = cb->max_blocks;
+	sel.pos = cb->dev.pos;
+	sel.table_off = cb->dev.table_off;
+	sel.table = cb->dev.table;
+	sel.budget = cb->dev.budget;
+	sel.list_off = cb->dev.list_off;
+	sel.lists = cb->lists;
+	return launch_sparse_select(&sel, cb->st, err);
+}
+
 static int
 attention_block(struct cuda_backend *cb, int il, const struct pass_shape *ps, char *err)
 {
@@ -758,9 +826,7 @@ attention_block(struct cuda_backend *cb, int il, const struct pass_shape *ps, ch
 	const struct hparams *hp = &m->hp;
 	const struct dev_layer *l = &cb->layers[il];
 	int			T = ps->T;
-	int			kv_dim = hp->n_head_kv * hp->head_dim;
 	bool		neox = m->arch->rope == ROPE_NEOX;
-	struct kv_store_args kv;
 	struct attention_args at;
 
 	if (launch_rmsnorm(cb->x, l->attn_norm, NULL, T, hp->n_embd, hp->rms_eps, cb->xn, cb->st, err))
@@ -770,29 +836,19 @@ attention_block(struct cuda_backend *cb, int il, const struct pass_shape *ps, ch
 		linear(cb, &l->wk, cb->xn, T, cb->k, l->bk, false, err) ||
 		linear(cb, &l->wv, cb->xn, T, cb->v, l->bv, false, err) ||
 		launch_rope(cb->q, hp->n_head, cb->k, hp->n_head_kv, T, hp->head_dim, hp->rope_dim,
-					cb->rope_table, cb->dev.pos, neox, cb->st, err))
-		return -1;
-
-	kv.k = cb->k;
-	kv.v = cb->v;
-	kv.T = T;
-	kv.kv_dim = kv_dim;
-	kv.pos = cb->dev.pos;
-	kv.table_off = cb->dev.table_off;
-	kv.table = cb->dev.table;
-	kv.k_cache = cb->k_cache + il * cb->kv_layer_elems;
-	kv.v_cache = cb->v_cache + il * cb->kv_layer_elems;
-	if (launch_kv_store(&kv, cb->st, err) != 0)
+					cb->rope_table, cb->dev.pos, neox, cb->st, err) ||
+		kv_store_select(cb, il, ps, err))
 		return -1;
 
 	at.shape = cb->attn;
 	at.q = cb->q;
-	at.k_cache = kv.k_cache;
-	at.v_cache = kv.v_cache;
-	at.kv_dim = kv_dim;
+	at.k_cache = cb->k_cache + il * cb->kv_layer_elems;
+	at.v_cache = cb->v_cache + il * cb->kv_layer_elems;
+	at.kv_dim = hp->n_head_kv * hp->head_dim;
 	at.pos = cb->dev.pos;
 	at.table = cb->dev.table;
 	at.tiles = cb->dev.tiles;
+	at.lists = cb->lists;
 	at.n_tiles = ps->n_tiles;
 	at.T = T;
 	at.n_splits = ps->n_splits;
@@ -858,6 +914,32 @@ run_pass(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
 /* ---- the batch --------------------------------------------------------------- */
 
 /*
+ * Sequence b's tokens into the host descriptor from batch index T on, each
+ * with its sparse budget (forward.c's rule) into sb.  Returns the positions
+ * whose blocks the token that reads the most reads (attn_choose_splits).
+ */
+static int32_t
+describe_tokens(struct cuda_backend *cb, const struct seq_batch *b, int32_t table_off, int32_t T,
+				struct sparse_batch *sb)
+{
+	struct batch_desc *h = &cb->host;
+	int32_t		most = 0;
+
+	for (int32_t j = 0; j < b->n_tokens; j++)
+	{
+		int32_t		pos = b->seq->n_tokens + j;
+		int32_t		reads = sparse_batch_add(sb, T + j, pos, sparse_token_budget(&b->sparse, pos),
+											 cb->attn.n_kv_head);
+
+		h->tokens[T + j] = b->tokens[j];
+		h->pos[T + j] = pos;
+		h->table_off[T + j] = table_off;
+		most = reads > most ? reads : most;
+	}
+	return most;
+}
+
+/*
  * Fill the host descriptor from the batch and upload it.  Each sequence's
  * table is the prefix of its block list that covers its new positions.
  */
@@ -866,12 +948,15 @@ describe_batch(struct cuda_backend *cb, const struct seq_batch *batch, int n_seq
 			   struct pass_shape *ps, bool *decode, char *err)
 {
 	struct batch_desc *h = &cb->host;
-	int32_t    *first = (int32_t *) malloc(3 * (size_t) n_seqs * sizeof(int32_t));
+	int32_t    *first = (int32_t *) malloc((3 * (size_t) n_seqs + cb->o.p.max_batch_tokens)
+										   * sizeof(int32_t));
 	int32_t    *n_tok = first + n_seqs;
 	int32_t    *table_off = n_tok + n_seqs;
+	struct sparse_batch sb = {h->budget, table_off + n_seqs, h->list_off, 0};
 	int64_t		n_table = 0;
 	int32_t		T = 0;
 	int32_t		max_ctx = 0;
+	int32_t		reads;
 
 	if (!first)
 		return err_set(err, "cuda: out of memory");
@@ -894,19 +979,17 @@ describe_batch(struct cuda_backend *cb, const struct seq_batch *batch, int n_seq
 		table_off[i] = (int32_t) n_table;
 		memcpy(h->table + n_table, b->seq->blocks, nb * sizeof(int32_t));
 		n_table += nb;
-		for (int32_t j = 0; j < b->n_tokens; j++, T++)
-		{
-			h->tokens[T] = b->tokens[j];
-			h->pos[T] = b->seq->n_tokens + j;
-			h->table_off[T] = table_off[i];
-		}
+		reads = describe_tokens(cb, b, table_off[i], T, &sb);
+		T += b->n_tokens;
 		if (b->want_logits)
 			h->out_rows[ps->n_out++] = T - 1;
 		*decode &= b->n_tokens == 1;
-		max_ctx = end > max_ctx ? end : max_ctx;
+		max_ctx = reads > max_ctx ? reads : max_ctx;
 	}
 	ps->T = T;
-	ps->n_tiles = attn_make_tiles(&cb->attn, first, n_tok, table_off, n_seqs, h->tiles);
+	ps->sparse = sb.n_lists > 0;
+	ps->n_tiles = attn_make_tiles(&cb->attn, first, n_tok, table_off, n_seqs, sb.n_list,
+								  sb.list_off, h->tiles);
 	/* in powers of two: fewer shapes, fewer graphs, and a graph replay
 	 * sums exactly as the same step run without one */
 	ps->n_splits = attn_choose_splits(ps->n_tiles, &cb->attn, T, max_ctx, 2 * cb->n_sm,
@@ -950,7 +1033,8 @@ graph_for(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
 
 	for (int i = 0; i < cb->n_graphs; i++)
 		if (cb->graphs[i].T == ps->T && cb->graphs[i].n_out == ps->n_out &&
-			cb->graphs[i].n_splits == ps->n_splits && cb->graphs[i].argmax == ps->argmax)
+			cb->graphs[i].n_splits == ps->n_splits && cb->graphs[i].argmax == ps->argmax &&
+			cb->graphs[i].sparse == ps->sparse)
 			g = &cb->graphs[i];
 	if (!g)
 	{
@@ -988,6 +1072,7 @@ graph_for(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
 		g->n_out = ps->n_out;
 		g->n_splits = ps->n_splits;
 		g->argmax = ps->argmax;
+		g->sparse = ps->sparse;
 	}
 	g->last_used = ++cb->clock;
 	return g->exec;

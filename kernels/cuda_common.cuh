@@ -15,10 +15,12 @@ extern "C"
 #include "error.h"
 #include "dtype.h"
 #include "quant.h"
+#include "sparse.h"
 }
 
 #include "qblock.h"
 #include "attn_plan.h"
+#include "sparse_plan.h"
 
 /* Record the first failure of a CUDA call in err and make the caller
  * return -1 (every launcher and host step returns 0 or -1). */

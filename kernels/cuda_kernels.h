@@ -71,8 +71,9 @@ int			launch_rope(float *q, int n_q, float *k, int n_k, int T, int head_dim, int
 						cudaStream_t st, char *err);
 
 /* rope_kv.cu: store the keys and values of T tokens (kv_dim floats each)
- * into one layer of the paged cache, rounding to F16; token t's sequence's
- * block table starts at table[table_off[t]]. */
+ * into one layer of the paged cache, rounding to F16, and widen the blocks'
+ * key summaries over the keys as stored (sparse_plan.h); token t's
+ * sequence's block table starts at table[table_off[t]]. */
 struct kv_store_args
 {
 	const float *k;
@@ -84,12 +85,42 @@ struct kv_store_args
 	const int32_t *table;
 	__half	   *k_cache;		/* this layer: [n_blocks][KV_BLOCK_TOKENS][kv_dim] */
 	__half	   *v_cache;
+	float	   *kmin;			/* this layer: [n_blocks][kv_dim] */
+	float	   *kmax;
 };
 
 int			launch_kv_store(const struct kv_store_args *a, cudaStream_t st, char *err);
 
+/* sparse_select.cu: the blocks each sparse token reads, per KV head
+ * (sparse_plan.h): token t with budget[t] > 0 gets sparse_list_len blocks,
+ * ascending indices into its table, at lists[list_off[t] + kv_head * len].
+ * One thread block per (token, KV head); a dense token's return at once. */
+struct sparse_select_args
+{
+	struct attn_shape shape;
+	const float *q;				/* [T][n_head * head_dim], after RoPE */
+	const float *kmin;			/* this layer: [n_blocks][kv_dim] */
+	const float *kmax;
+	int			kv_dim;
+	int			T;
+	int			max_blocks;		/* blocks of the longest context */
+	const int32_t *pos;			/* [T] */
+	const int32_t *table_off;	/* [T] */
+	const int32_t *table;
+	const int32_t *budget;		/* [T] 0: dense */
+	const int32_t *list_off;	/* [T] */
+	int32_t    *lists;
+};
+
+/* Before the first launch on a device: lets the kernel take the shared
+ * memory contexts of max_blocks need (-1 with err set if the device has
+ * too little). */
+int			sparse_select_setup(int max_blocks, int head_dim, char *err);
+int			launch_sparse_select(const struct sparse_select_args *a, cudaStream_t st, char *err);
+
 /* attention.cu: out [T][n_head * head_dim] = softmax(q.K * scale) V over
- * each token's positions 0..pos[t] (attn_plan.h says how). */
+ * each token's positions 0..pos[t], or over the blocks chosen for it
+ * (attn_plan.h says how). */
 struct attention_args
 {
 	struct attn_shape shape;
@@ -100,6 +131,7 @@ struct attention_args
 	const int32_t *pos;			/* [T] */
 	const int32_t *table;
 	const struct attn_tile *tiles;
+	const int32_t *lists;		/* sparse tiles' blocks (sparse_select) */
 	int			n_tiles;
 	int			T;
 	int			n_splits;

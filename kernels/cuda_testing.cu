@@ -12,7 +12,7 @@ extern "C"
 #include "cuda_testing.h"
 }
 
-#define MAX_BUFS 16
+#define MAX_BUFS 24
 
 /* Device buffers of one test call, freed together. */
 struct bufs
@@ -252,23 +252,37 @@ cuda_test_argmax(const float *x, int n_rows, int64_t n, int32_t *out, char *err)
 	return finish(&b, rc, out, dout, n_rows * sizeof(int32_t), err);
 }
 
-/* The batch's block tables, positions and tiles, as describe_batch builds
- * them in cuda_backend.cu. */
+/* The batch's block tables, positions, sparse lists and tiles, as
+ * describe_batch builds them in cuda_backend.cu. */
 struct test_batch
 {
 	int32_t    *pos;
 	int32_t    *tok_off;
+	struct sparse_batch sb;
 	int32_t    *table;
 	struct attn_tile *tiles;
 	int32_t		T;
 	int32_t		n_table;
 	int32_t		n_tiles;
-	int32_t		max_ctx;
+	int32_t		max_ctx;		/* positions of the most blocks a tile reads */
+	int32_t		max_blocks;		/* blocks of the longest context */
 };
+
+static void
+test_batch_free(struct test_batch *tb)
+{
+	free(tb->pos);
+	free(tb->tok_off);
+	free(tb->sb.budget);
+	free(tb->sb.n_list);
+	free(tb->sb.list_off);
+	free(tb->table);
+	free(tb->tiles);
+}
 
 static int
 test_batch_make(const struct attn_shape *s, struct kv_seq *const *seqs, const int32_t *n_new,
-				int n_seqs, struct test_batch *tb)
+				int n_seqs, const int32_t *budgets, struct test_batch *tb)
 {
 	int32_t    *first = (int32_t *) malloc(2 * n_seqs * sizeof(int32_t));
 	int32_t    *off = first + n_seqs;
@@ -281,59 +295,106 @@ test_batch_make(const struct attn_shape *s, struct kv_seq *const *seqs, const in
 	}
 	tb->pos = (int32_t *) malloc(tb->T * sizeof(int32_t));
 	tb->tok_off = (int32_t *) malloc(tb->T * sizeof(int32_t));
+	tb->sb.budget = (int32_t *) malloc(tb->T * sizeof(int32_t));
+	tb->sb.n_list = (int32_t *) malloc(tb->T * sizeof(int32_t));
+	tb->sb.list_off = (int32_t *) malloc(tb->T * sizeof(int32_t));
 	tb->table = (int32_t *) malloc((tb->n_table + 1) * sizeof(int32_t));
 	tb->tiles = (struct attn_tile *) malloc(tb->T * sizeof(struct attn_tile));
-	if (!first || !tb->pos || !tb->tok_off || !tb->table || !tb->tiles)
+	if (!first || !tb->pos || !tb->tok_off || !tb->sb.budget || !tb->sb.n_list || !tb->sb.list_off ||
+		!tb->table || !tb->tiles)
 	{
 		free(first);
+		test_batch_free(tb);
 		return -1;
 	}
 	for (int i = 0, t = 0, n = 0; i < n_seqs; i++)
 	{
-		int32_t		end = seqs[i]->n_tokens + n_new[i];
-
 		first[i] = t;
 		off[i] = n;
 		memcpy(tb->table + n, seqs[i]->blocks, seqs[i]->n_blocks * sizeof(int32_t));
 		n += seqs[i]->n_blocks;
 		for (int32_t j = 0; j < n_new[i]; j++, t++)
 		{
-			tb->pos[t] = seqs[i]->n_tokens + j;
+			int32_t		p = seqs[i]->n_tokens + j;
+			int32_t		reads = sparse_batch_add(&tb->sb, t, p, budgets ? budgets[t] : 0,
+												 s->n_kv_head);
+
+			tb->pos[t] = p;
 			tb->tok_off[t] = off[i];
+			tb->max_ctx = reads > tb->max_ctx ? reads : tb->max_ctx;
 		}
-		tb->max_ctx = end > tb->max_ctx ? end : tb->max_ctx;
+		if (seqs[i]->n_blocks > tb->max_blocks)
+			tb->max_blocks = seqs[i]->n_blocks;
 	}
-	tb->n_tiles = attn_make_tiles(s, first, n_new, off, n_seqs, tb->tiles);
+	tb->n_tiles = attn_make_tiles(s, first, n_new, off, n_seqs, tb->sb.n_list, tb->sb.list_off,
+								  tb->tiles);
 	free(first);
 	return 0;
 }
 
-static void
-test_batch_free(struct test_batch *tb)
+/* The device's choice of blocks for the batch's sparse tokens (none: no launch). */
+static int
+test_select(const struct attention_args *at, const struct kv_store_args *st,
+			const struct test_batch *tb, struct bufs *b, int32_t **lists, char *err)
 {
-	free(tb->pos);
-	free(tb->tok_off);
-	free(tb->table);
-	free(tb->tiles);
+	struct sparse_select_args sel;
+
+	*lists = NULL;
+	if (tb->sb.n_lists == 0)
+		return 0;
+	sel.shape = at->shape;
+	sel.q = at->q;
+	sel.kmin = st->kmin;
+	sel.kmax = st->kmax;
+	sel.kv_dim = st->kv_dim;
+	sel.T = tb->T;
+	sel.max_blocks = tb->max_blocks;
+	sel.pos = st->pos;
+	sel.table_off = st->table_off;
+	sel.table = st->table;
+	sel.budget = (const int32_t *) buf_new(b, tb->T * sizeof(int32_t), tb->sb.budget, err);
+	sel.list_off = (const int32_t *) buf_new(b, tb->T * sizeof(int32_t), tb->sb.list_off, err);
+	sel.lists = *lists = (int32_t *) buf_new(b, tb->sb.n_lists * sizeof(int32_t), NULL, err);
+	if (!sel.budget || !sel.list_off || !sel.lists ||
+		sparse_select_setup(tb->max_blocks, at->shape.head_dim, err) != 0)
+		return -1;
+	return launch_sparse_select(&sel, 0, err);
+}
+
+/* The layer's cache and key summaries back into the host buffers given. */
+static int
+copy_back(const struct cuda_test_cache *back, const struct kv_store_args *st, size_t layer_elems,
+		  size_t sum_elems, char *err)
+{
+	if (!back)
+		return 0;
+	if ((back->k && cudaMemcpy(back->k, st->k_cache, layer_elems * 2, cudaMemcpyDeviceToHost) != cudaSuccess) ||
+		(back->v && cudaMemcpy(back->v, st->v_cache, layer_elems * 2, cudaMemcpyDeviceToHost) != cudaSuccess) ||
+		(back->kmin && cudaMemcpy(back->kmin, st->kmin, sum_elems * 4, cudaMemcpyDeviceToHost) != cudaSuccess) ||
+		(back->kmax && cudaMemcpy(back->kmax, st->kmax, sum_elems * 4, cudaMemcpyDeviceToHost) != cudaSuccess))
+		return err_set(err, "cuda: cannot copy the cache back");
+	return 0;
 }
 
 extern "C" int
 cuda_test_attention(const struct kv_cache *kv, int32_t layer, int32_t n_head, int32_t n_kv_head,
 					int32_t head_dim, struct kv_seq *const *seqs, const int32_t *n_new,
-					int n_seqs, const float *k, const float *v, const float *q, int n_splits,
-					float *out, uint16_t *cache_k, uint16_t *cache_v, char *err)
+					int n_seqs, const float *k, const float *v, const float *q,
+					const int32_t *budgets, int n_splits, float *out,
+					const struct cuda_test_cache *back, char *err)
 {
 	struct bufs b = {{0}, 0};
 	struct attention_args at;
 	struct kv_store_args st;
 	struct test_batch tb;
 	size_t		layer_elems = (size_t) kv->n_blocks * KV_BLOCK_TOKENS * kv->kv_dim;
-	size_t		layer_off = (size_t) layer * layer_elems;
+	size_t		sum_elems = (size_t) kv->n_blocks * kv->kv_dim;
+	int32_t    *lists = NULL;
 	int			n_sm = 0;
 	int			rc;
 
 	if (test_batch_make(&(at.shape = attn_shape_make(n_head, n_kv_head, head_dim)),
-						seqs, n_new, n_seqs, &tb) != 0)
+						seqs, n_new, n_seqs, budgets, &tb) != 0)
 		return err_set(err, "out of memory");
 	cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, 0);
 	at.n_splits = n_splits > 0 ? n_splits
@@ -346,8 +407,10 @@ cuda_test_attention(const struct kv_cache *kv, int32_t layer, int32_t n_head, in
 	st.pos = (const int32_t *) buf_new(&b, tb.T * sizeof(int32_t), tb.pos, err);
 	st.table_off = (const int32_t *) buf_new(&b, tb.T * sizeof(int32_t), tb.tok_off, err);
 	st.table = (const int32_t *) buf_new(&b, (tb.n_table + 1) * sizeof(int32_t), tb.table, err);
-	st.k_cache = (__half *) buf_new(&b, layer_elems * 2, kv->k + layer_off, err);
-	st.v_cache = (__half *) buf_new(&b, layer_elems * 2, kv->v + layer_off, err);
+	st.k_cache = (__half *) buf_new(&b, layer_elems * 2, kv->k + layer * layer_elems, err);
+	st.v_cache = (__half *) buf_new(&b, layer_elems * 2, kv->v + layer * layer_elems, err);
+	st.kmin = (float *) buf_new(&b, sum_elems * 4, kv->kmin + layer * sum_elems, err);
+	st.kmax = (float *) buf_new(&b, sum_elems * 4, kv->kmax + layer * sum_elems, err);
 	at.q = (const float *) buf_new(&b, (size_t) tb.T * n_head * head_dim * sizeof(float), q, err);
 	at.k_cache = st.k_cache;
 	at.v_cache = st.v_cache;
@@ -362,13 +425,12 @@ cuda_test_attention(const struct kv_cache *kv, int32_t layer, int32_t n_head, in
 	at.partial = (float *) buf_new(&b, (size_t) tb.T * n_head * at.n_splits * head_dim * sizeof(float), NULL, err);
 	at.out = (float *) buf_new(&b, (size_t) tb.T * n_head * head_dim * sizeof(float), NULL, err);
 	rc = st.k && st.v && st.pos && st.table_off && st.table && st.k_cache && st.v_cache &&
-		at.q && at.tiles && at.stats && at.partial && at.out ? 0 : -1;
+		st.kmin && st.kmax && at.q && at.tiles && at.stats && at.partial && at.out ? 0 : -1;
 	if (rc == 0)
-		rc = launch_kv_store(&st, 0, err) || launch_attention(&at, 0, err) ? -1 : 0;
-	if (rc == 0 && cache_k &&
-		(cudaMemcpy(cache_k, st.k_cache, layer_elems * 2, cudaMemcpyDeviceToHost) != cudaSuccess ||
-		 cudaMemcpy(cache_v, st.v_cache, layer_elems * 2, cudaMemcpyDeviceToHost) != cudaSuccess))
-		rc = err_set(err, "cuda: cannot copy the cache back");
+		rc = launch_kv_store(&st, 0, err) || test_select(&at, &st, &tb, &b, &lists, err) ? -1 : 0;
+	at.lists = lists;
+	if (rc == 0)
+		rc = launch_attention(&at, 0, err) || copy_back(back, &st, layer_elems, sum_elems, err) ? -1 : 0;
 	test_batch_free(&tb);
 	return finish(&b, rc, out, at.out, (size_t) tb.T * n_head * head_dim * sizeof(float), err);
 }

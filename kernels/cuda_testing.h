@@ -51,20 +51,32 @@ int			cuda_test_swiglu(const float *gate, const float *up, int64_t n, float *h, 
 
 int			cuda_test_argmax(const float *x, int n_rows, int64_t n, int32_t *out, char *err);
 
+/* What cuda_test_attention copies back from the device besides its output
+ * (each NULL when not wanted): the layer's cache, [n_blocks][32][kv_dim]
+ * halves, and its key summaries, [n_blocks][kv_dim] floats. */
+struct cuda_test_cache
+{
+	uint16_t   *k;
+	uint16_t   *v;
+	float	   *kmin;
+	float	   *kmax;
+};
+
 /*
  * One layer of attention for a batch: sequence i brings n_new[i] tokens
  * whose keys and values (k, v: [T][kv_dim]) the KV store kernel writes into
- * a device copy of layer `layer` of kv (the other positions come from kv's
- * host arrays); then out [T][n_head * head_dim] = attention of q [T][...].
- * The device cache is copied back into cache_k / cache_v ([n_blocks][32]
- * [kv_dim] halves) when they are not NULL.  n_splits 0: as the backend
- * chooses.
+ * a device copy of layer `layer` of kv, widening a copy of its key
+ * summaries (the other positions come from kv's host arrays); then the
+ * blocks of the tokens with a budget (budgets [T] as sparse_token_budget
+ * gives them; NULL: every token dense) are chosen, and out [T][n_head *
+ * head_dim] = attention of q [T][...].  n_splits 0: as the backend chooses.
  */
 int			cuda_test_attention(const struct kv_cache *kv, int32_t layer, int32_t n_head,
 								int32_t n_kv_head, int32_t head_dim,
 								struct kv_seq *const *seqs, const int32_t *n_new, int n_seqs,
-								const float *k, const float *v, const float *q, int n_splits,
-								float *out, uint16_t *cache_k, uint16_t *cache_v, char *err);
+								const float *k, const float *v, const float *q,
+								const int32_t *budgets, int n_splits, float *out,
+								const struct cuda_test_cache *back, char *err);
 
 #ifdef __cplusplus
 }

@@ -50,22 +50,28 @@ launch_rope(float *q, int n_q, float *k, int n_k, int T, int head_dim, int rope_
 }
 
 /* Token t's key and value go to slot pos % 32 of block pos / 32 of its
- * sequence: kv_row_offset's layout, one layer at a time. */
+ * sequence: kv_row_offset's layout, one layer at a time.  The thread of the
+ * batch's first token in a block also folds its run of keys into the
+ * block's summary (sparse_plan.h), so no two threads write one summary. */
 __global__ void
 kv_store_kernel(const struct kv_store_args a)
 {
 	int			i = blockIdx.x * blockDim.x + threadIdx.x;
 	int			t = blockIdx.y;
 	int32_t		p;
+	size_t		block;
 	size_t		row;
 
 	if (i >= a.kv_dim)
 		return;
 	p = a.pos[t];
-	row = ((size_t) a.table[a.table_off[t] + p / KV_BLOCK_TOKENS] * KV_BLOCK_TOKENS
-		   + p % KV_BLOCK_TOKENS) * a.kv_dim;
+	block = (size_t) a.table[a.table_off[t] + p / KV_BLOCK_TOKENS];
+	row = (block * KV_BLOCK_TOKENS + p % KV_BLOCK_TOKENS) * a.kv_dim;
 	a.k_cache[row + i] = __float2half_rn(a.k[(size_t) t * a.kv_dim + i]);
 	a.v_cache[row + i] = __float2half_rn(a.v[(size_t) t * a.kv_dim + i]);
+	if (kv_run_starts(a.pos, a.table_off, t))
+		kv_summary_run(a.k, a.kv_dim, a.pos, a.table_off, a.T, t, i,
+					   a.kmin + block * a.kv_dim + i, a.kmax + block * a.kv_dim + i);
 }
 
 int

@@ -515,15 +515,6 @@ attention_worker(void *ctx, int i, int n)
 	}
 }
 
-/* The budget of the token at pos under sparse config c: 0 when it attends densely. */
-static int32_t
-token_budget(const struct sparse_config *c, int32_t pos)
-{
-	int32_t		n_ctx = pos + 1;
-
-	return c->budget > 0 && n_ctx >= c->min_context && n_ctx > c->budget ? c->budget : 0;
-}
-
 /* ---- the pass ----------------------------------------------------------- */
 
 /* xn = rmsnorm(x) with the weights arg, for token t */
@@ -721,7 +712,7 @@ run_to_last_ffn(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs,
 			s->tok_chunk[t] = batch[i].n_tokens;
 			s->tok_index[t] = j;
 			s->tok_pos[t] = batch[i].seq->n_tokens + j;
-			s->tok_budget[t] = token_budget(&batch[i].sparse, s->tok_pos[t]);
+			s->tok_budget[t] = sparse_token_budget(&batch[i].sparse, s->tok_pos[t]);
 			weight_row_f32(&m->tok_embd, batch[i].tokens[j], s->x + (size_t) t * d);
 		}
 	for_each_token(ic, T, rope_angles_token, NULL);

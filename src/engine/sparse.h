@@ -38,6 +38,16 @@ sparse_config_of(enum sparse_mode mode, int32_t budget, int32_t min_context)
 	};
 }
 
+/* The budget of a sequence's token at pos under config c: 0 when it
+ * attends densely. */
+static inline int32_t
+sparse_token_budget(const struct sparse_config *c, int32_t pos)
+{
+	int32_t		n_ctx = pos + 1;
+
+	return c->budget > 0 && n_ctx >= c->min_context && n_ctx > c->budget ? c->budget : 0;
+}
+
 /* "off", "on" or "auto"; -1 for anything else. */
 int			sparse_mode_parse(const char *s, enum sparse_mode *mode);
 

@@ -7,14 +7,16 @@
  * activation quantization and dequantization byte for byte, mat-vec per
  * weight type within float rounding (and bit for bit alone or batched),
  * cuBLAS products within F16 rounding, RMSNorm, RoPE, SwiGLU bit for bit,
- * argmax, and paged attention for many sequences of different lengths.
+ * argmax, and paged attention for many sequences of different lengths,
+ * with the KV store's key summaries, dense and under sparse budgets.
  *
  * Models (each file given): greedy decoding of N tokens (default 64) on the
  * CPU, then the GPU fed the same tokens: every step's argmax must be the
  * CPU's and the logits' cosine >= 0.9999, with the mat-vec path throughout
- * (exact mode) and with cuBLAS for the prompt (a flip there is allowed
- * only at a near tie, see near_tie); then several sequences of different
- * lengths batched, with and without CUDA graphs.
+ * (exact mode), with cuBLAS for the prompt (a flip there is allowed only at
+ * a near tie, see near_tie), and with sparse attention for the decode
+ * steps (exact mode); then several sequences of different lengths batched,
+ * with and without CUDA graphs.
  *
  * Without a GPU it prints "SKIP: no CUDA device" and exits 0.
  */
@@ -391,12 +393,64 @@ test_argmax_kernel(void)
 	free(x);
 }
 
+/* What forward.c computes for token t of seqs[i] at position pos under a
+ * sparse budget (0: dense), every head, into out [n_head][hd]. */
+static void
+cpu_attention(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq, int32_t pos,
+			  int32_t budget, bool gemm, int32_t n_head, int32_t n_kv, int32_t hd, const float *q,
+			  float *out)
+{
+	int32_t		group = n_head / n_kv;
+	int32_t		blocks[128];
+	float		bounds[256];
+	float	   *scores = malloc(4096 * sizeof(float));
+
+	for (int32_t kvh = 0; kvh < n_kv; kvh++)
+	{
+		int32_t		n = budget > 0
+			? attention_select(kv, layer, seq, pos + 1, kvh, hd, q + (size_t) kvh * group * hd,
+							   group, budget, blocks, bounds)
+			: 0;
+
+		for (int32_t h = kvh * group; h < (kvh + 1) * group; h++)
+			if (budget > 0)
+				attention_sparse(kv, layer, seq, pos + 1, blocks, n, kvh, hd, q + (size_t) h * hd,
+								 1.0f / sqrtf((float) hd), gemm, out + (size_t) h * hd, scores);
+			else
+				attention_dense(kv, layer, seq, pos + 1, kvh, hd, q + (size_t) h * hd,
+								1.0f / sqrtf((float) hd), gemm, out + (size_t) h * hd, scores);
+	}
+	free(scores);
+}
+
+/* The device's key summaries of a layer against the CPU's, over the blocks
+ * of the sequences (a summary element is compared as a float: the sign of
+ * a zero never changes a bound). */
+static int
+summaries_differ(const struct kv_cache *kv, int32_t layer, struct kv_seq *const *seqs, int n_seqs,
+				 const float *kmin, const float *kmax)
+{
+	size_t		off = (size_t) layer * kv->n_blocks * kv->kv_dim;
+	int			bad = 0;
+
+	for (int i = 0; i < n_seqs; i++)
+		for (int32_t k = 0; k < seqs[i]->n_blocks * kv->kv_dim; k++)
+		{
+			size_t		e = (size_t) seqs[i]->blocks[k / kv->kv_dim] * kv->kv_dim + k % kv->kv_dim;
+
+			bad += kmin[e] != kv->kmin[off + e] || kmax[e] != kv->kmax[off + e];
+		}
+	return bad;
+}
+
 /*
  * Attention for many sequences of different lengths, their blocks
  * interleaved in the pool, a mix of decode tokens and prompt chunks: the
- * new keys and values stored by the device, then attention with the
- * backend's choice of splits and with fixed ones, against attention_dense
- * over the CPU's cache.
+ * new keys and values stored by the device (and the key summaries widened),
+ * then attention with the backend's choice of splits and with fixed ones,
+ * against attention_dense over the CPU's cache; then under sparse budgets
+ * (every token that may, chunks too), the device's choice and attention
+ * against attention_select and attention_sparse.
  */
 static void
 test_attention_kernel(int32_t n_head, int32_t n_kv, int32_t hd)
@@ -415,13 +469,16 @@ test_attention_kernel(int32_t n_head, int32_t n_kv, int32_t hd)
 			   *v,
 			   *q,
 			   *ref,
-			   *got,
-			   *scores;
+			   *got;
 	uint16_t   *ck,
 			   *cv;
+	float	   *kmin,
+			   *kmax;
+	int32_t    *budgets;
 	size_t		layer_elems;
 	char		err[ERR_MAX];
 	static const int splits[] = {0, 1, 7, 64};
+	static const int32_t sparse_budgets[] = {40, 300};
 
 	memset(seqs, 0, sizeof seqs);
 	for (int i = 0; i < n_seqs; i++)
@@ -445,9 +502,11 @@ test_attention_kernel(int32_t n_head, int32_t n_kv, int32_t hd)
 	q = random_floats((size_t) T * n_head * hd, 2.0f);
 	ref = malloc((size_t) T * n_head * hd * sizeof(float));
 	got = malloc((size_t) T * n_head * hd * sizeof(float));
-	scores = malloc(4096 * sizeof(float));
 	ck = malloc(layer_elems * 2);
 	cv = malloc(layer_elems * 2);
+	kmin = malloc((size_t) n_blocks * kv_dim * sizeof(float));
+	kmax = malloc((size_t) n_blocks * kv_dim * sizeof(float));
+	budgets = malloc(T * sizeof(int32_t));
 	for (int i = 0; i < n_seqs; i++)
 	{
 		float	   *rk = random_floats(kv_dim, 2.0f);
@@ -464,9 +523,10 @@ test_attention_kernel(int32_t n_head, int32_t n_kv, int32_t hd)
 		double		worst = 0;
 		int			bad_cache = 0;
 
-		CHECK(cuda_test_attention(kv, layer, n_head, n_kv, hd, sp, fresh, n_seqs, k, v, q,
-								  splits[s], got, s == 0 ? ck : NULL, s == 0 ? cv : NULL, err) == 0,
-			  "%s", err);
+		struct cuda_test_cache back = {ck, cv, kmin, kmax};
+
+		CHECK(cuda_test_attention(kv, layer, n_head, n_kv, hd, sp, fresh, n_seqs, k, v, q, NULL,
+								  splits[s], got, s == 0 ? &back : NULL, err) == 0, "%s", err);
 		if (s == 0)
 		{
 			/* the CPU stores the same keys and values: the caches agree */
@@ -477,17 +537,36 @@ test_attention_kernel(int32_t n_head, int32_t n_kv, int32_t hd)
 			bad_cache = memcmp(ck, kv->k + layer * layer_elems, layer_elems * 2) != 0 ||
 				memcmp(cv, kv->v + layer * layer_elems, layer_elems * 2) != 0;
 			CHECK(!bad_cache, "kv store: the device cache differs from the CPU's");
+			CHECK(summaries_differ(kv, layer, sp, n_seqs, kmin, kmax) == 0,
+				  "kv store: the device's key summaries differ from the CPU's");
 			for (int i = 0, t = 0; i < n_seqs; i++)
 				for (int32_t j = 0; j < fresh[i]; j++, t++)
-					for (int32_t h = 0; h < n_head; h++)
-						attention_dense(kv, layer, &seqs[i], past[i] + j + 1, h / (n_head / n_kv), hd,
-										q + ((size_t) t * n_head + h) * hd, 1.0f / sqrtf((float) hd),
-										fresh[i] >= 2, ref + ((size_t) t * n_head + h) * hd, scores);
+					cpu_attention(kv, layer, &seqs[i], past[i] + j, 0, fresh[i] >= 2, n_head, n_kv,
+								  hd, q + (size_t) t * n_head * hd, ref + (size_t) t * n_head * hd);
 		}
 		for (size_t i = 0; i < (size_t) T * n_head * hd; i++)
 			worst = fmax(worst, fabs((double) got[i] - ref[i]));
 		CHECK(worst < 2e-4, "attention %d/%d heads, dim %d, splits %d: max error %.3g",
 			  n_head, n_kv, hd, splits[s], worst);
+	}
+	for (size_t s = 0; s < sizeof sparse_budgets / sizeof sparse_budgets[0]; s++)
+	{
+		struct sparse_config cfg = {sparse_budgets[s], 0};
+		double		worst = 0;
+
+		for (int i = 0, t = 0; i < n_seqs; i++)
+			for (int32_t j = 0; j < fresh[i]; j++, t++)
+			{
+				budgets[t] = sparse_token_budget(&cfg, past[i] + j);
+				cpu_attention(kv, layer, &seqs[i], past[i] + j, budgets[t], fresh[i] >= 2, n_head,
+							  n_kv, hd, q + (size_t) t * n_head * hd, ref + (size_t) t * n_head * hd);
+			}
+		CHECK(cuda_test_attention(kv, layer, n_head, n_kv, hd, sp, fresh, n_seqs, k, v, q, budgets,
+								  0, got, NULL, err) == 0, "%s", err);
+		for (size_t i = 0; i < (size_t) T * n_head * hd; i++)
+			worst = fmax(worst, fabs((double) got[i] - ref[i]));
+		CHECK(worst < 2e-4, "sparse attention %d/%d heads, dim %d, budget %d: max error %.3g",
+			  n_head, n_kv, hd, sparse_budgets[s], worst);
 	}
 	for (int i = 0; i < n_seqs; i++)
 		kv_seq_release(kv, &seqs[i]);
@@ -497,9 +576,11 @@ test_attention_kernel(int32_t n_head, int32_t n_kv, int32_t hd)
 	free(q);
 	free(ref);
 	free(got);
-	free(scores);
 	free(ck);
 	free(cv);
+	free(kmin);
+	free(kmax);
+	free(budgets);
 }
 
 static void
@@ -586,10 +667,11 @@ prompt_ids(int32_t *ids, int32_t n, int32_t n_vocab, uint32_t salt)
 }
 
 /* Greedy decoding on the CPU: logits [n_gen][n_vocab] after the prompt and
- * after each of the first n_gen - 1 generated tokens, and those tokens. */
+ * after each of the first n_gen - 1 generated tokens, and those tokens; the
+ * decode steps under sparse (the prompt dense, as the scheduler runs it). */
 static int
 cpu_greedy(struct model *m, const int32_t *prompt, int32_t n_prompt, int32_t n_gen,
-		   float *logits, int32_t *gen, char *err)
+		   struct sparse_config sparse, float *logits, int32_t *gen, char *err)
 {
 	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct infer_config cfg = {
@@ -609,7 +691,7 @@ cpu_greedy(struct model *m, const int32_t *prompt, int32_t n_prompt, int32_t n_g
 	{
 		gen[k] = argmax_row(logits + (size_t) k * n_vocab, n_vocab);
 		if (k + 1 < n_gen)
-			rc = infer_forward(ic, &(struct seq_batch) {&seq, &gen[k], 1, true, {0}}, 1,
+			rc = infer_forward(ic, &(struct seq_batch) {&seq, &gen[k], 1, true, sparse}, 1,
 							   logits + (size_t) (k + 1) * n_vocab, err);
 	}
 	kv_seq_release(ic->kv, &seq);
@@ -681,10 +763,11 @@ agree(struct agreement *a, const float *cpu, const float *gpu, int32_t gpu_pick,
 	}
 }
 
-/* One sequence: the prompt, then the CPU's tokens one at a time. */
+/* One sequence: the prompt, then the CPU's tokens one at a time, those
+ * steps under sparse on both sides. */
 static void
 test_model_stream(struct model *m, const char *name, int32_t n_prompt, int32_t n_gen,
-				  int32_t gemm_min)
+				  int32_t gemm_min, struct sparse_config sparse)
 {
 	int32_t		n_vocab = m->hp.n_vocab;
 	int32_t    *prompt = malloc(n_prompt * sizeof(int32_t));
@@ -699,7 +782,7 @@ test_model_stream(struct model *m, const char *name, int32_t n_prompt, int32_t n
 	int			rc;
 
 	prompt_ids(prompt, n_prompt, n_vocab, 1);
-	rc = cpu_greedy(m, prompt, n_prompt, n_gen, cpu, gen, err);
+	rc = cpu_greedy(m, prompt, n_prompt, n_gen, sparse, cpu, gen, err);
 	CHECK(rc == 0, "%s: CPU run: %s", name, err);
 	if (rc == 0)
 		rc = gpu_open(&g, m, n_prompt + n_gen + 8, n_prompt, (n_prompt + n_gen) / 32 + 2,
@@ -707,7 +790,8 @@ test_model_stream(struct model *m, const char *name, int32_t n_prompt, int32_t n
 	CHECK(rc == 0, "%s: %s", name, err);
 	for (int32_t k = 0; rc == 0 && k < n_gen; k++)
 	{
-		struct seq_batch b = {&seq, k == 0 ? prompt : &gen[k - 1], k == 0 ? n_prompt : 1, true, {0}};
+		struct seq_batch b = {&seq, k == 0 ? prompt : &gen[k - 1], k == 0 ? n_prompt : 1, true,
+							  k == 0 ? (struct sparse_config) {0} : sparse};
 		int32_t		pick;
 
 		rc = gpu_forward(&g, &b, 1, logits, &pick, err);
@@ -715,8 +799,9 @@ test_model_stream(struct model *m, const char *name, int32_t n_prompt, int32_t n
 		if (rc == 0)
 			agree(&a, cpu + (size_t) k * n_vocab, logits, pick, n_vocab);
 	}
-	printf("%s: %s prompt %d, %d steps: min cosine %.7f, %d argmax flips (%d at near ties)\n",
-		   name, exact ? "mat-vec" : "cuBLAS", n_prompt, a.steps, a.min_cos, a.flips, a.near_ties);
+	printf("%s: %s prompt %d, %d steps, sparse budget %d: min cosine %.7f, %d argmax flips "
+		   "(%d at near ties)\n", name, exact ? "mat-vec" : "cuBLAS", n_prompt, a.steps,
+		   sparse.budget, a.min_cos, a.flips, a.near_ties);
 	CHECK(a.steps == n_gen && a.min_cos >= COS_MIN, "%s: min cosine %.7f", name, a.min_cos);
 	CHECK(exact ? a.flips == 0 : a.flips == a.near_ties,
 		  "%s: the GPU's greedy token differs from the CPU's at %d steps", name, a.flips);
@@ -761,7 +846,8 @@ test_model_batch(struct model *m, const char *name, int32_t n_gen)
 		cpu[i] = malloc((size_t) n_gen * n_vocab * sizeof(float));
 		prompt_ids(prompts[i], lens[i], n_vocab, 2 + i);
 		if (rc == 0)
-			rc = cpu_greedy(m, prompts[i], lens[i], n_gen, cpu[i], gen[i], err);
+			rc = cpu_greedy(m, prompts[i], lens[i], n_gen, (struct sparse_config) {0}, cpu[i],
+							gen[i], err);
 	}
 	CHECK(rc == 0, "%s: CPU run: %s", name, err);
 	for (int v = 0; v < 2; v++)
@@ -782,6 +868,7 @@ test_model_batch(struct model *m, const char *name, int32_t n_gen)
 				b[i].tokens = k == 0 ? prompts[i] : &gen[i][k - 1];
 				b[i].n_tokens = k == 0 ? lens[i] : 1;
 				b[i].want_logits = true;
+				b[i].sparse = (struct sparse_config) {0};
 			}
 			rc = gpu_forward(&g[v], b, BATCH_SEQS, logits[v], picks[v], err);
 			CHECK(rc == 0, "%s: batch step %d: %s", name, k, err);
@@ -824,8 +911,11 @@ test_model(const char *path, int32_t n_gen)
 	CHECK(m != NULL, "%s", err);
 	if (!m)
 		return;
-	test_model_stream(m, name, 48, n_gen, INT32_MAX);
-	test_model_stream(m, name, 48, n_gen, 32);
+	test_model_stream(m, name, 48, n_gen, INT32_MAX, (struct sparse_config) {0});
+	test_model_stream(m, name, 48, n_gen, 32, (struct sparse_config) {0});
+	/* contexts of 9 or 10 blocks, 4 read: block 0, two of the 7 or 8 in the
+	 * middle, the last */
+	test_model_stream(m, name, 256, n_gen, INT32_MAX, (struct sparse_config) {128, 0});
 	test_model_batch(m, name, n_gen < 16 ? n_gen : 16);
 	model_free(m);
 }

@@ -1,13 +1,16 @@
 /*
  * test_cuda_emul.c — the CUDA kernels' arithmetic, checked on the CPU.
  *
- * The kernels take their block decoding (kernels/qblock.h) and their
- * attention work split (kernels/attn_plan.h) from plain C headers.  Here
- * those run on the host, in the order a warp would run them, against the
- * engine's scalar references: every unit of every weight type against
+ * The kernels take their block decoding (kernels/qblock.h), their
+ * attention work split (kernels/attn_plan.h) and sparse attention's key
+ * summaries and block choice (kernels/sparse_plan.h) from plain C headers.
+ * Here those run on the host, in the order a warp would run them, against
+ * the engine's scalar references: every unit of every weight type against
  * vec_dot_ref, every dequantized element against dequantize_row_ref (bit for
- * bit), and the split two-pass attention against attention_dense.  No GPU
- * is needed; test_cuda runs the real kernels where there is one.
+ * bit), the key summaries against kv_store's and the choice against
+ * attention_select (bit for bit), and the split two-pass attention, dense
+ * and over chosen blocks, against attention_dense and attention_sparse.  No
+ * GPU is needed; test_cuda runs the real kernels where there is one.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,9 +22,11 @@
 #include "kv_cache.h"
 #include "ops.h"
 #include "quant.h"
+#include "sparse.h"
 
 #include "../../kernels/attn_plan.h"
 #include "../../kernels/qblock.h"
+#include "../../kernels/sparse_plan.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -188,31 +193,40 @@ struct attn_batch
 	int32_t		T;
 	int32_t    *pos;			/* [T] */
 	int32_t    *tok_seq;		/* [T] */
+	int32_t    *tok_off;		/* [T] where its sequence's table starts */
 	int32_t    *first;			/* [n_seqs] */
 	int32_t    *table;			/* flat block tables */
 	int32_t    *table_off;		/* [n_seqs] */
 	float	   *q;				/* [T][n_head * head_dim] */
+	float	   *k_new;			/* [T][kv_dim] the new tokens' keys */
+	float	   *kmin_before;	/* the key summaries before they were stored */
+	float	   *kmax_before;
 };
 
-/* Sequences with keys and values in a shared pool, their blocks
- * interleaved (tables are not contiguous), and a query per new token. */
 static void
-attn_batch_make(const struct attn_case *c, struct attn_batch *b)
+random_kv_row(float *key, float *val, int32_t kv_dim)
 {
-	int32_t		kv_dim = c->n_kv_head * c->head_dim;
+	for (int32_t k = 0; k < kv_dim; k++)
+	{
+		key[k] = rndf() * 2.0f;
+		val[k] = rndf();
+	}
+}
+
+/* Blocks for each sequence's past and new positions, reserved in turns so
+ * that the sequences' blocks interleave (tables are not contiguous). */
+static int32_t
+attn_batch_reserve(const struct attn_case *c, struct attn_batch *b)
+{
 	int32_t		n_blocks = 0;
-	int32_t		n_table = 0;
-	float	   *key = malloc(kv_dim * sizeof(float));
-	float	   *val = malloc(kv_dim * sizeof(float));
 	int			grew = 1;
 
-	memset(b, 0, sizeof *b);
 	for (int32_t i = 0; i < c->n_seqs; i++)
 	{
 		n_blocks += (c->past[i] + c->new_tok[i] + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
 		b->T += c->new_tok[i];
 	}
-	b->kv = kv_cache_new(1, kv_dim, n_blocks + 3, KV_F16, NULL);
+	b->kv = kv_cache_new(1, c->n_kv_head * c->head_dim, n_blocks + 3, KV_F16, NULL);
 	b->seqs = calloc(c->n_seqs, sizeof(struct kv_seq));
 	for (int32_t step = 1; grew; step++)
 	{
@@ -227,33 +241,57 @@ attn_batch_make(const struct attn_case *c, struct attn_batch *b)
 			kv_seq_reserve(b->kv, &b->seqs[i], n);
 		}
 	}
+	return n_blocks;
+}
+
+/* Sequences with keys and values in a shared pool, and a query per new
+ * token; the key summaries are kept as they were before the new keys. */
+static void
+attn_batch_make(const struct attn_case *c, struct attn_batch *b)
+{
+	int32_t		kv_dim = c->n_kv_head * c->head_dim;
+	int32_t		n_blocks;
+	int32_t		n_table = 0;
+	size_t		n_sums;
+	float	   *key = malloc(kv_dim * sizeof(float));
+	float	   *val = malloc(kv_dim * sizeof(float));
+
+	memset(b, 0, sizeof *b);
+	n_blocks = attn_batch_reserve(c, b);
+	n_sums = (size_t) b->kv->n_blocks * kv_dim;
 	b->pos = malloc(b->T * sizeof(int32_t));
 	b->tok_seq = malloc(b->T * sizeof(int32_t));
+	b->tok_off = malloc(b->T * sizeof(int32_t));
 	b->first = malloc(c->n_seqs * sizeof(int32_t));
 	b->table_off = malloc(c->n_seqs * sizeof(int32_t));
 	b->table = malloc(n_blocks * sizeof(int32_t));
 	b->q = malloc((size_t) b->T * c->n_head * c->head_dim * sizeof(float));
-	for (int32_t i = 0, t = 0; i < c->n_seqs; i++)
+	b->k_new = malloc((size_t) b->T * kv_dim * sizeof(float));
+	b->kmin_before = malloc(n_sums * sizeof(float));
+	b->kmax_before = malloc(n_sums * sizeof(float));
+	for (int32_t i = 0, t = 0; i < c->n_seqs; t += c->new_tok[i], i++)
 	{
 		b->first[i] = t;
 		b->table_off[i] = n_table;
 		memcpy(b->table + n_table, b->seqs[i].blocks, b->seqs[i].n_blocks * sizeof(int32_t));
 		n_table += b->seqs[i].n_blocks;
-		for (int32_t p = 0; p < c->past[i] + c->new_tok[i]; p++)
+		for (int32_t p = 0; p < c->past[i]; p++)
 		{
-			for (int32_t k = 0; k < kv_dim; k++)
-			{
-				key[k] = rndf() * 2.0f;
-				val[k] = rndf();
-			}
+			random_kv_row(key, val, kv_dim);
 			kv_store(b->kv, 0, &b->seqs[i], p, key, val);
 		}
+	}
+	memcpy(b->kmin_before, b->kv->kmin, n_sums * sizeof(float));
+	memcpy(b->kmax_before, b->kv->kmax, n_sums * sizeof(float));
+	for (int32_t i = 0, t = 0; i < c->n_seqs; i++)
 		for (int32_t j = 0; j < c->new_tok[i]; j++, t++)
 		{
 			b->pos[t] = c->past[i] + j;
 			b->tok_seq[t] = i;
+			b->tok_off[t] = b->table_off[i];
+			random_kv_row(b->k_new + (size_t) t * kv_dim, val, kv_dim);
+			kv_store(b->kv, 0, &b->seqs[i], b->pos[t], b->k_new + (size_t) t * kv_dim, val);
 		}
-	}
 	for (size_t k = 0; k < (size_t) b->T * c->n_head * c->head_dim; k++)
 		b->q[k] = rndf() * 2.0f;
 	free(key);
@@ -269,10 +307,164 @@ attn_batch_free(struct attn_batch *b, int32_t n_seqs)
 	free(b->seqs);
 	free(b->pos);
 	free(b->tok_seq);
+	free(b->tok_off);
 	free(b->first);
 	free(b->table);
 	free(b->table_off);
 	free(b->q);
+	free(b->k_new);
+	free(b->kmin_before);
+	free(b->kmax_before);
+}
+
+/*
+ * The KV store kernel's key summaries: from the summaries as they were
+ * before the batch, each token that starts a run in its block folds the
+ * run into every element.  They must be kv_store's, bit for bit.  The
+ * device never sees kv_block_alloc's reset: a block no key has reached
+ * holds what its last user left there (here -3 and 3, which a missing
+ * reset would keep).
+ */
+static void
+test_summaries(const struct attn_case *c, const struct attn_batch *b)
+{
+	int32_t		kv_dim = b->kv->kv_dim;
+	size_t		n_sums = (size_t) b->kv->n_blocks * kv_dim;
+	float	   *kmin = malloc(n_sums * sizeof(float));
+	float	   *kmax = malloc(n_sums * sizeof(float));
+	int			bad = 0;
+
+	for (int32_t i = 0; i < c->n_seqs; i++)
+		for (int32_t k = 0; k < b->seqs[i].n_blocks * kv_dim; k++)
+		{
+			size_t		e = (size_t) b->seqs[i].blocks[k / kv_dim] * kv_dim + k % kv_dim;
+			bool		unused = b->kmin_before[e] == INFINITY;
+
+			kmin[e] = unused ? -3.0f : b->kmin_before[e];
+			kmax[e] = unused ? 3.0f : b->kmax_before[e];
+		}
+	for (int32_t t = 0; t < b->T; t++)
+	{
+		size_t		sum = (size_t) b->table[b->tok_off[t] + b->pos[t] / KV_BLOCK_TOKENS] * kv_dim;
+
+		if (!kv_run_starts(b->pos, b->tok_off, t))
+			continue;
+		for (int32_t i = 0; i < kv_dim; i++)
+			kv_summary_run(b->k_new, kv_dim, b->pos, b->tok_off, b->T, t, i, kmin + sum + i,
+						   kmax + sum + i);
+	}
+	for (int32_t i = 0; i < c->n_seqs; i++)
+		for (int32_t k = 0; k < b->seqs[i].n_blocks * kv_dim; k++)
+		{
+			size_t		e = (size_t) b->seqs[i].blocks[k / kv_dim] * kv_dim + k % kv_dim;
+
+			bad += memcmp(&kmin[e], &b->kv->kmin[e], sizeof(float)) != 0 ||
+				memcmp(&kmax[e], &b->kv->kmax[e], sizeof(float)) != 0;
+		}
+	CHECK(bad == 0, "key summaries (%d kv heads, dim %d): %d elements differ from kv_store's",
+		  c->n_kv_head, c->head_dim, bad);
+	free(kmin);
+	free(kmax);
+}
+
+/*
+ * The selection kernel for one (token, KV head), its threads in turn: the
+ * query's sums, the middle blocks' bounds into mid, each thread's range
+ * ranked and counted, then written after block 0 and the earlier threads'.
+ * q holds the token's query heads, table its sequence's blocks (layer 0).
+ * Returns the blocks written to list, or 0 for a dense token.
+ */
+static int32_t
+emulate_select(const struct attn_shape *s, const struct kv_cache *kv, const int32_t *table,
+			   int32_t pos, int32_t budget, const float *q, int32_t kvh, float *mid,
+			   int32_t *list)
+{
+	struct sparse_plan p = sparse_plan_make(pos + 1, budget);
+	int32_t		hd = s->head_dim;
+	float		sp[ATTN_MAX_HEAD_DIM];
+	float		sn[ATTN_MAX_HEAD_DIM];
+	int32_t		count[SPARSE_SELECT_THREADS];
+	unsigned char *kept;
+	int32_t		lo,
+				hi;
+
+	if (sparse_list_len(pos, budget) == 0)
+		return 0;
+	kept = malloc(p.n_mid + 1);
+	for (int32_t d = 0; d < hd; d++)
+	{
+		sp[d] = sn[d] = 0.0f;
+		for (int32_t h = 0; h < s->group; h++)
+			sparse_fold(attn_round_f16(q[((size_t) kvh * s->group + h) * hd + d]), &sp[d], &sn[d]);
+	}
+	for (int32_t i = 0; i < p.n_mid; i++)
+	{
+		size_t		sum = (size_t) table[i + 1] * kv->kv_dim + (size_t) kvh * hd;
+
+		mid[i] = sparse_block_bound(sp, sn, kv->kmin + sum, kv->kmax + sum, hd);
+	}
+	for (int32_t j = 0; j < SPARSE_SELECT_THREADS; j++)
+	{
+		sparse_thread_range(p.n_mid, j, &lo, &hi);
+		count[j] = 0;
+		for (int32_t i = lo; i < hi; i++)
+		{
+			kept[i] = (unsigned char) sparse_keeps(mid, p.n_mid, p.n_top, i);
+			count[j] += kept[i];
+		}
+	}
+	list[0] = 0;
+	for (int32_t j = 0; j < SPARSE_SELECT_THREADS; j++)
+	{
+		int32_t		n = 1;
+
+		sparse_thread_range(p.n_mid, j, &lo, &hi);
+		for (int32_t k = 0; k < j && lo < hi; k++)
+			n += count[k];
+		for (int32_t i = lo; i < hi; i++)
+			if (kept[i])
+				list[n++] = i + 1;
+	}
+	for (int32_t r = 0; r < p.n_recent; r++)
+		list[1 + p.n_top + r] = p.n_all - p.n_recent + r;
+	free(kept);
+	return p.n_chosen;
+}
+
+/* The batch's tokens under a budget from position 0 on (sparse_token_budget):
+ * sb laid out as describe_batch lays it out, and the lists the selection
+ * kernel writes for the sparse ones. */
+static int32_t *
+attn_batch_select(const struct attn_case *c, const struct attn_batch *b, int32_t budget,
+				  struct sparse_batch *sb)
+{
+	struct attn_shape s = attn_shape_make(c->n_head, c->n_kv_head, c->head_dim);
+	struct sparse_config cfg = {budget, 0};
+	float	   *mid = malloc(b->kv->n_blocks * sizeof(float));
+	int32_t    *lists;
+
+	sb->budget = malloc(b->T * sizeof(int32_t));
+	sb->n_list = malloc(b->T * sizeof(int32_t));
+	sb->list_off = malloc(b->T * sizeof(int32_t));
+	sb->n_lists = 0;
+	for (int32_t t = 0; t < b->T; t++)
+		sparse_batch_add(sb, t, b->pos[t], sparse_token_budget(&cfg, b->pos[t]), c->n_kv_head);
+	lists = malloc((sb->n_lists + 1) * sizeof(int32_t));
+	for (int32_t t = 0; t < b->T; t++)
+		for (int32_t kvh = 0; kvh < c->n_kv_head && sb->n_list[t] > 0; kvh++)
+			emulate_select(&s, b->kv, b->table + b->tok_off[t], b->pos[t], sb->budget[t],
+						   b->q + (size_t) t * c->n_head * c->head_dim, kvh, mid,
+						   lists + sb->list_off[t] + kvh * sb->n_list[t]);
+	free(mid);
+	return lists;
+}
+
+static void
+sparse_batch_free(struct sparse_batch *sb)
+{
+	free(sb->budget);
+	free(sb->n_list);
+	free(sb->list_off);
 }
 
 /* Score of query q (F16-rounded) against key row k, as the kernel sums it. */
@@ -300,10 +492,12 @@ emul_row(const struct attn_batch *b, const uint16_t *base, int32_t off, int32_t 
  * The three kernels of attention.cu, one thread block at a time: per
  * (tile, KV head, chunk, split) the statistics, then the weighted values,
  * then the sum of the splits.  stats is [T * n_head][n_splits][2], part
- * [T * n_head][n_splits][hd].
+ * [T * n_head][n_splits][hd].  sb and lists: the sparse tokens' blocks
+ * (sb NULL: every token dense).
  */
 static void
-emulate_attention(const struct attn_case *c, const struct attn_batch *b, int32_t n_splits, float *out)
+emulate_attention(const struct attn_case *c, const struct attn_batch *b, int32_t n_splits,
+				  const struct sparse_batch *sb, const int32_t *lists, float *out)
 {
 	struct attn_shape s = attn_shape_make(c->n_head, c->n_kv_head, c->head_dim);
 	struct attn_tile *tiles = malloc(b->T * sizeof(struct attn_tile));
@@ -316,7 +510,8 @@ emulate_attention(const struct attn_case *c, const struct attn_batch *b, int32_t
 
 	for (int32_t i = 0; i < c->n_seqs; i++)
 		n_tok[i] = c->new_tok[i];
-	n_tiles = attn_make_tiles(&s, b->first, n_tok, b->table_off, c->n_seqs, tiles);
+	n_tiles = attn_make_tiles(&s, b->first, n_tok, b->table_off, c->n_seqs,
+							  sb ? sb->n_list : NULL, sb ? sb->list_off : NULL, tiles);
 	for (int pass = 0; pass < 2; pass++)
 		for (int32_t ti = 0; ti < n_tiles; ti++)
 			for (int32_t z = 0; z < c->n_kv_head * s.chunks; z++)
@@ -325,12 +520,12 @@ emulate_attention(const struct attn_case *c, const struct attn_batch *b, int32_t
 					const struct attn_tile *tl = &tiles[ti];
 					int32_t		ctx = b->pos[tl->t_first + tl->n_tok - 1] + 1;
 					int32_t		kvh = z / s.chunks;
-					int32_t		kb0,
-								kb1,
+					int32_t		i0,
+								i1,
 								tok,
 								h;
 
-					attn_split_range(ctx, n_splits, sp, &kb0, &kb1);
+					attn_split_range(attn_tile_blocks(tl, ctx), n_splits, sp, &i0, &i1);
 					for (int32_t qi = 0; qi < ATTN_QUERIES; qi++)
 					{
 						int32_t		t;
@@ -352,8 +547,9 @@ emulate_attention(const struct attn_case *c, const struct attn_batch *b, int32_t
 												 stats[(row * n_splits + k) * 2 + 1]);
 							inv = 1.0f / l;
 						}
-						for (int32_t kb = kb0; kb < kb1; kb++)
+						for (int32_t ib = i0; ib < i1; ib++)
 						{
+							int32_t		kb = attn_tile_block(tl, lists, kvh, ib);
 							float		sc[KV_BLOCK_TOKENS];
 							float		bm = -INFINITY;
 							float		bs = 0.0f;
@@ -411,45 +607,258 @@ emulate_attention(const struct attn_case *c, const struct attn_batch *b, int32_t
 	free(n_tok);
 }
 
+/* What forward.c computes for the batch under a budget (0: dense):
+ * attention_select's blocks and attention_sparse for a token with a
+ * budget, attention_dense for the others. */
+static void
+reference_attention(const struct attn_case *c, const struct attn_batch *b, int32_t budget,
+					float *ref)
+{
+	struct sparse_config cfg = {budget, 0};
+	int32_t		hd = c->head_dim;
+	int32_t		group = c->n_head / c->n_kv_head;
+	int32_t    *blocks = malloc(b->kv->n_blocks * sizeof(int32_t));
+	float	   *bounds = malloc(2 * b->kv->n_blocks * sizeof(float));
+	float	   *scores = malloc(4096 * sizeof(float));
+	float		scale = 1.0f / sqrtf((float) hd);
+
+	for (int32_t t = 0; t < b->T; t++)
+		for (int32_t kvh = 0; kvh < c->n_kv_head; kvh++)
+		{
+			const struct kv_seq *seq = &b->seqs[b->tok_seq[t]];
+			const float *q = b->q + (size_t) t * c->n_head * hd;
+			int32_t		tb = sparse_token_budget(&cfg, b->pos[t]);
+			bool		gemm = c->new_tok[b->tok_seq[t]] >= 2;
+			int32_t		n = tb > 0
+				? attention_select(b->kv, 0, seq, b->pos[t] + 1, kvh, hd, q + (size_t) kvh * group * hd,
+								   group, tb, blocks, bounds)
+				: 0;
+
+			for (int32_t h = kvh * group; h < (kvh + 1) * group; h++)
+				if (tb > 0)
+					attention_sparse(b->kv, 0, seq, b->pos[t] + 1, blocks, n, kvh, hd,
+									 q + (size_t) h * hd, scale, gemm,
+									 ref + ((size_t) t * c->n_head + h) * hd, scores);
+				else
+					attention_dense(b->kv, 0, seq, b->pos[t] + 1, kvh, hd, q + (size_t) h * hd,
+									scale, gemm, ref + ((size_t) t * c->n_head + h) * hd, scores);
+		}
+	free(blocks);
+	free(bounds);
+	free(scores);
+}
+
+/*
+ * Every token reading all blocks of its context as a list gives the dense
+ * emulation bit for bit: always with one split, and with any split count
+ * for a token alone in its sequence (a dense chunk's tile splits the last
+ * token's context, a sparse tile its own).
+ */
+static void
+test_every_block(const struct attn_case *c, const struct attn_batch *b, size_t n_out)
+{
+	struct sparse_batch sb;
+	int32_t    *lists;
+	float	   *dense = malloc(n_out * sizeof(float));
+	float	   *got = malloc(n_out * sizeof(float));
+	size_t		hd = c->head_dim;
+	static const int32_t splits[] = {1, 3, ATTN_MAX_SPLITS};
+
+	sb.budget = NULL;
+	sb.n_list = malloc(b->T * sizeof(int32_t));
+	sb.list_off = malloc(b->T * sizeof(int32_t));
+	sb.n_lists = 0;
+	for (int32_t t = 0; t < b->T; t++)
+	{
+		sb.n_list[t] = b->pos[t] / KV_BLOCK_TOKENS + 1;
+		sb.list_off[t] = sb.n_lists;
+		sb.n_lists += c->n_kv_head * sb.n_list[t];
+	}
+	lists = malloc(sb.n_lists * sizeof(int32_t));
+	for (int32_t t = 0; t < b->T; t++)
+		for (int32_t i = 0; i < c->n_kv_head * sb.n_list[t]; i++)
+			lists[sb.list_off[t] + i] = i % sb.n_list[t];
+	for (size_t k = 0; k < sizeof splits / sizeof splits[0]; k++)
+	{
+		int			bad = 0;
+
+		emulate_attention(c, b, splits[k], NULL, NULL, dense);
+		emulate_attention(c, b, splits[k], &sb, lists, got);
+		for (size_t i = 0; i < n_out; i++)
+			if (splits[k] == 1 || c->new_tok[b->tok_seq[i / hd / c->n_head]] == 1)
+				bad += memcmp(&got[i], &dense[i], sizeof(float)) != 0;
+		CHECK(bad == 0, "every block as a list (%d heads, %d kv, %d splits): %d values differ "
+			  "from dense", c->n_head, c->n_kv_head, splits[k], bad);
+	}
+	sparse_batch_free(&sb);
+	free(lists);
+	free(dense);
+	free(got);
+}
+
+/* The split attention, dense and under sparse budgets, against forward.c's
+ * attention; the key summaries; every block as a list against dense. */
 static void
 test_attention(const struct attn_case *c)
 {
+	static const int32_t splits[] = {1, 3, ATTN_MAX_SPLITS};
+	static const int32_t budgets[] = {0, 40, 100, 300, 1000};
 	struct attn_batch b;
-	struct attn_shape s = attn_shape_make(c->n_head, c->n_kv_head, c->head_dim);
-	int32_t		hd = c->head_dim;
 	size_t		n_out;
 	float	   *ref;
 	float	   *got;
-	float	   *scores;
-	static const int32_t splits[] = {1, 3, ATTN_MAX_SPLITS};
 
 	attn_batch_make(c, &b);
-	n_out = (size_t) b.T * c->n_head * hd;
+	n_out = (size_t) b.T * c->n_head * c->head_dim;
 	ref = malloc(n_out * sizeof(float));
 	got = malloc(n_out * sizeof(float));
-	scores = malloc(4096 * sizeof(float));
-	for (int32_t t = 0; t < b.T; t++)
-		for (int32_t h = 0; h < c->n_head; h++)
-			attention_dense(b.kv, 0, &b.seqs[b.tok_seq[t]], b.pos[t] + 1, h / s.group, hd,
-							b.q + ((size_t) t * c->n_head + h) * hd, 1.0f / sqrtf((float) hd),
-							c->new_tok[b.tok_seq[t]] >= 2, ref + ((size_t) t * c->n_head + h) * hd,
-							scores);
-	for (size_t k = 0; k < sizeof splits / sizeof splits[0]; k++)
+	test_summaries(c, &b);
+	for (size_t j = 0; j < sizeof budgets / sizeof budgets[0]; j++)
 	{
-		double		worst = 0;
+		struct sparse_batch sb;
+		int32_t    *lists = attn_batch_select(c, &b, budgets[j], &sb);
 
-		emulate_attention(c, &b, splits[k], got);
-		for (size_t i = 0; i < n_out; i++)
-			worst = fmax(worst, fabs((double) got[i] - ref[i]));
-		/* values are at most 1: a probability's F16 rounding landing on the
-		 * other side (1/l differs in its last bit) moves an output by ~1e-4 */
-		CHECK(worst < 2e-4, "attention (%d heads, %d kv, dim %d, %d splits): max error %.3g",
-			  c->n_head, c->n_kv_head, hd, splits[k], worst);
+		reference_attention(c, &b, budgets[j], ref);
+		for (size_t k = 0; k < sizeof splits / sizeof splits[0]; k++)
+		{
+			double		worst = 0;
+
+			emulate_attention(c, &b, splits[k], &sb, lists, got);
+			for (size_t i = 0; i < n_out; i++)
+				worst = fmax(worst, fabs((double) got[i] - ref[i]));
+			/* values are at most 1: a probability's F16 rounding landing on
+			 * the other side (1/l differs in its last bit) moves an output
+			 * by ~1e-4 */
+			CHECK(worst < 2e-4, "attention (%d heads, %d kv, dim %d, budget %d, %d splits): "
+				  "max error %.3g", c->n_head, c->n_kv_head, c->head_dim, budgets[j], splits[k],
+				  worst);
+		}
+		sparse_batch_free(&sb);
+		free(lists);
 	}
+	test_every_block(c, &b, n_out);
 	free(ref);
 	free(got);
-	free(scores);
 	attn_batch_free(&b, c->n_seqs);
+}
+
+/* A key of the selection cache: block b repeats block 1's keys when b % 7
+ * is 3 (equal bounds), holds only zeros when b % 13 is 6 (bounds 0), and an
+ * infinite element in F16 when b % 11 is 5 (bounds inf, or NaN: -inf). */
+static float
+select_key(int32_t b, int32_t slot, int32_t k)
+{
+	uint64_t	h = ((uint64_t) (b % 7 == 3 ? 1 : b) << 40) ^ ((uint64_t) slot << 20) ^ (uint64_t) k;
+
+	if (b % 13 == 6)
+		return 0.0f;
+	if (b % 11 == 5 && slot == 7 && k % 5 == 0)
+		return k % 2 ? 70000.0f : -70000.0f;
+	h = (h ^ (h >> 31)) * 0xbf58476d1ce4e5b9ull;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+	return (float) ((h ^ (h >> 31)) >> 40) / (float) (1 << 24) * 4.0f - 2.0f;
+}
+
+/*
+ * The selection kernel's choice against attention_select for one sequence
+ * of select_key's keys, several contexts, budgets (multiples of 32 and
+ * not, ones that cover the context) and queries; counts the NaN bounds and
+ * ties met into *n_nan, *n_ties.
+ */
+static void
+test_select(int32_t n_head, int32_t n_kv, int32_t hd, int *n_nan, int *n_ties)
+{
+	static const int32_t contexts[] = {65, 100, 257, 1000, 2047, 4000};
+	static const int32_t budgets[] = {33, 64, 95, 100, 128, 250, 512, 1000, 4096};
+	struct attn_shape s = attn_shape_make(n_head, n_kv, hd);
+	int32_t		kv_dim = n_kv * hd;
+	int32_t		n_max = contexts[sizeof contexts / sizeof contexts[0] - 1];
+	int32_t		n_blocks = n_max / KV_BLOCK_TOKENS + 1;
+	struct kv_cache *kv = kv_cache_new(1, kv_dim, n_blocks, KV_F16, NULL);
+	struct kv_seq seq = {0};
+	float	   *key = malloc(kv_dim * sizeof(float));
+	float	   *val = calloc(kv_dim, sizeof(float));
+	float	   *q = malloc((size_t) n_head * hd * sizeof(float));
+	float	   *bounds = malloc(2 * n_blocks * sizeof(float));
+	float	   *mid = malloc(n_blocks * sizeof(float));
+	int32_t    *want = malloc(n_blocks * sizeof(int32_t));
+	int32_t    *got = malloc(n_blocks * sizeof(int32_t));
+
+	kv_seq_reserve(kv, &seq, n_max);
+	for (int32_t p = 0; p < n_max; p++)
+	{
+		for (int32_t k = 0; k < kv_dim; k++)
+			key[k] = select_key(p / KV_BLOCK_TOKENS, p % KV_BLOCK_TOKENS, k);
+		kv_store(kv, 0, &seq, p, key, val);
+	}
+	for (int rep = 0; rep < 3; rep++)
+	{
+		for (int32_t k = 0; k < n_head * hd; k++)
+			q[k] = rndf() * 2.0f;
+		for (size_t ci = 0; ci < sizeof contexts / sizeof contexts[0]; ci++)
+			for (size_t bi = 0; bi < sizeof budgets / sizeof budgets[0]; bi++)
+			{
+				int32_t		ctx = contexts[ci];
+				struct sparse_plan p = sparse_plan_make(ctx, budgets[bi]);
+				int			bad = 0;
+
+				for (int32_t kvh = 0; kvh < n_kv; kvh++)
+				{
+					int32_t		n_want = attention_select(kv, 0, &seq, ctx, kvh, hd,
+														  q + (size_t) kvh * s.group * hd, s.group,
+														  budgets[bi], want, bounds);
+					int32_t		n_got = emulate_select(&s, kv, seq.blocks, ctx - 1, budgets[bi], q,
+													   kvh, mid, got);
+
+					/* a dense token: attention_select gives every block */
+					for (int32_t i = 0; n_got == 0 && i < p.n_all; i++)
+						got[i] = i;
+					n_got = n_got > 0 ? n_got : p.n_all;
+					bad += n_got != n_want || memcmp(got, want, n_got * sizeof(int32_t)) != 0;
+					for (int32_t i = 0; i < p.n_mid; i++)
+					{
+						*n_nan += mid[i] == -INFINITY;
+						for (int32_t j = 0; j < i; j++)
+							*n_ties += mid[j] == mid[i];
+					}
+				}
+				CHECK(bad == 0, "selection (%d heads, %d kv, dim %d), context %d, budget %d: "
+					  "%d KV heads differ from attention_select", n_head, n_kv, hd, ctx,
+					  budgets[bi], bad);
+			}
+	}
+	kv_seq_release(kv, &seq);
+	kv_cache_free(kv);
+	free(key);
+	free(val);
+	free(q);
+	free(bounds);
+	free(mid);
+	free(want);
+	free(got);
+}
+
+/* Dense tokens share tiles, up to a tile's worth; a sparse one is alone. */
+static void
+test_sparse_tiles(const struct attn_shape *s)
+{
+	static const int32_t first[] = {0, 5};
+	static const int32_t n_tok[] = {5, 1};
+	static const int32_t table_off[] = {0, 9};
+	static const int32_t n_list[] = {0, 3, 0, 0, 0, 4};
+	static const int32_t list_off[] = {0, 8, 0, 0, 0, 20};
+	struct attn_tile t[6];
+	int32_t		n = attn_make_tiles(s, first, n_tok, table_off, 2, n_list, list_off, t);
+
+	CHECK(s->tokens == 2 && n == 5, "sparse tiles: %d tiles", n);
+	CHECK(t[0].t_first == 0 && t[0].n_tok == 1 && t[0].n_list == 0 &&
+		  t[1].t_first == 1 && t[1].n_tok == 1 && t[1].n_list == 3 && t[1].list_off == 8 &&
+		  t[2].t_first == 2 && t[2].n_tok == 2 && t[2].n_list == 0 &&
+		  t[3].t_first == 4 && t[3].n_tok == 1 && t[3].seq == 0 &&
+		  t[4].t_first == 5 && t[4].n_list == 4 && t[4].list_off == 20 && t[4].table_off == 9,
+		  "sparse tokens are tiles alone, dense ones share");
+	CHECK(attn_tile_blocks(&t[1], 1000) == 3 && attn_tile_blocks(&t[2], 97) == 4,
+		  "a tile reads its list, or its context's blocks");
 }
 
 static void
@@ -473,8 +882,8 @@ test_plan(void)
 	for (int h = 0; h < 32; h++)
 		ok &= covered[h] == 1;
 	CHECK(ok, "chunks cover each head once");
-	/* the splits of any context cover its blocks once, in order */
-	for (int32_t ctx = 1; ctx < 3000; ctx += 37)
+	/* the splits of any tile's blocks cover them once, in order */
+	for (int32_t n_kb = 1; n_kb < 100; n_kb += 3)
 		for (int32_t n = 1; n <= ATTN_MAX_SPLITS; n *= 2)
 		{
 			int32_t		next = 0;
@@ -484,14 +893,15 @@ test_plan(void)
 				int32_t		kb0,
 							kb1;
 
-				attn_split_range(ctx, n, sp, &kb0, &kb1);
+				attn_split_range(n_kb, n, sp, &kb0, &kb1);
 				ok &= kb0 == next || kb0 == kb1;
 				if (kb1 > kb0)
 					next = kb1;
 			}
-			ok &= next == (ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+			ok &= next == n_kb;
 		}
 	CHECK(ok, "splits cover the context once");
+	test_sparse_tiles(&s);
 	CHECK(attn_choose_splits(1, &s, 1, 5000, 200, 1 << 20) == 50, "splits to fill the device");
 	CHECK(attn_choose_splits(1, &s, 1, 100, 264, 1 << 20) == 4, "splits capped by the context");
 	CHECK(attn_choose_splits(1, &s, 1, 1 << 20, 264, 1 << 20) == ATTN_MAX_SPLITS, "splits capped");
@@ -528,11 +938,12 @@ main(void)
 		{9, 3, 64, 3, past_b, new_b},	/* SmolLM2 */
 		{32, 1, 64, 3, past_b, new_b},	/* a group wider than a tile */
 	};
-
 	static const enum dtype types[] = {
 		DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_Q4_0, DTYPE_Q4_1, DTYPE_Q5_0,
 		DTYPE_Q5_1, DTYPE_Q8_0, DTYPE_Q4_K, DTYPE_Q5_K, DTYPE_Q6_K,
 	};
+	int			n_nan = 0;
+	int			n_ties = 0;
 
 	quant_init();
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
@@ -543,6 +954,11 @@ main(void)
 	test_exp();
 	test_plan();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+	{
 		test_attention(&cases[i]);
+		test_select(cases[i].n_head, cases[i].n_kv_head, cases[i].head_dim, &n_nan, &n_ties);
+	}
+	test_select(4, 4, 64, &n_nan, &n_ties);	/* group 1: a zero query sum meets inf */
+	CHECK(n_nan > 0 && n_ties > 0, "the selection met %d NaN bounds and %d ties", n_nan, n_ties);
 	return check_done("test_cuda_emul");
 }
