@@ -165,13 +165,15 @@ sub read_frames_until
 		# fd 3 in the child is the engine's end
 		require POSIX;
 		POSIX::dup2(fileno($theirs), 3) or POSIX::_exit(1);
-		exec($program, 'serve', '--fd', '3', '--protocol', '3', '-m', $smol, '-t', '1')
+		# DR1_PROTOCOL_VERSION (src/protocol/protocol.h)
+		exec($program, 'serve', '--fd', '3', '--protocol', '4', '-m', $smol, '-t', '1')
 		  or POSIX::_exit(127);
 	}
 	close $theirs;
 	my ($submit_kind_tokenize, $submit, $error, $done) = (2, 1, 8, 7);
-	# struct dr1_submit: ... n_choices, chunk_overlap, and 4 bytes of padding
-	my $hdr = pack('LLllffQLLLLlL', $submit_kind_tokenize, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0);
+	# struct dr1_submit: ... n_choices, chunk_overlap, sparse_budget,
+	# sparse_min_context, and 4 bytes of padding
+	my $hdr = pack('LLllffQLLLLlllL', $submit_kind_tokenize, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0);
 	my $tok = $hdr . pack('L', 4) . 'user' . pack('L', 2) . 'hi';
 	syswrite($ours, frame($submit, 7, 'garbage'));
 	syswrite($ours, pack('LLQ', $frame_max + 1, $submit, 8));
