@@ -582,10 +582,6 @@ attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t
 	struct forward_scratch *s = ic->scratch;
 	int32_t		kv_dim = hp->n_head_kv * hp->head_dim;
 	struct attention_task at = {ic, il, T};
-	bool		sparse = false;
-
-	for (int32_t t = 0; t < T && !sparse; t++)
-		sparse = s->tok_budget[t] > 0;
 	for_each_token(ic, T, norm_token, l->attn_norm);
 	acts_forget(s);
 	linear_group(ic, (const struct weight *[]) {&l->wq, &l->wk, &l->wv},
@@ -595,7 +591,7 @@ attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t
 	/* one thread: tokens of a block share its key summary */
 	for (int32_t t = 0; t < T; t++)
 		kv_store(ic->kv, il, s->tok_seq[t], s->tok_pos[t], s->k + t * kv_dim, s->v + t * kv_dim);
-	if (sparse)
+	if (s->n_sparse > 0)
 		threadpool_run(ic->pool, select_worker, &at);
 	threadpool_run(ic->pool, attention_worker, &at);
 	acts_forget(s);
@@ -705,6 +701,7 @@ run_to_last_ffn(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs,
 	int32_t		d = m->hp.n_embd;
 	int32_t		t = 0;
 
+	s->n_sparse = 0;
 	for (int i = 0; i < n_seqs; i++)
 		for (int32_t j = 0; j < batch[i].n_tokens; j++, t++)
 		{
@@ -713,6 +710,7 @@ run_to_last_ffn(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs,
 			s->tok_index[t] = j;
 			s->tok_pos[t] = batch[i].seq->n_tokens + j;
 			s->tok_budget[t] = sparse_token_budget(&batch[i].sparse, s->tok_pos[t]);
+			s->n_sparse += s->tok_budget[t] > 0;
 			weight_row_f32(&m->tok_embd, batch[i].tokens[j], s->x + (size_t) t * d);
 		}
 	for_each_token(ic, T, rope_angles_token, NULL);

@@ -45,6 +45,7 @@ struct forward_scratch
 	/* sparse attention: each token's budget (0: dense) and the blocks
 	 * chosen for it per KV head in the current layer */
 	int32_t    *tok_budget;		/* [T] */
+	int32_t		n_sparse;		/* tokens with a budget in this pass */
 	int32_t    *sel_blocks;		/* [T][n_head_kv][max_blocks] */
 	int32_t    *sel_count;		/* [T][n_head_kv] */
 	float	   *sel_bounds;		/* [n_threads][2 * max_blocks] */

@@ -181,8 +181,9 @@ scheduler_submit(struct scheduler *s, const struct token_list *prompt,
 		(p->sparse.budget < DR1_SPARSE_BUDGET_MIN || p->sparse.budget > DR1_SPARSE_BUDGET_MAX ||
 		 p->sparse.min_context < 0))
 	{
-		err_set(err, "sparse_budget must be between %d and %d tokens, got %d",
-				DR1_SPARSE_BUDGET_MIN, DR1_SPARSE_BUDGET_MAX, p->sparse.budget);
+		err_set(err, "sparse attention: the budget must be between %d and %d tokens and the "
+				"minimum context at least 0, got %d and %d", DR1_SPARSE_BUDGET_MIN,
+				DR1_SPARSE_BUDGET_MAX, p->sparse.budget, p->sparse.min_context);
 		return NULL;
 	}
 	r = calloc(1, sizeof *r);

@@ -20,6 +20,7 @@
 #include "storage/dsm.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
+#include "utils/guc.h"
 
 #include "dr1_limits.h"	/* the limits of one call (README) */
 #include "protocol.h"
@@ -58,7 +59,6 @@ enum dr1_kv_cache_type
 	DR1_KV_Q8_0
 };
 
-extern const char *const kv_cache_type_names[];
 
 /* deepseek_r1.sparse_attention and the sparse argument of generate; the
  * values of the engine's enum sparse_mode */
@@ -68,6 +68,15 @@ enum dr1_sparse_mode
 	DR1_SPARSE_ON,
 	DR1_SPARSE_AUTO
 };
+
+/* The names and values of the enum settings above (pg_init.c): the name of
+ * a value ("?" for none), the value of a name (exactly as written; -1 for
+ * none). */
+extern const struct config_enum_entry dr1_device_options[];
+extern const struct config_enum_entry dr1_kv_cache_type_options[];
+extern const struct config_enum_entry dr1_sparse_options[];
+extern const char *dr1_option_name(const struct config_enum_entry *options, int value);
+extern int	dr1_option_value(const struct config_enum_entry *options, const char *name);
 
 /*
  * The two resident models, each served by its own engine process

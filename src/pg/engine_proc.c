@@ -28,7 +28,6 @@
 #define ENGINE_FD 3
 #define ENGINE_READ_MAX ((size_t) 4 << 20)	/* bytes read per wake-up at most */
 
-static const char *const device_names[] = {"auto", "cpu", "cuda"};
 
 /* The model file a role serves ("" when not set). */
 const char *
@@ -49,7 +48,7 @@ dr1_engine_settings(DR1Role role, char *buf, Size size)
 				 dr1_engine_program ? dr1_engine_program : "", dr1_threads);
 	else
 		snprintf(buf, size, "%s|%s|%s|%d|%d|%d|%d|%d|%d", dr1_role_model(role),
-				 dr1_engine_program ? dr1_engine_program : "", device_names[dr1_device],
+				 dr1_engine_program ? dr1_engine_program : "", dr1_option_name(dr1_device_options, dr1_device),
 				 dr1_threads, dr1_context_length, dr1_kv_cache_memory, dr1_max_batch,
 				 dr1_prefix_sharing, dr1_kv_cache_type);
 }
@@ -139,7 +138,7 @@ dr1_engine_start(DR1Engine *e, DR1Role role, char *err, Size errsize)
 	else
 	{
 		argv[n++] = "--device";
-		argv[n++] = (char *) device_names[dr1_device];
+		argv[n++] = (char *) dr1_option_name(dr1_device_options, dr1_device);
 		argv[n++] = "-c";
 		argv[n++] = ctx;
 		argv[n++] = "--kv-bytes";
@@ -149,7 +148,7 @@ dr1_engine_start(DR1Engine *e, DR1Role role, char *err, Size errsize)
 		argv[n++] = "--prefix-sharing";
 		argv[n++] = dr1_prefix_sharing ? "on" : "off";
 		argv[n++] = "--kv-type";
-		argv[n++] = (char *) kv_cache_type_names[dr1_kv_cache_type];
+		argv[n++] = (char *) dr1_option_name(dr1_kv_cache_type_options, dr1_kv_cache_type);
 	}
 	argv[n] = NULL;
 

@@ -72,13 +72,7 @@ sparse_args(FunctionCallInfo fcinfo, int i, struct dr1_submit *h)
 	{
 		char	   *s = text_to_cstring(PG_GETARG_TEXT_PP(i));
 
-		if (strcmp(s, "off") == 0)
-			mode = DR1_SPARSE_OFF;
-		else if (strcmp(s, "on") == 0)
-			mode = DR1_SPARSE_ON;
-		else if (strcmp(s, "auto") == 0)
-			mode = DR1_SPARSE_AUTO;
-		else
+		if ((mode = dr1_option_value(dr1_sparse_options, s)) < 0)
 			bad_argument("sparse must be off, on or auto, not \"%s\"", s);
 	}
 	if (budget < DR1_SPARSE_BUDGET_MIN || budget > DR1_SPARSE_BUDGET_MAX)

@@ -50,27 +50,43 @@ char	   *dr1_engine_program = NULL;
 int			dr1_engine_watchdog = ENGINE_WATCHDOG_DEFAULT_MS;
 int			dr1_load_timeout = LOAD_TIMEOUT_DEFAULT_MS;
 
-static const struct config_enum_entry device_options[] = {
+const struct config_enum_entry dr1_device_options[] = {
 	{"auto", DR1_DEVICE_AUTO, false},
 	{"cpu", DR1_DEVICE_CPU, false},
 	{"cuda", DR1_DEVICE_CUDA, false},
 	{NULL, 0, false}
 };
 
-static const struct config_enum_entry kv_cache_type_options[] = {
+const struct config_enum_entry dr1_kv_cache_type_options[] = {
 	{"f16", DR1_KV_F16, false},
 	{"q8_0", DR1_KV_Q8_0, false},
 	{NULL, 0, false}
 };
 
-const char *const kv_cache_type_names[] = {"f16", "q8_0"};
-
-static const struct config_enum_entry sparse_options[] = {
+const struct config_enum_entry dr1_sparse_options[] = {
 	{"off", DR1_SPARSE_OFF, false},
 	{"on", DR1_SPARSE_ON, false},
 	{"auto", DR1_SPARSE_AUTO, false},
 	{NULL, 0, false}
 };
+
+const char *
+dr1_option_name(const struct config_enum_entry *options, int value)
+{
+	for (; options->name; options++)
+		if (options->val == value)
+			return options->name;
+	return "?";
+}
+
+int
+dr1_option_value(const struct config_enum_entry *options, const char *name)
+{
+	for (; options->name; options++)
+		if (strcmp(options->name, name) == 0)
+			return options->val;
+	return -1;
+}
 
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -106,7 +122,7 @@ define_settings(void)
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomEnumVariable("deepseek_r1.device",
 							 "Where the engine runs the model: auto, cpu or cuda.",
-							 NULL, &dr1_device, DR1_DEVICE_AUTO, device_options,
+							 NULL, &dr1_device, DR1_DEVICE_AUTO, dr1_device_options,
 							 PGC_SIGHUP, 0, check_device, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.threads",
 							"CPU threads of the engine process (0: one per core).",
@@ -130,11 +146,11 @@ define_settings(void)
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("deepseek_r1.kv_cache_type",
 							 "How the KV cache stores keys and values: f16, or q8_0 (about half the memory).",
-							 NULL, &dr1_kv_cache_type, DR1_KV_F16, kv_cache_type_options,
+							 NULL, &dr1_kv_cache_type, DR1_KV_F16, dr1_kv_cache_type_options,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("deepseek_r1.sparse_attention",
 							 "Dynamic sparse attention while decoding: off, on, or auto (from sparse_min_context).",
-							 NULL, &dr1_sparse_attention, DR1_SPARSE_OFF, sparse_options,
+							 NULL, &dr1_sparse_attention, DR1_SPARSE_OFF, dr1_sparse_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("deepseek_r1.sparse_budget",
 							"Tokens of context one decode step attends to under sparse attention.",

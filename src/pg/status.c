@@ -123,7 +123,7 @@ dr1_status(PG_FUNCTION_ARGS)
 	nulls[k] = !emb->engine_pid;
 	v[k++] = Int32GetDatum(emb->engine_pid);
 	nulls[k] = nulls[k + 1] = gen->state != DR1_STATE_READY;
-	v[k++] = CStringGetTextDatum(kv_cache_type_names[gen->kv_cache_type]);
+	v[k++] = CStringGetTextDatum(dr1_option_name(dr1_kv_cache_type_options, gen->kv_cache_type));
 	v[k++] = Int64GetDatum((int64) gen->kv_blocks_total * DR1_KV_BLOCK_TOKENS);
 	Assert(k == STATUS_COLS);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);

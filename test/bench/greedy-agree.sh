@@ -35,6 +35,9 @@ q8_0:--kv-type q8_0"}
 die() { echo "greedy-agree.sh: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "$bin is not built (make bin/deepseek-r1)"
 [ -f "$model" ] || die "no model file $model"
+# shellcheck source=test/bench/configs.sh
+. test/bench/configs.sh
+read_configs "$configs"
 work=$(mktemp -d /tmp/dr1-greedy.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -72,13 +75,12 @@ echo "|---|---|---:|"
 for p in "$work"/p1.txt "$work"/p2.txt "$work"/p3.txt; do
 	# shellcheck disable=SC2086
 	ref=$(ids "$p" $base)
-	while IFS= read -r line; do
-		[ -n "$line" ] || continue
+	for i in "${!labels[@]}"; do
 		# shellcheck disable=SC2086
-		got=$(ids "$p" $base ${line#*:})
+		got=$(ids "$p" $base ${argss[$i]})
 		read -r k of <<<"$(agree "$ref" "$got")"
-		echo "| $(basename "$p") | ${line%%:*} | $k of $of |"
-	done <<<"$configs"
+		echo "| $(basename "$p") | ${labels[$i]} | $k of $of |"
+	done
 done
 echo
 echo "base: \`$base\`; $(basename "$model"), $n tokens greedy, prompts of $bytes bytes"
