@@ -151,10 +151,17 @@ int			launch_add_bias(float *y, const float *bias, int T, int64_t n,
 int			launch_gather_rows(float *dst, const float *src, const int32_t *rows, int n_rows,
 							   int64_t n, cudaStream_t st, char *err);
 
-/* argmax.cu: out[r] = the index of the largest of x[r][0..n), the lowest
- * on ties, NaN losing to anything (sampler.c). */
+/* top_logits.cu: out[r] = the index of the largest of x[r][0..n), the
+ * lowest on ties, NaN losing to anything (sampler.c's logits_argmax). */
 int			launch_argmax(const float *x, int n_rows, int64_t n, int32_t *out,
 						  cudaStream_t st, char *err);
+
+/* top_logits.cu: the k_of_row[r] first candidates of row r (top_logits.h's
+ * order; k 0: none) at ids + off_of_row[r] and vals + off_of_row[r];
+ * k <= TOP_LOGITS_MAX, min(k, n) written. */
+int			launch_top_logits(const float *x, int n_rows, int64_t n, const int32_t *k_of_row,
+							  const int32_t *off_of_row, int32_t *ids, float *vals,
+							  cudaStream_t st, char *err);
 
 /* The dense type cuBLAS multiplies for a weight type (dequantized weights
  * are F16). */

@@ -22,11 +22,14 @@
 #include "kv_cache.h"
 #include "ops.h"
 #include "quant.h"
+#include "sampler.h"
 #include "sparse.h"
+#include "top_logits.h"
 
 #include "../../kernels/attn_plan.h"
 #include "../../kernels/qblock.h"
 #include "../../kernels/sparse_plan.h"
+#include "../../kernels/topk_plan.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -925,6 +928,139 @@ test_exp(void)
 	CHECK(bad == 0, "attn_exp differs from expf_poly at %d points", bad);
 }
 
+/* ---- sampling's candidates (topk_plan.h) ------------------------------------ */
+
+/*
+ * topk_kernel's steps for one row, thread by thread: the four histogram
+ * passes, the tied tokens' places from the threads' exclusive sums, the
+ * bitonic sort.  Returns how many tokens the last pass took.
+ */
+static int32_t
+emulate_topk(const float *row, int64_t n, int32_t k, int32_t *ids, float *vals)
+{
+	static int64_t before[TOPK_THREADS];
+	uint64_t	kept[TOP_LOGITS_MAX];
+	uint32_t	hist[TOPK_BINS];
+	uint32_t	prefix = 0;
+	int32_t		k_rem;
+	int64_t		all_tied = 0;
+	int32_t		n_taken = 0;
+
+	k = k < n ? k : (int32_t) n;
+	k_rem = k;
+	for (int p = 0; p < TOPK_PASSES; p++)
+	{
+		memset(hist, 0, sizeof hist);
+		for (int64_t i = 0; i < n; i++)
+			if (topk_matches(topk_rank(row[i]), prefix, p))
+				hist[topk_digit(topk_rank(row[i]), p)]++;
+		prefix |= topk_pick(hist, &k_rem) << (24 - 8 * p);
+	}
+	for (int t = 0; t < TOPK_THREADS; t++)
+	{
+		int64_t		b,
+					e;
+
+		topk_chunk(n, t, &b, &e);
+		before[t] = all_tied;
+		for (int64_t i = b; i < e; i++)
+			all_tied += topk_rank(row[i]) == prefix;
+	}
+	for (int t = 0; t < TOPK_THREADS; t++)
+	{
+		int64_t		b,
+					e,
+					at = before[t];
+
+		topk_chunk(n, t, &b, &e);
+		for (int64_t i = b; i < e; i++)
+		{
+			uint32_t	r = topk_rank(row[i]);
+
+			if ((r > prefix || (r == prefix && topk_take_tied(prefix, at++, all_tied, k_rem))) &&
+				n_taken++ < TOP_LOGITS_MAX)
+				kept[n_taken - 1] = topk_key(row[i], (int32_t) i);
+		}
+	}
+	for (int i = n_taken; i < TOP_LOGITS_MAX; i++)
+		kept[i] = 0;
+	for (int size = 2; size <= TOP_LOGITS_MAX; size *= 2)
+		for (int stride = size / 2; stride > 0; stride /= 2)
+			for (int i = 0; i < TOP_LOGITS_MAX; i++)
+				topk_exchange(kept, i, size, stride);
+	for (int32_t j = 0; j < k; j++)
+	{
+		ids[j] = topk_key_id(kept[j]);
+		vals[j] = row[ids[j]];
+	}
+	return n_taken;
+}
+
+/* argmax_kernel: the largest key. */
+static int32_t
+emulate_argmax(const float *row, int64_t n)
+{
+	uint64_t	best = 0;
+
+	for (int64_t i = 0; i < n; i++)
+		best = topk_key(row[i], (int32_t) i) > best ? topk_key(row[i], (int32_t) i) : best;
+	return topk_key_id(best);
+}
+
+/* Logits of a few distinct values (ties), with signed zeros, masked
+ * tokens, and by style infinities or NaNs, or nothing but those. */
+static void
+candidate_row(float *row, int64_t n, int style)
+{
+	static const float odd[] = {-0.0f, 0.0f, -INFINITY, INFINITY, NAN};
+
+	for (int64_t i = 0; i < n; i++)
+	{
+		uint32_t	u = rnd();
+
+		row[i] = style == 4 ? odd[2 + u % 3 / 2 * 2]	/* -inf and NaN only */
+			: u % 16 == 0 ? odd[u / 16 % (style == 3 ? 5 : 3)]
+			: style == 1 ? rndf() * 30.0f : (float) (int) (rnd() % 9) - 4.0f;
+	}
+}
+
+static void
+test_top_candidates(void)
+{
+	static const int64_t sizes[] = {1, 7, 300, 1023, 1024, 1025, 5000, 151936};
+	static const int32_t ks[] = {2, 3, 40, 255, TOP_LOGITS_MAX};
+	struct top_logits ref;
+	int32_t		ids[TOP_LOGITS_MAX];
+	float		vals[TOP_LOGITS_MAX];
+	int			rows = 0;
+	int			bad = 0;
+
+	for (size_t a = 0; a < sizeof sizes / sizeof sizes[0]; a++)
+	{
+		float	   *row = malloc(sizes[a] * sizeof(float));
+
+		for (int style = 0; style < 5; style++)
+		{
+			candidate_row(row, sizes[a], style);
+			bad += emulate_argmax(row, sizes[a]) != logits_argmax(row, (int32_t) sizes[a], NULL);
+			for (size_t b = 0; b < sizeof ks / sizeof ks[0] && (sizes[a] < 100000 || b % 2 == 0); b++)
+			{
+				int32_t		k = ks[b];
+				int32_t		n_kept = emulate_topk(row, sizes[a], k, ids, vals);
+
+				top_logits_of_row(row, (int32_t) sizes[a], k, &ref);
+				bad += n_kept != ref.n;
+				for (int32_t j = 0; j < ref.n; j++)
+					bad += ids[j] != ref.id[j] || memcmp(&vals[j], &ref.logit[j], sizeof(float)) != 0;
+				rows++;
+			}
+		}
+		free(row);
+	}
+	CHECK(bad == 0, "the device's candidates differ from top_logits_of_row %d times (%d rows)",
+		  bad, rows);
+}
+
 int
 main(void)
 {
@@ -960,5 +1096,6 @@ main(void)
 	}
 	test_select(4, 4, 64, &n_nan, &n_ties);	/* group 1: a zero query sum meets inf */
 	CHECK(n_nan > 0 && n_ties > 0, "the selection met %d NaN bounds and %d ties", n_nan, n_ties);
+	test_top_candidates();
 	return check_done("test_cuda_emul");
 }
