@@ -800,6 +800,8 @@ linear(struct cuda_backend *cb, const struct dev_weight *w, const float *x, int 
 		a.out_stride = w->rows;
 		a.bias = bias;
 		a.accumulate = accumulate;
+		a.split = mv_choose_split(w->rows, w->cols / qb_shape_of(w->type).block_elems *
+								  qb_shape_of(w->type).units, cb->n_sm);
 		if (launch_matvec(&a, cb->st, err) != 0)
 			return -1;
 	}

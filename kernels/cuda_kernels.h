@@ -13,6 +13,7 @@
 #include <cublas_v2.h>
 
 #include "cuda_common.cuh"
+#include "matvec_plan.h"
 
 /* act_quant.cu: x [T][n] -> the activation rows a weight of type w is dotted
  * with (quant_act_type(w): Q8_0, Q8_1, Q8_K, F16, BF16 or F32), byte for
@@ -27,7 +28,8 @@ int			launch_act_dense(enum dtype act, const float *x, int T, int64_t n, void *o
 							 cudaStream_t st, char *err);
 
 /* matvec.cu: out[t][r] (out_stride apart) = row r of w . activation row t
- * (+ bias[r]), or += that when accumulate; T <= QB_MAX_T. */
+ * (+ bias[r]), or += that when accumulate; T <= QB_MAX_T; split warps per
+ * row (matvec_plan.h: mv_choose_split of the shape and the GPU). */
 struct matvec_args
 {
 	enum dtype	type;
@@ -42,6 +44,7 @@ struct matvec_args
 	int64_t		out_stride;
 	const float *bias;
 	bool		accumulate;
+	int			split;
 };
 
 int			launch_matvec(const struct matvec_args *a, cudaStream_t st, char *err);

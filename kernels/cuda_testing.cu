@@ -150,7 +150,12 @@ cuda_test_linear(enum dtype type, const void *w, int64_t rows, int64_t cols, con
 	}
 	else if (rc == 0)
 	{
-		rc = launch_quantize_act(at, dx, T, cols, dact, act_row_bytes, 0, err);
+		int			n_sm = 1;
+
+		if (cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess)
+			rc = err_set(err, "cuda: cannot read the SM count");
+		if (rc == 0)
+			rc = launch_quantize_act(at, dx, T, cols, dact, act_row_bytes, 0, err);
 		for (int t0 = 0; rc == 0 && t0 < T; t0 += QB_MAX_T)
 		{
 			struct matvec_args a;
@@ -167,6 +172,8 @@ cuda_test_linear(enum dtype type, const void *w, int64_t rows, int64_t cols, con
 			a.out_stride = rows;
 			a.bias = dbias;
 			a.accumulate = false;
+			a.split = mv_choose_split(rows, cols / qb_shape_of(type).block_elems *
+									  qb_shape_of(type).units, n_sm);
 			rc = launch_matvec(&a, 0, err);
 		}
 	}

@@ -27,6 +27,7 @@
 #include "top_logits.h"
 
 #include "../../kernels/attn_plan.h"
+#include "../../kernels/matvec_plan.h"
 #include "../../kernels/qblock.h"
 #include "../../kernels/sparse_plan.h"
 #include "../../kernels/topk_plan.h"
@@ -90,30 +91,76 @@ random_row(enum dtype t, uint8_t *row, int64_t cols)
 	}
 }
 
-/* The unit loop of the mat-vec kernel for one row: lane u % 32 takes unit
- * u, then the lanes are summed as a warp reduction sums them. */
+/*
+ * The mat-vec kernel for one row split over `split` warps (matvec_plan.h):
+ * each lane's groups in order, the warp's butterfly (lane 0's order), the
+ * splits added in order.  Counts in seen[] how often each unit was read.
+ */
 static void
 emulate_row(enum dtype t, const uint8_t *row, int64_t cols, const uint8_t *act,
-			size_t act_row_bytes, int T, float *out)
+			size_t act_row_bytes, int T, int split, int *seen, float *out)
 {
 	struct qb_shape s = qb_shape_of(t);
 	int64_t		units = cols / s.block_elems * s.units;
-	float		lane[32][QB_MAX_T];
+	int			g = mv_group(t);
+	float		part[MV_MAX_SPLIT][QB_MAX_T];
 
-	memset(lane, 0, sizeof lane);
-	for (int64_t u = 0; u < units; u++)
+	for (int k = 0; k < split; k++)
 	{
-		int64_t		b = u / s.units;
+		float		lane[32][QB_MAX_T];
+		int64_t		begin,
+					end;
 
-		qb_unit(t, row + b * s.block_bytes, (int) (u % s.units), act + b * s.act_bytes,
-				act_row_bytes, T, lane[u % 32]);
+		memset(lane, 0, sizeof lane);
+		mv_split_range(units, split, k, g, &begin, &end);
+		for (int l = 0; l < 32; l++)
+			for (int64_t u = begin + g * l; u < end; u += 32 * g)
+			{
+				int64_t		b = u / s.units;
+
+				for (int j = 0; j < g; j++)
+					seen[u + j]++;
+				qb_group(t, row + b * s.block_bytes, (int) (u % s.units),
+							  act + b * s.act_bytes, act_row_bytes, T, lane[l]);
+			}
+		for (int off = 16; off > 0; off /= 2)
+			for (int l = 0; l < off; l++)
+				for (int i = 0; i < T; i++)
+					lane[l][i] += lane[l + off][i];
+		memcpy(part[k], lane[0], sizeof part[k]);
 	}
-	for (int off = 16; off > 0; off /= 2)
-		for (int l = 0; l < off; l++)
-			for (int i = 0; i < T; i++)
-				lane[l][i] += lane[l + off][i];
 	for (int i = 0; i < T; i++)
-		out[i] = lane[0][i];
+	{
+		out[i] = part[0][i];
+		for (int k = 1; k < split; k++)
+			out[i] += part[k][i];
+	}
+}
+
+/* A group reads 16 aligned bytes and gives its units' terms bit for bit. */
+static void
+test_groups(enum dtype t, const uint8_t *row, int64_t cols, const uint8_t *act, size_t act_bytes,
+			int T)
+{
+	struct qb_shape s = qb_shape_of(t);
+	int			bad = 0;
+
+	if (mv_group(t) == 1)
+		return;
+	CHECK(s.block_bytes % 16 == 0 && s.units % 4 == 0, "%s: blocks of %d bytes cannot be read "
+		  "16 bytes at a time", dtype_name(t), s.block_bytes);
+	for (int64_t b = 0; b < cols / s.block_elems; b++)
+		for (int u = 0; u < s.units; u += 4)
+		{
+			float		one[QB_MAX_T] = {0},
+						four[QB_MAX_T] = {0};
+
+			qb_group(t, row + b * s.block_bytes, u, act + b * s.act_bytes, act_bytes, T, four);
+			for (int j = 0; j < 4; j++)
+				qb_unit(t, row + b * s.block_bytes, u + j, act + b * s.act_bytes, act_bytes, T, one);
+			bad += memcmp(one, four, sizeof one) != 0;
+		}
+	CHECK(bad == 0, "%s: %d groups differ from their four units", dtype_name(t), bad);
 }
 
 static void
@@ -141,7 +188,17 @@ test_units(enum dtype t, int64_t cols)
 				x[k] = rndf() * (k % 97 == 0 ? 8.0f : 1.0f);
 			quantize_row_act_ref(at, x, act + i * act_bytes, cols);
 		}
-		emulate_row(t, row, cols, act, act_bytes, T, got);
+		int			split = 1 << rep % 3;	/* every split the kernel takes */
+		int			units = (int) (cols / qb_shape_of(t).block_elems * qb_shape_of(t).units);
+		int		   *seen = calloc(units, sizeof(int));
+		int			twice = 0;
+
+		emulate_row(t, row, cols, act, act_bytes, T, split, seen, got);
+		for (int u = 0; u < units; u++)
+			twice += seen[u] != 1;
+		CHECK(twice == 0, "%s, %d columns, split %d: %d units not read exactly once",
+			  dtype_name(t), (int) cols, split, twice);
+		test_groups(t, row, cols, act, act_bytes, T);
 		dequantize_row_ref(t, row, w, cols);
 		for (int i = 0; i < T; i++)
 		{
@@ -155,10 +212,12 @@ test_units(enum dtype t, int64_t cols)
 				  "%s unit dot row %d: %.9g vs reference %.9g (magnitude %.3g)",
 				  dtype_name(t), i, got[i], ref, mag);
 			/* a row alone gives bit for bit what it gives in a batch */
-			emulate_row(t, row, cols, act + i * act_bytes, act_bytes, 1, &one);
+			memset(seen, 0, units * sizeof(int));
+			emulate_row(t, row, cols, act + i * act_bytes, act_bytes, 1, split, seen, &one);
 			CHECK(memcmp(&one, &got[i], sizeof one) == 0, "%s: batch of %d differs from alone",
 				  dtype_name(t), T);
 		}
+		free(seen);
 		for (int64_t b = 0; b < cols / qb_shape_of(t).block_elems; b++)
 			for (int e = 0; e < qb_shape_of(t).block_elems; e++)
 			{
@@ -175,6 +234,36 @@ test_units(enum dtype t, int64_t cols)
 	free(x);
 	free(w);
 	free(y);
+}
+
+/*
+ * mv_choose_split on the matrices of the 1.5B and 7B shapes (Q4_K rows of
+ * 32 units per 256 columns) for an H200 (132 SMs) and an A100 (108): a
+ * power of two the block divides, splits of at least MV_MIN_SPLIT_UNITS,
+ * and the short-and-wide ones (down: 1536 x 8960) split.
+ */
+static void
+test_split_choice(void)
+{
+	static const int64_t shapes[][2] = {
+		{1536, 1536}, {256, 1536}, {8960, 1536}, {1536, 8960}, {151936, 1536},
+		{3584, 3584}, {512, 3584}, {18944, 3584}, {3584, 18944}, {152064, 3584},
+	};
+	static const int sms[] = {132, 108};
+
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+		for (size_t j = 0; j < 2; j++)
+		{
+			int64_t		units = shapes[i][1] / 256 * 32;
+			int			split = mv_choose_split(shapes[i][0], units, sms[j]);
+
+			CHECK(split >= 1 && split <= MV_MAX_SPLIT && MV_BLOCK_WARPS % split == 0 &&
+				  (split == 1 || units / split >= MV_MIN_SPLIT_UNITS),
+				  "split %d for %lld x %lld", split, (long long) shapes[i][0],
+				  (long long) shapes[i][1]);
+			if (shapes[i][0] == 1536 && shapes[i][1] == 8960)
+				CHECK(split > 1, "the 1.5B down matrix is not split on %d SMs", sms[j]);
+		}
 }
 
 /* ---- attention ---- */
@@ -1086,7 +1175,9 @@ main(void)
 	{
 		test_units(types[i], 256);
 		test_units(types[i], 1536);
+		test_units(types[i], 8960);
 	}
+	test_split_choice();
 	test_exp();
 	test_plan();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
