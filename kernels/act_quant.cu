@@ -7,18 +7,35 @@
  *
  * One warp per block of 32 (Q8_0, Q8_1) or 256 (Q8_K) elements.  In dense
  * mode the kernels write, instead of the bytes, the values the bytes stand
- * for, in F16, for the cuBLAS path.
+ * for, in F16, for the cuBLAS path.  Each kernel reads its input through
+ * source(): the activations, or SwiGLU of gate and up computed on the fly.
  */
 #include <type_traits>
 
 #include "cuda_kernels.h"
 
+#include "swiglu.h"
+
 #define AQ_WARPS 4
 
+/* Element i of what is quantized: x, or with SWIGLU swiglu(x, up), so that
+ * down's input is never written out (fused, the same element as
+ * swiglu_kernel's). */
+template <bool SWIGLU>
+__device__ __forceinline__ float
+source(const float *x, const float *up, int64_t i)
+{
+	if constexpr (SWIGLU)
+		return swiglu_elem(x[i], up[i]);
+	else
+		return x[i];
+}
+
 /* Q8_0 (with_sum false) or Q8_1: lane i quantizes element i of its block. */
-template <bool WITH_SUM, bool DENSE>
+template <bool WITH_SUM, bool DENSE, bool SWIGLU>
 __global__ void
-quantize_q8_32(const float *x, int64_t n, int64_t n_blocks, uint8_t *out, size_t row_bytes)
+quantize_q8_32(const float *x, const float *up, int64_t n, int64_t n_blocks, uint8_t *out,
+			   size_t row_bytes)
 {
 	int64_t		blk = (int64_t) blockIdx.x * AQ_WARPS + threadIdx.y;
 	int			lane = threadIdx.x;
@@ -32,7 +49,7 @@ quantize_q8_32(const float *x, int64_t n, int64_t n_blocks, uint8_t *out, size_t
 
 	if (blk >= n_blocks)
 		return;
-	v = x[t * n + b * 32 + lane];
+	v = source<SWIGLU>(x, up, t * n + b * 32 + lane);
 	amax = warp_max(fabsf(v));
 	id = amax != 0.0f ? 127.0f / amax : 0.0f;
 	if (isinf(id))
@@ -65,15 +82,16 @@ quantize_q8_32(const float *x, int64_t n, int64_t n_blocks, uint8_t *out, size_t
  * first one on ties (the CPU scans in order).  Lane l holds elements
  * 32j + l, j = 0..7; the 16 bsums are half-warp sums.
  */
-template <bool DENSE>
+template <bool DENSE, bool SWIGLU>
 __global__ void
-quantize_q8_K(const float *x, int64_t n, int64_t n_blocks, uint8_t *out, size_t row_bytes)
+quantize_q8_K(const float *x, const float *up, int64_t n, int64_t n_blocks, uint8_t *out,
+			  size_t row_bytes)
 {
 	int64_t		blk = (int64_t) blockIdx.x * AQ_WARPS + threadIdx.y;
 	int			lane = threadIdx.x;
 	int64_t		t = blk / (n / QK_K);
 	int64_t		b = blk % (n / QK_K);
-	const float *xb;
+	int64_t		base;
 	float		v[8];
 	float		best_abs = 0.0f;
 	float		best = 0.0f;
@@ -82,11 +100,11 @@ quantize_q8_K(const float *x, int64_t n, int64_t n_blocks, uint8_t *out, size_t 
 
 	if (blk >= n_blocks)
 		return;
-	xb = x + t * n + b * QK_K;
+	base = t * n + b * QK_K;
 #pragma unroll
 	for (int j = 0; j < 8; j++)
 	{
-		v[j] = xb[32 * j + lane];
+		v[j] = source<SWIGLU>(x, up, base + 32 * j + lane);
 		if (fabsf(v[j]) > best_abs)
 		{
 			best_abs = fabsf(v[j]);
@@ -149,73 +167,94 @@ quantize_q8_K(const float *x, int64_t n, int64_t n_blocks, uint8_t *out, size_t 
 }
 
 /* F16, BF16 or F32 activations: rounded (or copied) element by element. */
-template <typename OUT>
+template <typename OUT, bool SWIGLU>
 __global__ void
-convert_plain(const float *x, int64_t count, OUT *out)
+convert_plain(const float *x, const float *up, int64_t count, OUT *out)
 {
 	int64_t		i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
+	float		v;
 
 	if (i >= count)
 		return;
+	v = source<SWIGLU>(x, up, i);
 	if constexpr (sizeof(OUT) == 4)
-		out[i] = x[i];
+		out[i] = v;
 	else if constexpr (std::is_same<OUT, __half>::value)
-		out[i] = __float2half_rn(x[i]);
+		out[i] = __float2half_rn(v);
 	else
-		out[i] = __float2bfloat16_rn(x[i]);
+		out[i] = __float2bfloat16_rn(v);
 }
 
+template <bool SWIGLU>
 static int
-launch_plain(enum dtype act, const float *x, int64_t count, void *out, cudaStream_t st, char *err)
+launch_plain(enum dtype act, const float *x, const float *up, int64_t count, void *out,
+			 cudaStream_t st, char *err)
 {
 	unsigned	grid = div_up(count, 256);
 
 	if (act == DTYPE_F32)
-		convert_plain<float> <<<grid, 256, 0, st>>> (x, count, (float *) out);
+		convert_plain<float, SWIGLU> <<<grid, 256, 0, st>>> (x, up, count, (float *) out);
 	else if (act == DTYPE_F16)
-		convert_plain<__half> <<<grid, 256, 0, st>>> (x, count, (__half *) out);
+		convert_plain<__half, SWIGLU> <<<grid, 256, 0, st>>> (x, up, count, (__half *) out);
 	else if (act == DTYPE_BF16)
-		convert_plain<__nv_bfloat16> <<<grid, 256, 0, st>>> (x, count, (__nv_bfloat16 *) out);
+		convert_plain<__nv_bfloat16, SWIGLU> <<<grid, 256, 0, st>>> (x, up, count,
+																		 (__nv_bfloat16 *) out);
 	else
 		return err_set(err, "cuda: no activation format %s", dtype_name(act));
 	CUDA_LAUNCHED(err);
 	return 0;
 }
 
-template <bool DENSE>
+template <bool DENSE, bool SWIGLU>
 static int
-launch_q8(enum dtype act, const float *x, int T, int64_t n, uint8_t *out, size_t row_bytes,
-		  cudaStream_t st, char *err)
+launch_q8(enum dtype act, const float *x, const float *up, int T, int64_t n, uint8_t *out,
+		  size_t row_bytes, cudaStream_t st, char *err)
 {
 	dim3		block(WARP, AQ_WARPS);
 	int64_t		n_blocks = (int64_t) T * (n / (act == DTYPE_Q8_K ? QK_K : 32));
 	unsigned	grid = div_up(n_blocks, AQ_WARPS);
 
 	if (act == DTYPE_Q8_0)
-		quantize_q8_32<false, DENSE> <<<grid, block, 0, st>>> (x, n, n_blocks, out, row_bytes);
+		quantize_q8_32<false, DENSE, SWIGLU> <<<grid, block, 0, st>>> (x, up, n, n_blocks, out, row_bytes);
 	else if (act == DTYPE_Q8_1)
-		quantize_q8_32<true, DENSE> <<<grid, block, 0, st>>> (x, n, n_blocks, out, row_bytes);
+		quantize_q8_32<true, DENSE, SWIGLU> <<<grid, block, 0, st>>> (x, up, n, n_blocks, out, row_bytes);
 	else
-		quantize_q8_K<DENSE> <<<grid, block, 0, st>>> (x, n, n_blocks, out, row_bytes);
+		quantize_q8_K<DENSE, SWIGLU> <<<grid, block, 0, st>>> (x, up, n, n_blocks, out, row_bytes);
 	CUDA_LAUNCHED(err);
 	return 0;
+}
+
+/* Every form of the conversion: quantized bytes or dense values, of x or
+ * of SwiGLU(x, up). */
+template <bool SWIGLU>
+static int
+convert(enum dtype act, bool dense, const float *x, const float *up, int T, int64_t n, void *out,
+		size_t row_bytes, cudaStream_t st, char *err)
+{
+	if (act == DTYPE_Q8_0 || act == DTYPE_Q8_1 || act == DTYPE_Q8_K)
+		return dense ? launch_q8<true, SWIGLU>(act, x, up, T, n, (uint8_t *) out, 0, st, err)
+			: launch_q8<false, SWIGLU>(act, x, up, T, n, (uint8_t *) out, row_bytes, st, err);
+	/* plain formats: rows are contiguous, row_bytes is n elements */
+	return launch_plain<SWIGLU>(act, x, up, (int64_t) T * n, out, st, err);
 }
 
 int
 launch_quantize_act(enum dtype act, const float *x, int T, int64_t n, uint8_t *out,
 					size_t row_bytes, cudaStream_t st, char *err)
 {
-	if (act == DTYPE_Q8_0 || act == DTYPE_Q8_1 || act == DTYPE_Q8_K)
-		return launch_q8<false>(act, x, T, n, out, row_bytes, st, err);
-	/* plain formats: rows are contiguous, row_bytes is n elements */
-	return launch_plain(act, x, (int64_t) T * n, out, st, err);
+	return convert<false>(act, false, x, NULL, T, n, out, row_bytes, st, err);
 }
 
 int
 launch_act_dense(enum dtype act, const float *x, int T, int64_t n, void *out,
 				 cudaStream_t st, char *err)
 {
-	if (act == DTYPE_Q8_0 || act == DTYPE_Q8_1 || act == DTYPE_Q8_K)
-		return launch_q8<true>(act, x, T, n, (uint8_t *) out, 0, st, err);
-	return launch_plain(act, x, (int64_t) T * n, out, st, err);
+	return convert<false>(act, true, x, NULL, T, n, out, 0, st, err);
+}
+
+int
+launch_act_swiglu(enum dtype act, bool dense, const float *gate, const float *up, int T,
+				  int64_t n, void *out, size_t row_bytes, cudaStream_t st, char *err)
+{
+	return convert<true>(act, dense, gate, up, T, n, out, row_bytes, st, err);
 }

@@ -162,6 +162,7 @@ struct cuda_backend
 
 	/* which activations act holds (forward.c's acts_for) */
 	const float *act_src;
+	const float *act_up;		/* not NULL: act holds swiglu(act_src, act_up) */
 	enum dtype	act_type;
 	bool		act_dense;
 
@@ -743,28 +744,33 @@ acts_forget(struct cuda_backend *cb)
 }
 
 /*
- * out[T][w->rows] = x[T][w->cols] . w^T (+ bias), or += when accumulate.
- * Few tokens: the quantized activations against the GGUF blocks, QB_MAX_T
- * tokens per launch.  Many: cuBLAS on dense copies.  The activations are
- * converted once per source (Q, K and V share them, as do gate and up).
+ * out[T][w->rows] = x[T][w->cols] . w^T (+ bias), or += when accumulate;
+ * with up, of swiglu(x, up) instead of x (down's input, never written out:
+ * the SwiGLU is done by the conversion, one launch fewer).  Few tokens:
+ * the quantized activations against the GGUF blocks, QB_MAX_T tokens per
+ * launch.  Many: cuBLAS on dense copies.  The activations are converted
+ * once per source (Q, K and V share them, as do gate and up).
  */
 static int
-linear(struct cuda_backend *cb, const struct dev_weight *w, const float *x, int T,
-	   float *out, const float *bias, bool accumulate, char *err)
+linear(struct cuda_backend *cb, const struct dev_weight *w, const float *x, const float *up,
+	   int T, float *out, const float *bias, bool accumulate, char *err)
 {
 	enum dtype	act_type = quant_act_type(w->type);
 	bool		dense = T >= cb->o.gemm_min_tokens;
 	size_t		act_row_bytes = dtype_row_bytes(act_type, w->cols);
 
-	if (cb->act_src != x || cb->act_type != act_type || cb->act_dense != dense)
+	if (cb->act_src != x || cb->act_up != up || cb->act_type != act_type || cb->act_dense != dense)
 	{
-		int			rc = dense
+		int			rc = up
+			? launch_act_swiglu(act_type, dense, x, up, T, w->cols, cb->act, act_row_bytes, cb->st, err)
+			: dense
 			? launch_act_dense(act_type, x, T, w->cols, cb->act, cb->st, err)
 			: launch_quantize_act(act_type, x, T, w->cols, cb->act, act_row_bytes, cb->st, err);
 
 		if (rc != 0)
 			return -1;
 		cb->act_src = x;
+		cb->act_up = up;
 		cb->act_type = act_type;
 		cb->act_dense = dense;
 	}
@@ -861,9 +867,9 @@ attention_block(struct cuda_backend *cb, int il, const struct pass_shape *ps, ch
 	if (launch_rmsnorm(cb->x, l->attn_norm, NULL, T, hp->n_embd, hp->rms_eps, cb->xn, cb->st, err))
 		return -1;
 	acts_forget(cb);
-	if (linear(cb, &l->wq, cb->xn, T, cb->q, l->bq, false, err) ||
-		linear(cb, &l->wk, cb->xn, T, cb->k, l->bk, false, err) ||
-		linear(cb, &l->wv, cb->xn, T, cb->v, l->bv, false, err) ||
+	if (linear(cb, &l->wq, cb->xn, NULL, T, cb->q, l->bq, false, err) ||
+		linear(cb, &l->wk, cb->xn, NULL, T, cb->k, l->bk, false, err) ||
+		linear(cb, &l->wv, cb->xn, NULL, T, cb->v, l->bv, false, err) ||
 		launch_rope(cb->q, hp->n_head, cb->k, hp->n_head_kv, T, hp->head_dim, hp->rope_dim,
 					cb->rope_table, cb->dev.pos, neox, cb->st, err) ||
 		kv_store_select(cb, il, ps, err))
@@ -888,7 +894,7 @@ attention_block(struct cuda_backend *cb, int il, const struct pass_shape *ps, ch
 	if (launch_attention(&at, cb->st, err) != 0)
 		return -1;
 	acts_forget(cb);
-	return linear(cb, &l->wo, cb->att, T, cb->x, NULL, true, err);
+	return linear(cb, &l->wo, cb->att, NULL, T, cb->x, NULL, true, err);
 }
 
 /* The feed-forward block on T rows of the residual stream x. */
@@ -901,12 +907,11 @@ ffn_block(struct cuda_backend *cb, int il, float *x, int T, char *err)
 	if (launch_rmsnorm(x, l->ffn_norm, NULL, T, hp->n_embd, hp->rms_eps, cb->xn, cb->st, err))
 		return -1;
 	acts_forget(cb);
-	if (linear(cb, &l->gate, cb->xn, T, cb->gate, NULL, false, err) ||
-		linear(cb, &l->up, cb->xn, T, cb->up, NULL, false, err) ||
-		launch_swiglu(cb->gate, cb->gate, cb->up, (int64_t) T * hp->n_ff, cb->st, err))
+	if (linear(cb, &l->gate, cb->xn, NULL, T, cb->gate, NULL, false, err) ||
+		linear(cb, &l->up, cb->xn, NULL, T, cb->up, NULL, false, err))
 		return -1;
 	acts_forget(cb);
-	return linear(cb, &l->down, cb->gate, T, x, NULL, true, err);
+	return linear(cb, &l->down, cb->gate, cb->up, T, x, NULL, true, err);
 }
 
 /* Every launch of one forward pass; no host synchronisation inside. */
@@ -935,7 +940,7 @@ run_pass(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
 					   cb->xn, cb->st, err))
 		return -1;
 	acts_forget(cb);
-	if (linear(cb, &cb->output, cb->xn, ps->n_out, cb->logits, NULL, false, err) != 0)
+	if (linear(cb, &cb->output, cb->xn, NULL, ps->n_out, cb->logits, NULL, false, err) != 0)
 		return -1;
 	return ps->top ? launch_top_logits(cb->logits, ps->n_out, hp->n_vocab, cb->dev.top_k,
 									   cb->dev.top_off, cb->top_ids, cb->top_vals, cb->st, err) : 0;

@@ -27,6 +27,11 @@ int			launch_quantize_act(enum dtype act, const float *x, int T, int64_t n,
 int			launch_act_dense(enum dtype act, const float *x, int T, int64_t n, void *out,
 							 cudaStream_t st, char *err);
 
+/* act_quant.cu: either of the two above (dense or not) for the values
+ * swiglu(gate, up) [T][n] (swiglu.h), never written out: down's input. */
+int			launch_act_swiglu(enum dtype act, bool dense, const float *gate, const float *up, int T,
+							  int64_t n, void *out, size_t row_bytes, cudaStream_t st, char *err);
+
 /* matvec.cu: out[t][r] (out_stride apart) = row r of w . activation row t
  * (+ bias[r]), or += that when accumulate; T <= QB_MAX_T; split warps per
  * row (matvec_plan.h: mv_choose_split of the shape and the GPU). */

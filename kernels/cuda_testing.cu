@@ -68,6 +68,21 @@ cuda_test_quantize_act(enum dtype act, const float *x, int T, int64_t n, void *o
 	return finish(&b, rc, out, dout, T * row_bytes, err);
 }
 
+extern "C" int
+cuda_test_quantize_swiglu(enum dtype act, const float *gate, const float *up, int T, int64_t n,
+						  void *out, char *err)
+{
+	struct bufs b = {{0}, 0};
+	size_t		row_bytes = dtype_row_bytes(act, n);
+	float	   *dg = (float *) buf_new(&b, T * n * sizeof(float), gate, err);
+	float	   *du = (float *) buf_new(&b, T * n * sizeof(float), up, err);
+	uint8_t    *dout = (uint8_t *) buf_new(&b, T * row_bytes, NULL, err);
+	int			rc = dg && du && dout
+		? launch_act_swiglu(act, false, dg, du, T, n, dout, row_bytes, 0, err) : -1;
+
+	return finish(&b, rc, out, dout, T * row_bytes, err);
+}
+
 __global__ void
 widen(const void *src, enum dtype t, int64_t n, float *dst)
 {

@@ -159,6 +159,39 @@ test_quantize_act(void)
 	}
 }
 
+/* down's input: SwiGLU fused into the conversion, bytes equal to the
+ * CPU's swiglu then quantize_row_act_ref. */
+static void
+test_quantize_swiglu(void)
+{
+	static const enum dtype acts[] = {DTYPE_Q8_0, DTYPE_Q8_1, DTYPE_Q8_K, DTYPE_F16};
+	char		err[ERR_MAX];
+	int			T = 3;
+	int64_t		n = 8960;
+	float	   *g = random_floats(T * n, 12.0f);
+	float	   *u = random_floats(T * n, 3.0f);
+	float	   *h = malloc(T * n * sizeof(float));
+
+	swiglu(h, g, u, (int) (T * n));
+	for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+	{
+		size_t		rb = dtype_row_bytes(acts[i], n);
+		uint8_t    *ref = calloc(T, rb);
+		uint8_t    *got = calloc(T, rb);
+
+		for (int t = 0; t < T; t++)
+			quantize_row_act_ref(acts[i], h + t * n, ref + t * rb, n);
+		CHECK(cuda_test_quantize_swiglu(acts[i], g, u, T, n, got, err) == 0, "%s", err);
+		CHECK(memcmp(ref, got, T * rb) == 0, "quantize %s of swiglu: bytes differ from the CPU's",
+			  dtype_name(acts[i]));
+		free(ref);
+		free(got);
+	}
+	free(g);
+	free(u);
+	free(h);
+}
+
 static void
 test_dequant(void)
 {
@@ -602,6 +635,7 @@ test_kernels(void)
 	test_rope_kernel(ROPE_ADJACENT, 128, true);
 	test_rope_kernel(ROPE_NEOX, 64, false);
 	test_swiglu_kernel();
+	test_quantize_swiglu();
 	test_argmax_kernel();
 	test_attention_kernel(12, 2, 128);
 	test_attention_kernel(28, 4, 128);

@@ -30,6 +30,7 @@
 #include "../../kernels/matvec_plan.h"
 #include "../../kernels/qblock.h"
 #include "../../kernels/sparse_plan.h"
+#include "../../kernels/swiglu.h"
 #include "../../kernels/topk_plan.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -264,6 +265,40 @@ test_split_choice(void)
 			if (shapes[i][0] == 1536 && shapes[i][1] == 8960)
 				CHECK(split > 1, "the 1.5B down matrix is not split on %d SMs", sms[j]);
 		}
+}
+
+/* The SwiGLU element the kernels apply (swiglu.h; fused into down's
+ * input quantization) against ops.c's swiglu, bit for bit, from tiny to
+ * overflowing gates. */
+static void
+test_swiglu(void)
+{
+	enum
+	{
+		N = 20011
+	};
+	static const float odd[] = {0.0f, -0.0f, 88.7f, -88.7f, 104.0f, -104.0f, 1e-30f, INFINITY, -INFINITY};
+	float	   *g = malloc(N * sizeof(float));
+	float	   *u = malloc(N * sizeof(float));
+	float	   *h = malloc(N * sizeof(float));
+	int			bad = 0;
+
+	for (int i = 0; i < N; i++)
+	{
+		g[i] = i < 9 ? odd[i] : rndf() * (i % 3 == 0 ? 120.0f : i % 3 == 1 ? 8.0f : 0.01f);
+		u[i] = rndf() * 4.0f;
+	}
+	swiglu(h, g, u, N);
+	for (int i = 0; i < N; i++)
+	{
+		float		e = swiglu_elem(g[i], u[i]);
+
+		bad += memcmp(&e, &h[i], sizeof e) != 0 && !(isnan(e) && isnan(h[i]));
+	}
+	CHECK(bad == 0, "swiglu_elem differs from ops.c's swiglu at %d of %d elements", bad, N);
+	free(g);
+	free(u);
+	free(h);
 }
 
 /* ---- attention ---- */
@@ -1188,5 +1223,6 @@ main(void)
 	test_select(4, 4, 64, &n_nan, &n_ties);	/* group 1: a zero query sum meets inf */
 	CHECK(n_nan > 0 && n_ties > 0, "the selection met %d NaN bounds and %d ties", n_nan, n_ties);
 	test_top_candidates();
+	test_swiglu();
 	return check_done("test_cuda_emul");
 }
