@@ -178,7 +178,12 @@ topk_kernel(const float *x, int64_t n, const int32_t *k_of_row, const int32_t *o
 		uint32_t	r = topk_rank(row[i]);
 
 		if (r > thr || (r == thr && topk_take_tied(thr, at++, all_tied, tied_wanted)))
-			kept[atomicAdd(&n_kept, 1)] = topk_key(row[i], (int32_t) i);
+		{
+			int			slot = atomicAdd(&n_kept, 1);
+
+			if (slot < TOP_LOGITS_MAX)	/* exactly k by the plan; never past the array */
+				kept[slot] = topk_key(row[i], (int32_t) i);
+		}
 	}
 	__syncthreads();
 	for (int i = k + threadIdx.x; i < TOP_LOGITS_MAX; i += TOPK_THREADS)
