@@ -176,11 +176,12 @@ generate_rest() {
 		gen r1-qwen-7b-Q4_K_M --shape r1-qwen-7b --wtype Q4_K_M
 }
 
+# The build, leaving two minutes of the budget for the tests.
 build() {
 	local mk=(make)
 
 	grep -q 'kernels/cuda.mk' "$root/Makefile" || mk=(make -f Makefile -f kernels/cuda.mk)
-	(cd "$root" && act "${mk[@]}" CUDA=1 ${NVCC:+NVCC=$NVCC} -j"$jobs" cuda-tests)
+	(cd "$root" && act timeout "$(($(left) - 120))" "${mk[@]}" CUDA=1 ${NVCC:+NVCC=$NVCC} -j"$jobs" cuda-tests)
 }
 
 # Wait for a background job for at most limit seconds; 0 when it ended well.
