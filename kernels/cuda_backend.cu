@@ -163,6 +163,10 @@ struct cuda_backend
 	/* which activations act holds (forward.c's acts_for) */
 	const float *act_src;
 	const float *act_up;		/* not NULL: act holds swiglu(act_src, act_up) */
+	const float *act_norm;		/* not NULL: act holds rmsnorm(act_src) * act_norm */
+	/* which normed input xn holds, where the norm could not be fused */
+	const float *xn_src;
+	const float *xn_norm;
 	enum dtype	act_type;
 	bool		act_dense;
 
@@ -741,39 +745,82 @@ static void
 acts_forget(struct cuda_backend *cb)
 {
 	cb->act_src = NULL;
+	cb->xn_src = NULL;
+}
+
+/* A product's input: x, swiglu(x, up) (down's), or rmsnorm(x) * norm (a
+ * block's normed input). */
+struct lin_in
+{
+	const float *x;
+	const float *up;
+	const float *norm;
+};
+
+/*
+ * The activations a weight of type w is dotted with, for T rows of in,
+ * into cb->act, converted once per input (Q, K and V share them, as do
+ * gate and up).  The SwiGLU and the RMSNorm are fused into the conversion
+ * (one launch where there were two), except RMSNorm for the dense
+ * (cuBLAS) path and the plain formats, which convert xn, normed first.
+ */
+static int
+acts_for(struct cuda_backend *cb, const struct dev_weight *w, const struct lin_in *in, int T,
+		 char *err)
+{
+	const struct hparams *hp = &cb->m->hp;
+	enum dtype	act_type = quant_act_type(w->type);
+	bool		dense = T >= cb->o.gemm_min_tokens;
+	size_t		rb = dtype_row_bytes(act_type, w->cols);
+	const float *x = in->x;
+	int			rc;
+
+	if (cb->act_src == in->x && cb->act_up == in->up && cb->act_norm == in->norm &&
+		cb->act_type == act_type && cb->act_dense == dense)
+		return 0;
+	if (in->norm && (dense || !act_norm_fuses(act_type)))
+	{
+		if ((cb->xn_src != in->x || cb->xn_norm != in->norm) &&
+			launch_rmsnorm(in->x, in->norm, NULL, T, hp->n_embd, hp->rms_eps, cb->xn, cb->st, err))
+			return -1;
+		cb->xn_src = in->x;
+		cb->xn_norm = in->norm;
+		x = cb->xn;
+	}
+	if (in->norm && x == in->x)
+		rc = launch_quantize_act_norm(act_type, x, in->norm, hp->rms_eps, T, w->cols, cb->act, rb,
+									  cb->st, err);
+	else if (in->up)
+		rc = launch_act_swiglu(act_type, dense, x, in->up, T, w->cols, cb->act, rb, cb->st, err);
+	else if (dense)
+		rc = launch_act_dense(act_type, x, T, w->cols, cb->act, cb->st, err);
+	else
+		rc = launch_quantize_act(act_type, x, T, w->cols, cb->act, rb, cb->st, err);
+	if (rc != 0)
+		return -1;
+	cb->act_src = in->x;
+	cb->act_up = in->up;
+	cb->act_norm = in->norm;
+	cb->act_type = act_type;
+	cb->act_dense = dense;
+	return 0;
 }
 
 /*
- * out[T][w->rows] = x[T][w->cols] . w^T (+ bias), or += when accumulate;
- * with up, of swiglu(x, up) instead of x (down's input, never written out:
- * the SwiGLU is done by the conversion, one launch fewer).  Few tokens:
- * the quantized activations against the GGUF blocks, QB_MAX_T tokens per
- * launch.  Many: cuBLAS on dense copies.  The activations are converted
- * once per source (Q, K and V share them, as do gate and up).
+ * out[T][w->rows] = in[T][w->cols] . w^T (+ bias), or += when accumulate.
+ * Few tokens: the quantized activations against the GGUF blocks, QB_MAX_T
+ * tokens per launch.  Many: cuBLAS on dense copies.
  */
 static int
-linear(struct cuda_backend *cb, const struct dev_weight *w, const float *x, const float *up,
-	   int T, float *out, const float *bias, bool accumulate, char *err)
+linear(struct cuda_backend *cb, const struct dev_weight *w, const struct lin_in *in, int T,
+	   float *out, const float *bias, bool accumulate, char *err)
 {
 	enum dtype	act_type = quant_act_type(w->type);
 	bool		dense = T >= cb->o.gemm_min_tokens;
 	size_t		act_row_bytes = dtype_row_bytes(act_type, w->cols);
 
-	if (cb->act_src != x || cb->act_up != up || cb->act_type != act_type || cb->act_dense != dense)
-	{
-		int			rc = up
-			? launch_act_swiglu(act_type, dense, x, up, T, w->cols, cb->act, act_row_bytes, cb->st, err)
-			: dense
-			? launch_act_dense(act_type, x, T, w->cols, cb->act, cb->st, err)
-			: launch_quantize_act(act_type, x, T, w->cols, cb->act, act_row_bytes, cb->st, err);
-
-		if (rc != 0)
-			return -1;
-		cb->act_src = x;
-		cb->act_up = up;
-		cb->act_type = act_type;
-		cb->act_dense = dense;
-	}
+	if (acts_for(cb, w, in, T, err) != 0)
+		return -1;
 	if (dense)
 	{
 		const void *wd = w->dense;
@@ -862,14 +909,14 @@ attention_block(struct cuda_backend *cb, int il, const struct pass_shape *ps, ch
 	const struct dev_layer *l = &cb->layers[il];
 	int			T = ps->T;
 	bool		neox = m->arch->rope == ROPE_NEOX;
+	struct lin_in normed = {cb->x, NULL, l->attn_norm};
+	struct lin_in att = {cb->att, NULL, NULL};
 	struct attention_args at;
 
-	if (launch_rmsnorm(cb->x, l->attn_norm, NULL, T, hp->n_embd, hp->rms_eps, cb->xn, cb->st, err))
-		return -1;
 	acts_forget(cb);
-	if (linear(cb, &l->wq, cb->xn, NULL, T, cb->q, l->bq, false, err) ||
-		linear(cb, &l->wk, cb->xn, NULL, T, cb->k, l->bk, false, err) ||
-		linear(cb, &l->wv, cb->xn, NULL, T, cb->v, l->bv, false, err) ||
+	if (linear(cb, &l->wq, &normed, T, cb->q, l->bq, false, err) ||
+		linear(cb, &l->wk, &normed, T, cb->k, l->bk, false, err) ||
+		linear(cb, &l->wv, &normed, T, cb->v, l->bv, false, err) ||
 		launch_rope(cb->q, hp->n_head, cb->k, hp->n_head_kv, T, hp->head_dim, hp->rope_dim,
 					cb->rope_table, cb->dev.pos, neox, cb->st, err) ||
 		kv_store_select(cb, il, ps, err))
@@ -894,24 +941,23 @@ attention_block(struct cuda_backend *cb, int il, const struct pass_shape *ps, ch
 	if (launch_attention(&at, cb->st, err) != 0)
 		return -1;
 	acts_forget(cb);
-	return linear(cb, &l->wo, cb->att, NULL, T, cb->x, NULL, true, err);
+	return linear(cb, &l->wo, &att, T, cb->x, NULL, true, err);
 }
 
 /* The feed-forward block on T rows of the residual stream x. */
 static int
 ffn_block(struct cuda_backend *cb, int il, float *x, int T, char *err)
 {
-	const struct hparams *hp = &cb->m->hp;
 	const struct dev_layer *l = &cb->layers[il];
+	struct lin_in normed = {x, NULL, l->ffn_norm};
+	struct lin_in glu = {cb->gate, cb->up, NULL};
 
-	if (launch_rmsnorm(x, l->ffn_norm, NULL, T, hp->n_embd, hp->rms_eps, cb->xn, cb->st, err))
+	acts_forget(cb);
+	if (linear(cb, &l->gate, &normed, T, cb->gate, NULL, false, err) ||
+		linear(cb, &l->up, &normed, T, cb->up, NULL, false, err))
 		return -1;
 	acts_forget(cb);
-	if (linear(cb, &l->gate, cb->xn, NULL, T, cb->gate, NULL, false, err) ||
-		linear(cb, &l->up, cb->xn, NULL, T, cb->up, NULL, false, err))
-		return -1;
-	acts_forget(cb);
-	return linear(cb, &l->down, cb->gate, cb->up, T, x, NULL, true, err);
+	return linear(cb, &l->down, &glu, T, x, NULL, true, err);
 }
 
 /* Every launch of one forward pass; no host synchronisation inside. */
@@ -921,6 +967,7 @@ run_pass(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
 	const struct model *m = cb->m;
 	const struct hparams *hp = &m->hp;
 	int			last = hp->n_layer - 1;
+	struct lin_in normed = {cb->x_out, NULL, cb->output_norm};
 
 	acts_forget(cb);
 	if (launch_embed(cb->tok_embd.type, cb->tok_embd.q, cb->tok_embd.row_bytes, hp->n_embd,
@@ -935,12 +982,10 @@ run_pass(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
 		return 0;
 	/* as forward.c: the last feed-forward block only for the output rows */
 	if (launch_gather_rows(cb->x_out, cb->x, cb->dev.out_rows, ps->n_out, hp->n_embd, cb->st, err) ||
-		ffn_block(cb, last, cb->x_out, ps->n_out, err) ||
-		launch_rmsnorm(cb->x_out, cb->output_norm, NULL, ps->n_out, hp->n_embd, hp->rms_eps,
-					   cb->xn, cb->st, err))
+		ffn_block(cb, last, cb->x_out, ps->n_out, err))
 		return -1;
 	acts_forget(cb);
-	if (linear(cb, &cb->output, cb->xn, NULL, ps->n_out, cb->logits, NULL, false, err) != 0)
+	if (linear(cb, &cb->output, &normed, ps->n_out, cb->logits, NULL, false, err) != 0)
 		return -1;
 	return ps->top ? launch_top_logits(cb->logits, ps->n_out, hp->n_vocab, cb->dev.top_k,
 									   cb->dev.top_off, cb->top_ids, cb->top_vals, cb->st, err) : 0;

@@ -32,6 +32,14 @@ int			launch_act_dense(enum dtype act, const float *x, int T, int64_t n, void *o
 int			launch_act_swiglu(enum dtype act, bool dense, const float *gate, const float *up, int T,
 							  int64_t n, void *out, size_t row_bytes, cudaStream_t st, char *err);
 
+/* act_quant.cu: launch_quantize_act's bytes for rmsnorm(x) * w (rmsnorm.h),
+ * the norm fused: each quantizing warp computes its row's scale.  Only
+ * for the block formats (act_norm_fuses: Q8_0, Q8_1, Q8_K). */
+bool		act_norm_fuses(enum dtype act);
+int			launch_quantize_act_norm(enum dtype act, const float *x, const float *w, float eps,
+									 int T, int64_t n, uint8_t *out, size_t row_bytes,
+									 cudaStream_t st, char *err);
+
 /* matvec.cu: out[t][r] (out_stride apart) = row r of w . activation row t
  * (+ bias[r]), or += that when accumulate; T <= QB_MAX_T; split warps per
  * row (matvec_plan.h: mv_choose_split of the shape and the GPU). */

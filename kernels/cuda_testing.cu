@@ -69,17 +69,19 @@ cuda_test_quantize_act(enum dtype act, const float *x, int T, int64_t n, void *o
 }
 
 extern "C" int
-cuda_test_quantize_swiglu(enum dtype act, const float *gate, const float *up, int T, int64_t n,
-						  void *out, char *err)
+cuda_test_quantize_fused(enum dtype act, const float *x, const float *aux, bool norm, float eps,
+						 int T, int64_t n, void *out, char *err)
 {
 	struct bufs b = {{0}, 0};
 	size_t		row_bytes = dtype_row_bytes(act, n);
-	float	   *dg = (float *) buf_new(&b, T * n * sizeof(float), gate, err);
-	float	   *du = (float *) buf_new(&b, T * n * sizeof(float), up, err);
+	float	   *dx = (float *) buf_new(&b, T * n * sizeof(float), x, err);
+	float	   *da = (float *) buf_new(&b, (norm ? 1 : T) * n * sizeof(float), aux, err);
 	uint8_t    *dout = (uint8_t *) buf_new(&b, T * row_bytes, NULL, err);
-	int			rc = dg && du && dout
-		? launch_act_swiglu(act, false, dg, du, T, n, dout, row_bytes, 0, err) : -1;
+	int			rc = -1;
 
+	if (dx && da && dout)
+		rc = norm ? launch_quantize_act_norm(act, dx, da, eps, T, n, dout, row_bytes, 0, err)
+			: launch_act_swiglu(act, false, dx, da, T, n, dout, row_bytes, 0, err);
 	return finish(&b, rc, out, dout, T * row_bytes, err);
 }
 

@@ -159,36 +159,45 @@ test_quantize_act(void)
 	}
 }
 
-/* down's input: SwiGLU fused into the conversion, bytes equal to the
- * CPU's swiglu then quantize_row_act_ref. */
+/* The fused conversions: down's input (SwiGLU) and a block's normed input
+ * (RMSNorm), bytes equal to the CPU's swiglu or rmsnorm then
+ * quantize_row_act_ref. */
 static void
-test_quantize_swiglu(void)
+test_quantize_fused(void)
 {
 	static const enum dtype acts[] = {DTYPE_Q8_0, DTYPE_Q8_1, DTYPE_Q8_K, DTYPE_F16};
 	char		err[ERR_MAX];
 	int			T = 3;
 	int64_t		n = 8960;
-	float	   *g = random_floats(T * n, 12.0f);
-	float	   *u = random_floats(T * n, 3.0f);
+	float	   *x = random_floats(T * n, 12.0f);
+	float	   *aux = random_floats(T * n, 3.0f);
 	float	   *h = malloc(T * n * sizeof(float));
 
-	swiglu(h, g, u, (int) (T * n));
-	for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+	for (int norm = 0; norm < 2; norm++)
 	{
-		size_t		rb = dtype_row_bytes(acts[i], n);
-		uint8_t    *ref = calloc(T, rb);
-		uint8_t    *got = calloc(T, rb);
+		if (norm)
+			for (int t = 0; t < T; t++)
+				rmsnorm(h + t * n, x + t * n, aux, (int) n, 1e-6f);
+		else
+			swiglu(h, x, aux, (int) (T * n));
+		for (size_t i = 0; i < sizeof acts / sizeof acts[0] - norm; i++)
+		{
+			size_t		rb = dtype_row_bytes(acts[i], n);
+			uint8_t    *ref = calloc(T, rb);
+			uint8_t    *got = calloc(T, rb);
 
-		for (int t = 0; t < T; t++)
-			quantize_row_act_ref(acts[i], h + t * n, ref + t * rb, n);
-		CHECK(cuda_test_quantize_swiglu(acts[i], g, u, T, n, got, err) == 0, "%s", err);
-		CHECK(memcmp(ref, got, T * rb) == 0, "quantize %s of swiglu: bytes differ from the CPU's",
-			  dtype_name(acts[i]));
-		free(ref);
-		free(got);
+			for (int t = 0; t < T; t++)
+				quantize_row_act_ref(acts[i], h + t * n, ref + t * rb, n);
+			CHECK(cuda_test_quantize_fused(acts[i], x, aux, norm, 1e-6f, T, n, got, err) == 0,
+				  "%s", err);
+			CHECK(memcmp(ref, got, T * rb) == 0, "quantize %s of %s: bytes differ from the CPU's",
+				  dtype_name(acts[i]), norm ? "rmsnorm" : "swiglu");
+			free(ref);
+			free(got);
+		}
 	}
-	free(g);
-	free(u);
+	free(x);
+	free(aux);
 	free(h);
 }
 
@@ -635,7 +644,7 @@ test_kernels(void)
 	test_rope_kernel(ROPE_ADJACENT, 128, true);
 	test_rope_kernel(ROPE_NEOX, 64, false);
 	test_swiglu_kernel();
-	test_quantize_swiglu();
+	test_quantize_fused();
 	test_argmax_kernel();
 	test_attention_kernel(12, 2, 128);
 	test_attention_kernel(28, 4, 128);

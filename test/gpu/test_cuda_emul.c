@@ -29,6 +29,7 @@
 #include "../../kernels/attn_plan.h"
 #include "../../kernels/matvec_plan.h"
 #include "../../kernels/qblock.h"
+#include "../../kernels/rmsnorm.h"
 #include "../../kernels/sparse_plan.h"
 #include "../../kernels/swiglu.h"
 #include "../../kernels/topk_plan.h"
@@ -299,6 +300,59 @@ test_swiglu(void)
 	free(g);
 	free(u);
 	free(h);
+}
+
+/*
+ * RMSNorm fused into a quantizing warp (act_quant.cu's row_scale): each
+ * lane sums the squares of elements lane, lane + 32, ... in double, the
+ * warp adds them by its butterfly, then rms_scale and rms_elem; against
+ * ops.c's rmsnorm bit for bit, on rows of the models' widths, values from
+ * 1e-4 to 1e3 (squares over 50 binades, where the double sums are not
+ * exact and only their rounding to float saves the order).
+ */
+static void
+test_fused_rmsnorm(void)
+{
+	static const int widths[] = {576, 1536, 3584, 8960};
+	int			bad = 0;
+	int			rows = 0;
+
+	for (size_t a = 0; a < sizeof widths / sizeof widths[0]; a++)
+	{
+		int			n = widths[a];
+		float	   *x = malloc(n * sizeof(float));
+		float	   *w = malloc(n * sizeof(float));
+		float	   *y = malloc(n * sizeof(float));
+
+		for (int rep = 0; rep < 200; rep++, rows++)
+		{
+			double		lane[32] = {0};
+			float		scale;
+
+			for (int k = 0; k < n; k++)
+			{
+				x[k] = rndf() * (k % 61 == 0 ? 1000.0f : k % 7 == 0 ? 1e-4f : 1.0f);
+				w[k] = 0.5f + rndf();
+			}
+			rmsnorm(y, x, w, n, 1e-6f);
+			for (int k = 0; k < n; k++)
+				lane[k % 32] += rms_square(x[k]);
+			for (int off = 16; off > 0; off /= 2)
+				for (int l = 0; l < off; l++)
+					lane[l] += lane[l + off];
+			scale = rms_scale(lane[0], n, 1e-6f);
+			for (int k = 0; k < n; k++)
+			{
+				float		e = rms_elem(x[k], scale, w[k]);
+
+				bad += memcmp(&e, &y[k], sizeof e) != 0;
+			}
+		}
+		free(x);
+		free(w);
+		free(y);
+	}
+	CHECK(bad == 0, "the fused RMSNorm differs from ops.c's at %d elements (%d rows)", bad, rows);
 }
 
 /* ---- attention ---- */
@@ -1224,5 +1278,6 @@ main(void)
 	CHECK(n_nan > 0 && n_ties > 0, "the selection met %d NaN bounds and %d ties", n_nan, n_ties);
 	test_top_candidates();
 	test_swiglu();
+	test_fused_rmsnorm();
 	return check_done("test_cuda_emul");
 }
