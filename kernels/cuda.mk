@@ -20,7 +20,7 @@ CUDA ?= $(if $(NVCC),1,0)
 # the program's front end includes kernels/cuda_backend.h
 ENGINE_CFLAGS += -Ikernels
 
-CUDA_TEST_DEPS := kernels/qblock.h kernels/attn_plan.h kernels/sparse_plan.h $(wildcard src/engine/*.h)
+CUDA_TEST_DEPS := $(wildcard kernels/*.h) $(wildcard src/engine/*.h)
 
 ifeq ($(CUDA),1)
 ifeq ($(NVCC),)

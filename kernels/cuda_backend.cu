@@ -70,7 +70,8 @@ struct batch_desc
 	int32_t    *pos;			/* [max_T] */
 	int32_t    *table_off;		/* [max_T] start of each token's block table */
 	int32_t    *out_rows;		/* [max_T] rows whose logits are wanted */
-	int32_t    *argmax;			/* [max_T] results */
+	int32_t    *top_k;			/* [max_T] per output row: candidates wanted (0: none) */
+	int32_t    *top_off;		/* [max_T] where its candidates go in top_ids/top_vals */
 	int32_t    *budget;			/* [max_T] sparse attention (sparse_batch) */
 	int32_t    *list_off;		/* [max_T] */
 	struct attn_tile *tiles;	/* [max_T] */
@@ -82,7 +83,7 @@ struct graph_entry
 	int32_t		T;
 	int32_t		n_out;
 	int32_t		n_splits;
-	bool		argmax;
+	bool		top;
 	bool		sparse;
 	cudaGraphExec_t exec;
 	uint64_t	last_used;
@@ -95,8 +96,17 @@ struct pass_shape
 	int32_t		n_tiles;
 	int32_t		n_splits;
 	int32_t		n_out;
-	bool		argmax;
+	int32_t		n_top;			/* candidates of all output rows (top_logits.cu) */
+	bool		top;			/* n_top > 0: the candidate selection runs */
 	bool		sparse;			/* a token attends sparsely: the selection runs */
+};
+
+/* What the caller wants of the output rows. */
+enum out_mode
+{
+	OUT_ROWS,					/* every row's logits */
+	OUT_ARGMAX,					/* every row's first candidate (and the rows if asked) */
+	OUT_ASKED					/* each row r the top[r].n candidates asked, or its logits */
 };
 
 struct cuda_backend
@@ -138,6 +148,12 @@ struct cuda_backend
 	float	   *gate;			/* [max_T][n_ff] */
 	float	   *up;
 	float	   *logits;			/* [max_T][n_vocab] */
+	int32_t    *top_ids;		/* [max_T * TOP_LOGITS_MAX] candidates, packed by top_off */
+	float	   *top_vals;
+	int32_t    *top_ids_host;	/* pinned mirrors */
+	float	   *top_vals_host;
+	float	   *rows_host;		/* pinned staging for logits rows, rows_cap of them */
+	int32_t		rows_cap;
 	uint8_t    *act;			/* quantized (or dense) activations */
 	__half	   *wscratch;		/* a weight dequantized for cuBLAS */
 	float2	   *attn_stats;
@@ -146,6 +162,11 @@ struct cuda_backend
 
 	/* which activations act holds (forward.c's acts_for) */
 	const float *act_src;
+	const float *act_up;		/* not NULL: act holds swiglu(act_src, act_up) */
+	const float *act_norm;		/* not NULL: act holds rmsnorm(act_src) * act_norm */
+	/* which normed input xn holds, where the norm could not be fused */
+	const float *xn_src;
+	const float *xn_norm;
 	enum dtype	act_type;
 	bool		act_dense;
 
@@ -505,10 +526,11 @@ desc_carve(struct batch_desc *d, void *base, int64_t max_T)
 	d->pos = p + max_T;
 	d->table_off = p + 2 * max_T;
 	d->out_rows = p + 3 * max_T;
-	d->argmax = p + 4 * max_T;
-	d->budget = p + 5 * max_T;
-	d->list_off = p + 6 * max_T;
-	d->tiles = (struct attn_tile *) (p + 7 * max_T);
+	d->top_k = p + 4 * max_T;
+	d->top_off = p + 5 * max_T;
+	d->budget = p + 6 * max_T;
+	d->list_off = p + 7 * max_T;
+	d->tiles = (struct attn_tile *) (p + 8 * max_T);
 	d->table = (int32_t *) (d->tiles + max_T);
 }
 
@@ -520,7 +542,7 @@ alloc_desc(struct cuda_backend *cb, char *err)
 	size_t		bytes;
 
 	cb->max_table = max_T * per_seq;
-	cb->small_bytes = (size_t) max_T * (7 * sizeof(int32_t) + sizeof(struct attn_tile));
+	cb->small_bytes = (size_t) max_T * (8 * sizeof(int32_t) + sizeof(struct attn_tile));
 	bytes = cb->small_bytes + cb->max_table * sizeof(int32_t);
 	/* a sparse token reads fewer blocks than its context has, per KV head */
 	cb->max_blocks = (int32_t) per_seq;
@@ -530,6 +552,11 @@ alloc_desc(struct cuda_backend *cb, char *err)
 		sparse_select_setup(cb->max_blocks, cb->m->hp.head_dim, err) != 0)
 		return -1;
 	CUDA_TRY(cudaMallocHost(&cb->desc_host, bytes), err);
+	if (dev_alloc((void **) &cb->top_ids, max_T * TOP_LOGITS_MAX * sizeof(int32_t), "candidates", err) ||
+		dev_alloc((void **) &cb->top_vals, max_T * TOP_LOGITS_MAX * sizeof(float), "candidates", err))
+		return -1;
+	CUDA_TRY(cudaMallocHost((void **) &cb->top_ids_host, max_T * TOP_LOGITS_MAX * sizeof(int32_t)), err);
+	CUDA_TRY(cudaMallocHost((void **) &cb->top_vals_host, max_T * TOP_LOGITS_MAX * sizeof(float)), err);
 	desc_carve(&cb->dev, cb->desc_dev, max_T);
 	desc_carve(&cb->host, cb->desc_host, max_T);
 	return 0;
@@ -687,6 +714,11 @@ cuda_backend_free(struct cuda_backend *cb)
 	cudaFree(cb->gate);
 	cudaFree(cb->up);
 	cudaFree(cb->logits);
+	cudaFree(cb->top_ids);
+	cudaFree(cb->top_vals);
+	cudaFreeHost(cb->top_ids_host);
+	cudaFreeHost(cb->top_vals_host);
+	cudaFreeHost(cb->rows_host);
 	cudaFree(cb->act);
 	cudaFree(cb->wscratch);
 	cudaFree(cb->attn_stats);
@@ -713,34 +745,82 @@ static void
 acts_forget(struct cuda_backend *cb)
 {
 	cb->act_src = NULL;
+	cb->xn_src = NULL;
+}
+
+/* A product's input: x, swiglu(x, up) (down's), or rmsnorm(x) * norm (a
+ * block's normed input). */
+struct lin_in
+{
+	const float *x;
+	const float *up;
+	const float *norm;
+};
+
+/*
+ * The activations a weight of type w is dotted with, for T rows of in,
+ * into cb->act, converted once per input (Q, K and V share them, as do
+ * gate and up).  The SwiGLU and the RMSNorm are fused into the conversion
+ * (one launch where there were two), except RMSNorm for the dense
+ * (cuBLAS) path and the plain formats, which convert xn, normed first.
+ */
+static int
+acts_for(struct cuda_backend *cb, const struct dev_weight *w, const struct lin_in *in, int T,
+		 char *err)
+{
+	const struct hparams *hp = &cb->m->hp;
+	enum dtype	act_type = quant_act_type(w->type);
+	bool		dense = T >= cb->o.gemm_min_tokens;
+	size_t		rb = dtype_row_bytes(act_type, w->cols);
+	const float *x = in->x;
+	int			rc;
+
+	if (cb->act_src == in->x && cb->act_up == in->up && cb->act_norm == in->norm &&
+		cb->act_type == act_type && cb->act_dense == dense)
+		return 0;
+	if (in->norm && (dense || !act_norm_fuses(act_type)))
+	{
+		if ((cb->xn_src != in->x || cb->xn_norm != in->norm) &&
+			launch_rmsnorm(in->x, in->norm, NULL, T, hp->n_embd, hp->rms_eps, cb->xn, cb->st, err))
+			return -1;
+		cb->xn_src = in->x;
+		cb->xn_norm = in->norm;
+		x = cb->xn;
+	}
+	if (in->norm && x == in->x)
+		rc = launch_quantize_act_norm(act_type, x, in->norm, hp->rms_eps, T, w->cols, cb->act, rb,
+									  cb->st, err);
+	else if (in->up)
+		rc = launch_act_swiglu(act_type, dense, x, in->up, T, w->cols, cb->act, rb, cb->st, err);
+	else if (dense)
+		rc = launch_act_dense(act_type, x, T, w->cols, cb->act, cb->st, err);
+	else
+		rc = launch_quantize_act(act_type, x, T, w->cols, cb->act, rb, cb->st, err);
+	if (rc != 0)
+		return -1;
+	cb->act_src = in->x;
+	cb->act_up = in->up;
+	cb->act_norm = in->norm;
+	cb->act_type = act_type;
+	cb->act_dense = dense;
+	return 0;
 }
 
 /*
- * out[T][w->rows] = x[T][w->cols] . w^T (+ bias), or += when accumulate.
+ * out[T][w->rows] = in[T][w->cols] . w^T (+ bias), or += when accumulate.
  * Few tokens: the quantized activations against the GGUF blocks, QB_MAX_T
- * tokens per launch.  Many: cuBLAS on dense copies.  The activations are
- * converted once per source (Q, K and V share them, as do gate and up).
+ * tokens per launch.  Many: cuBLAS on dense copies.
  */
 static int
-linear(struct cuda_backend *cb, const struct dev_weight *w, const float *x, int T,
+linear(struct cuda_backend *cb, const struct dev_weight *w, const struct lin_in *in, int T,
 	   float *out, const float *bias, bool accumulate, char *err)
 {
 	enum dtype	act_type = quant_act_type(w->type);
 	bool		dense = T >= cb->o.gemm_min_tokens;
 	size_t		act_row_bytes = dtype_row_bytes(act_type, w->cols);
 
-	if (cb->act_src != x || cb->act_type != act_type || cb->act_dense != dense)
-	{
-		int			rc = dense
-			? launch_act_dense(act_type, x, T, w->cols, cb->act, cb->st, err)
-			: launch_quantize_act(act_type, x, T, w->cols, cb->act, act_row_bytes, cb->st, err);
-
-		if (rc != 0)
-			return -1;
-		cb->act_src = x;
-		cb->act_type = act_type;
-		cb->act_dense = dense;
-	}
+	if (acts_for(cb, w, in, T, err) != 0)
+		return -1;
 	if (dense)
 	{
 		const void *wd = w->dense;
@@ -773,6 +853,8 @@ linear(struct cuda_backend *cb, const struct dev_weight *w, const float *x, int 
 		a.out_stride = w->rows;
 		a.bias = bias;
 		a.accumulate = accumulate;
+		a.split = mv_choose_split(w->rows, w->cols / qb_shape_of(w->type).block_elems *
+								  qb_shape_of(w->type).units, cb->n_sm);
 		if (launch_matvec(&a, cb->st, err) != 0)
 			return -1;
 	}
@@ -827,14 +909,14 @@ attention_block(struct cuda_backend *cb, int il, const struct pass_shape *ps, ch
 	const struct dev_layer *l = &cb->layers[il];
 	int			T = ps->T;
 	bool		neox = m->arch->rope == ROPE_NEOX;
+	struct lin_in normed = {cb->x, NULL, l->attn_norm};
+	struct lin_in att = {cb->att, NULL, NULL};
 	struct attention_args at;
 
-	if (launch_rmsnorm(cb->x, l->attn_norm, NULL, T, hp->n_embd, hp->rms_eps, cb->xn, cb->st, err))
-		return -1;
 	acts_forget(cb);
-	if (linear(cb, &l->wq, cb->xn, T, cb->q, l->bq, false, err) ||
-		linear(cb, &l->wk, cb->xn, T, cb->k, l->bk, false, err) ||
-		linear(cb, &l->wv, cb->xn, T, cb->v, l->bv, false, err) ||
+	if (linear(cb, &l->wq, &normed, T, cb->q, l->bq, false, err) ||
+		linear(cb, &l->wk, &normed, T, cb->k, l->bk, false, err) ||
+		linear(cb, &l->wv, &normed, T, cb->v, l->bv, false, err) ||
 		launch_rope(cb->q, hp->n_head, cb->k, hp->n_head_kv, T, hp->head_dim, hp->rope_dim,
 					cb->rope_table, cb->dev.pos, neox, cb->st, err) ||
 		kv_store_select(cb, il, ps, err))
@@ -859,25 +941,23 @@ attention_block(struct cuda_backend *cb, int il, const struct pass_shape *ps, ch
 	if (launch_attention(&at, cb->st, err) != 0)
 		return -1;
 	acts_forget(cb);
-	return linear(cb, &l->wo, cb->att, T, cb->x, NULL, true, err);
+	return linear(cb, &l->wo, &att, T, cb->x, NULL, true, err);
 }
 
 /* The feed-forward block on T rows of the residual stream x. */
 static int
 ffn_block(struct cuda_backend *cb, int il, float *x, int T, char *err)
 {
-	const struct hparams *hp = &cb->m->hp;
 	const struct dev_layer *l = &cb->layers[il];
+	struct lin_in normed = {x, NULL, l->ffn_norm};
+	struct lin_in glu = {cb->gate, cb->up, NULL};
 
-	if (launch_rmsnorm(x, l->ffn_norm, NULL, T, hp->n_embd, hp->rms_eps, cb->xn, cb->st, err))
+	acts_forget(cb);
+	if (linear(cb, &l->gate, &normed, T, cb->gate, NULL, false, err) ||
+		linear(cb, &l->up, &normed, T, cb->up, NULL, false, err))
 		return -1;
 	acts_forget(cb);
-	if (linear(cb, &l->gate, cb->xn, T, cb->gate, NULL, false, err) ||
-		linear(cb, &l->up, cb->xn, T, cb->up, NULL, false, err) ||
-		launch_swiglu(cb->gate, cb->gate, cb->up, (int64_t) T * hp->n_ff, cb->st, err))
-		return -1;
-	acts_forget(cb);
-	return linear(cb, &l->down, cb->gate, T, x, NULL, true, err);
+	return linear(cb, &l->down, &glu, T, x, NULL, true, err);
 }
 
 /* Every launch of one forward pass; no host synchronisation inside. */
@@ -887,6 +967,7 @@ run_pass(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
 	const struct model *m = cb->m;
 	const struct hparams *hp = &m->hp;
 	int			last = hp->n_layer - 1;
+	struct lin_in normed = {cb->x_out, NULL, cb->output_norm};
 
 	acts_forget(cb);
 	if (launch_embed(cb->tok_embd.type, cb->tok_embd.q, cb->tok_embd.row_bytes, hp->n_embd,
@@ -901,14 +982,13 @@ run_pass(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
 		return 0;
 	/* as forward.c: the last feed-forward block only for the output rows */
 	if (launch_gather_rows(cb->x_out, cb->x, cb->dev.out_rows, ps->n_out, hp->n_embd, cb->st, err) ||
-		ffn_block(cb, last, cb->x_out, ps->n_out, err) ||
-		launch_rmsnorm(cb->x_out, cb->output_norm, NULL, ps->n_out, hp->n_embd, hp->rms_eps,
-					   cb->xn, cb->st, err))
+		ffn_block(cb, last, cb->x_out, ps->n_out, err))
 		return -1;
 	acts_forget(cb);
-	if (linear(cb, &cb->output, cb->xn, ps->n_out, cb->logits, NULL, false, err) != 0)
+	if (linear(cb, &cb->output, &normed, ps->n_out, cb->logits, NULL, false, err) != 0)
 		return -1;
-	return ps->argmax ? launch_argmax(cb->logits, ps->n_out, hp->n_vocab, cb->dev.argmax, cb->st, err) : 0;
+	return ps->top ? launch_top_logits(cb->logits, ps->n_out, hp->n_vocab, cb->dev.top_k,
+									   cb->dev.top_off, cb->top_ids, cb->top_vals, cb->st, err) : 0;
 }
 
 /* ---- the batch --------------------------------------------------------------- */
@@ -939,13 +1019,32 @@ describe_tokens(struct cuda_backend *cb, const struct seq_batch *b, int32_t tabl
 	return most;
 }
 
+/* Output row ps->n_out (batch row `row`) and the candidates it gets. */
+static void
+describe_output(struct cuda_backend *cb, enum out_mode mode, const struct top_logits *asked,
+				int32_t row, struct pass_shape *ps)
+{
+	struct batch_desc *h = &cb->host;
+	int32_t		k = mode == OUT_ARGMAX ? 1 : mode == OUT_ASKED ? asked[ps->n_out].n : 0;
+
+	if (k < 0 || k > TOP_LOGITS_MAX)
+		k = 0;					/* what no sampler asks: the row */
+	k = k < cb->m->hp.n_vocab ? k : cb->m->hp.n_vocab;
+	h->out_rows[ps->n_out] = row;
+	h->top_k[ps->n_out] = k;
+	h->top_off[ps->n_out] = ps->n_top;
+	ps->n_top += k;
+	ps->n_out++;
+}
+
 /*
  * Fill the host descriptor from the batch and upload it.  Each sequence's
  * table is the prefix of its block list that covers its new positions.
  */
 static int
 describe_batch(struct cuda_backend *cb, const struct seq_batch *batch, int n_seqs,
-			   struct pass_shape *ps, bool *decode, char *err)
+			   enum out_mode mode, const struct top_logits *asked, struct pass_shape *ps,
+			   bool *decode, char *err)
 {
 	struct batch_desc *h = &cb->host;
 	int32_t    *first = (int32_t *) malloc((3 * (size_t) n_seqs + cb->o.p.max_batch_tokens)
@@ -982,11 +1081,12 @@ describe_batch(struct cuda_backend *cb, const struct seq_batch *batch, int n_seq
 		reads = describe_tokens(cb, b, table_off[i], T, &sb);
 		T += b->n_tokens;
 		if (b->want_logits)
-			h->out_rows[ps->n_out++] = T - 1;
+			describe_output(cb, mode, asked, T - 1, ps);
 		*decode &= b->n_tokens == 1;
 		max_ctx = reads > max_ctx ? reads : max_ctx;
 	}
 	ps->T = T;
+	ps->top = ps->n_top > 0;
 	ps->sparse = sb.n_lists > 0;
 	ps->n_tiles = attn_make_tiles(&cb->attn, first, n_tok, table_off, n_seqs, sb.n_list,
 								  sb.list_off, h->tiles);
@@ -1033,7 +1133,7 @@ graph_for(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
 
 	for (int i = 0; i < cb->n_graphs; i++)
 		if (cb->graphs[i].T == ps->T && cb->graphs[i].n_out == ps->n_out &&
-			cb->graphs[i].n_splits == ps->n_splits && cb->graphs[i].argmax == ps->argmax &&
+			cb->graphs[i].n_splits == ps->n_splits && cb->graphs[i].top == ps->top &&
 			cb->graphs[i].sparse == ps->sparse)
 			g = &cb->graphs[i];
 	if (!g)
@@ -1071,18 +1171,101 @@ graph_for(struct cuda_backend *cb, const struct pass_shape *ps, char *err)
 		g->T = ps->T;
 		g->n_out = ps->n_out;
 		g->n_splits = ps->n_splits;
-		g->argmax = ps->argmax;
+		g->top = ps->top;
 		g->sparse = ps->sparse;
 	}
 	g->last_used = ++cb->clock;
 	return g->exec;
 }
 
-extern "C" int
-cuda_forward(struct cuda_backend *cb, const struct seq_batch *batch, int n_seqs,
-			 float *logits, int32_t *argmax, char *err)
+/* Room in the pinned staging for n rows of logits. */
+static int
+rows_staging(struct cuda_backend *cb, int32_t n, char *err)
 {
-	const struct hparams *hp = &cb->m->hp;
+	if (n <= cb->rows_cap)
+		return 0;
+	cudaFreeHost(cb->rows_host);
+	cb->rows_host = NULL;
+	cb->rows_cap = 0;
+	CUDA_TRY(cudaMallocHost((void **) &cb->rows_host, (size_t) n * cb->m->hp.n_vocab * sizeof(float)), err);
+	cb->rows_cap = n;
+	return 0;
+}
+
+/* Whether output row r's logits go back: all of them for OUT_ROWS and
+ * OUT_ARGMAX with a logits buffer, the rows without candidates for OUT_ASKED. */
+static bool
+row_wanted(const struct cuda_backend *cb, enum out_mode mode, const float *logits, int32_t r)
+{
+	return logits && (mode != OUT_ASKED || cb->host.top_k[r] == 0);
+}
+
+/* Queue the copies of the wanted logits rows into the staging, runs of
+ * consecutive rows in one copy each. */
+static int
+copy_rows(struct cuda_backend *cb, enum out_mode mode, const float *logits,
+		  const struct pass_shape *ps, char *err)
+{
+	size_t		row_bytes = (size_t) cb->m->hp.n_vocab * sizeof(float);
+	int32_t		n = 0;
+
+	for (int32_t r = 0; r < ps->n_out; r++)
+		n += row_wanted(cb, mode, logits, r);
+	if (n == 0)
+		return 0;
+	if (rows_staging(cb, ps->n_out, err) != 0)
+		return -1;
+	for (int32_t r = 0, run; r < ps->n_out; r += run)
+	{
+		for (run = 0; r + run < ps->n_out && row_wanted(cb, mode, logits, r + run); run++)
+			;
+		if (run == 0)
+		{
+			run = 1;
+			continue;
+		}
+		CUDA_TRY(cudaMemcpyAsync((char *) cb->rows_host + r * row_bytes,
+								 (const char *) cb->logits + r * row_bytes, run * row_bytes,
+								 cudaMemcpyDeviceToHost, cb->st), err);
+	}
+	return 0;
+}
+
+/* After the stream has finished: the staged rows and candidates to the
+ * caller's buffers. */
+static void
+deliver(struct cuda_backend *cb, enum out_mode mode, const struct pass_shape *ps, float *logits,
+		int32_t *argmax, struct top_logits *top)
+{
+	size_t		n_vocab = cb->m->hp.n_vocab;
+
+	for (int32_t r = 0; r < ps->n_out; r++)
+	{
+		int32_t		k = cb->host.top_k[r];
+		int32_t		off = cb->host.top_off[r];
+
+		if (row_wanted(cb, mode, logits, r))
+			memcpy(logits + r * n_vocab, cb->rows_host + r * n_vocab, n_vocab * sizeof(float));
+		if (argmax)
+			argmax[r] = cb->top_ids_host[off];
+		if (top)
+		{
+			top[r].n = k;
+			memcpy(top[r].id, cb->top_ids_host + off, k * sizeof(int32_t));
+			memcpy(top[r].logit, cb->top_vals_host + off, k * sizeof(float));
+		}
+	}
+}
+
+/*
+ * One pass, replayed from a graph for a decode step, and what the caller
+ * wants of its output rows: logits through the pinned staging, candidates
+ * (top_logits.cu) through their pinned mirrors.
+ */
+static int
+forward_pass(struct cuda_backend *cb, const struct seq_batch *batch, int n_seqs, enum out_mode mode,
+			 float *logits, int32_t *argmax, struct top_logits *top, char *err)
+{
 	struct pass_shape ps;
 	bool		decode = false;
 	cudaGraphExec_t exec;
@@ -1091,26 +1274,41 @@ cuda_forward(struct cuda_backend *cb, const struct seq_batch *batch, int n_seqs,
 	CUDA_TRY(cudaSetDevice(cb->o.device), err);
 	if (n_seqs < 1)
 		return 0;
-	if (describe_batch(cb, batch, n_seqs, &ps, &decode, err) != 0)
+	if (describe_batch(cb, batch, n_seqs, mode, top, &ps, &decode, err) != 0)
 		return -1;
-	ps.argmax = argmax != NULL && ps.n_out > 0;
 	exec = cb->o.graphs && decode ? graph_for(cb, &ps, err) : NULL;
 	if (exec)
 		CUDA_TRY(cudaGraphLaunch(exec, cb->st), err);
 	else if (run_pass(cb, &ps, err) != 0)
 		return -1;
-	if (logits && ps.n_out > 0)
-		CUDA_TRY(cudaMemcpyAsync(logits, cb->logits, (size_t) ps.n_out * hp->n_vocab * sizeof(float),
+	if (copy_rows(cb, mode, logits, &ps, err) != 0)
+		return -1;
+	if (ps.top)
+	{
+		CUDA_TRY(cudaMemcpyAsync(cb->top_ids_host, cb->top_ids, ps.n_top * sizeof(int32_t),
 								 cudaMemcpyDeviceToHost, cb->st), err);
-	if (ps.argmax)
-		CUDA_TRY(cudaMemcpyAsync(cb->host.argmax, cb->dev.argmax, ps.n_out * sizeof(int32_t),
+		CUDA_TRY(cudaMemcpyAsync(cb->top_vals_host, cb->top_vals, ps.n_top * sizeof(float),
 								 cudaMemcpyDeviceToHost, cb->st), err);
+	}
 	rc = cudaStreamSynchronize(cb->st);
 	if (rc != cudaSuccess)
 		return err_set(err, "cuda: the forward pass failed: %s", cudaGetErrorString(rc));
-	if (ps.argmax)
-		memcpy(argmax, cb->host.argmax, ps.n_out * sizeof(int32_t));
+	deliver(cb, mode, &ps, logits, argmax, top);
 	return 0;
+}
+
+extern "C" int
+cuda_forward(struct cuda_backend *cb, const struct seq_batch *batch, int n_seqs,
+			 float *logits, int32_t *argmax, char *err)
+{
+	return forward_pass(cb, batch, n_seqs, argmax ? OUT_ARGMAX : OUT_ROWS, logits, argmax, NULL, err);
+}
+
+extern "C" int
+cuda_forward_top(struct cuda_backend *cb, const struct seq_batch *batch, int n_seqs,
+				 float *logits, struct top_logits *top, char *err)
+{
+	return forward_pass(cb, batch, n_seqs, top ? OUT_ASKED : OUT_ROWS, logits, NULL, top, err);
 }
 
 /* ---- backend_ops -------------------------------------------------------------- */
@@ -1125,10 +1323,10 @@ ops_create(const struct model *m, const struct backend_params *p, char *err)
 }
 
 static int
-ops_forward(void *be, const struct seq_batch *batch, int n_seqs, float *logits, int32_t *argmax,
-			char *err)
+ops_forward(void *be, const struct seq_batch *batch, int n_seqs, float *logits,
+			struct top_logits *top, char *err)
 {
-	return cuda_forward((struct cuda_backend *) be, batch, n_seqs, logits, argmax, err);
+	return cuda_forward_top((struct cuda_backend *) be, batch, n_seqs, logits, top, err);
 }
 
 static const char *

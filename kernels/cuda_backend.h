@@ -57,7 +57,13 @@ struct cuda_backend *cuda_backend_new(const struct model *m, const struct cuda_o
 									  char *err);
 void		cuda_backend_free(struct cuda_backend *cb);
 
-/* backend_ops.forward's contract (backend.h). */
+/* backend_ops.forward's contract (backend.h): each output row r the top[r].n
+ * candidates asked, selected on the device, or (0, or top NULL) its logits. */
+int			cuda_forward_top(struct cuda_backend *cb, const struct seq_batch *batch, int n_seqs,
+							 float *logits, struct top_logits *top, char *err);
+
+/* The same pass for the tests and the benchmark: every output row's logits
+ * (logits not NULL) and its argmax on the device (argmax not NULL). */
 int			cuda_forward(struct cuda_backend *cb, const struct seq_batch *batch, int n_seqs,
 						 float *logits, int32_t *argmax, char *err);
 

@@ -13,6 +13,7 @@
 #include <cublas_v2.h>
 
 #include "cuda_common.cuh"
+#include "matvec_plan.h"
 
 /* act_quant.cu: x [T][n] -> the activation rows a weight of type w is dotted
  * with (quant_act_type(w): Q8_0, Q8_1, Q8_K, F16, BF16 or F32), byte for
@@ -26,8 +27,22 @@ int			launch_quantize_act(enum dtype act, const float *x, int T, int64_t n,
 int			launch_act_dense(enum dtype act, const float *x, int T, int64_t n, void *out,
 							 cudaStream_t st, char *err);
 
+/* act_quant.cu: either of the two above (dense or not) for the values
+ * swiglu(gate, up) [T][n] (swiglu.h), never written out: down's input. */
+int			launch_act_swiglu(enum dtype act, bool dense, const float *gate, const float *up, int T,
+							  int64_t n, void *out, size_t row_bytes, cudaStream_t st, char *err);
+
+/* act_quant.cu: launch_quantize_act's bytes for rmsnorm(x) * w (rmsnorm.h),
+ * the norm fused: each quantizing warp computes its row's scale.  Only
+ * for the block formats (act_norm_fuses: Q8_0, Q8_1, Q8_K). */
+bool		act_norm_fuses(enum dtype act);
+int			launch_quantize_act_norm(enum dtype act, const float *x, const float *w, float eps,
+									 int T, int64_t n, uint8_t *out, size_t row_bytes,
+									 cudaStream_t st, char *err);
+
 /* matvec.cu: out[t][r] (out_stride apart) = row r of w . activation row t
- * (+ bias[r]), or += that when accumulate; T <= QB_MAX_T. */
+ * (+ bias[r]), or += that when accumulate; T <= QB_MAX_T; split warps per
+ * row (matvec_plan.h: mv_choose_split of the shape and the GPU). */
 struct matvec_args
 {
 	enum dtype	type;
@@ -42,6 +57,7 @@ struct matvec_args
 	int64_t		out_stride;
 	const float *bias;
 	bool		accumulate;
+	int			split;
 };
 
 int			launch_matvec(const struct matvec_args *a, cudaStream_t st, char *err);
@@ -151,10 +167,17 @@ int			launch_add_bias(float *y, const float *bias, int T, int64_t n,
 int			launch_gather_rows(float *dst, const float *src, const int32_t *rows, int n_rows,
 							   int64_t n, cudaStream_t st, char *err);
 
-/* argmax.cu: out[r] = the index of the largest of x[r][0..n), the lowest
- * on ties, NaN losing to anything (sampler.c). */
+/* top_logits.cu: out[r] = the index of the largest of x[r][0..n), the
+ * lowest on ties, NaN losing to anything (sampler.c's logits_argmax). */
 int			launch_argmax(const float *x, int n_rows, int64_t n, int32_t *out,
 						  cudaStream_t st, char *err);
+
+/* top_logits.cu: the k_of_row[r] first candidates of row r (top_logits.h's
+ * order; k 0: none) at ids + off_of_row[r] and vals + off_of_row[r];
+ * k <= TOP_LOGITS_MAX, min(k, n) written. */
+int			launch_top_logits(const float *x, int n_rows, int64_t n, const int32_t *k_of_row,
+							  const int32_t *off_of_row, int32_t *ids, float *vals,
+							  cudaStream_t st, char *err);
 
 /* The dense type cuBLAS multiplies for a weight type (dequantized weights
  * are F16). */

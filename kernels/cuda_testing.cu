@@ -68,6 +68,23 @@ cuda_test_quantize_act(enum dtype act, const float *x, int T, int64_t n, void *o
 	return finish(&b, rc, out, dout, T * row_bytes, err);
 }
 
+extern "C" int
+cuda_test_quantize_fused(enum dtype act, const float *x, const float *aux, bool norm, float eps,
+						 int T, int64_t n, void *out, char *err)
+{
+	struct bufs b = {{0}, 0};
+	size_t		row_bytes = dtype_row_bytes(act, n);
+	float	   *dx = (float *) buf_new(&b, T * n * sizeof(float), x, err);
+	float	   *da = (float *) buf_new(&b, (norm ? 1 : T) * n * sizeof(float), aux, err);
+	uint8_t    *dout = (uint8_t *) buf_new(&b, T * row_bytes, NULL, err);
+	int			rc = -1;
+
+	if (dx && da && dout)
+		rc = norm ? launch_quantize_act_norm(act, dx, da, eps, T, n, dout, row_bytes, 0, err)
+			: launch_act_swiglu(act, false, dx, da, T, n, dout, row_bytes, 0, err);
+	return finish(&b, rc, out, dout, T * row_bytes, err);
+}
+
 __global__ void
 widen(const void *src, enum dtype t, int64_t n, float *dst)
 {
@@ -150,7 +167,12 @@ cuda_test_linear(enum dtype type, const void *w, int64_t rows, int64_t cols, con
 	}
 	else if (rc == 0)
 	{
-		rc = launch_quantize_act(at, dx, T, cols, dact, act_row_bytes, 0, err);
+		int			n_sm = 1;
+
+		if (cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess)
+			rc = err_set(err, "cuda: cannot read the SM count");
+		if (rc == 0)
+			rc = launch_quantize_act(at, dx, T, cols, dact, act_row_bytes, 0, err);
 		for (int t0 = 0; rc == 0 && t0 < T; t0 += QB_MAX_T)
 		{
 			struct matvec_args a;
@@ -167,6 +189,8 @@ cuda_test_linear(enum dtype type, const void *w, int64_t rows, int64_t cols, con
 			a.out_stride = rows;
 			a.bias = dbias;
 			a.accumulate = false;
+			a.split = mv_choose_split(rows, cols / qb_shape_of(type).block_elems *
+									  qb_shape_of(type).units, n_sm);
 			rc = launch_matvec(&a, 0, err);
 		}
 	}

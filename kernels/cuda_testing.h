@@ -49,6 +49,12 @@ int			cuda_test_rope(float *q, int n_q, float *k, int n_k, int T, int head_dim,
 
 int			cuda_test_swiglu(const float *gate, const float *up, int64_t n, float *h, char *err);
 
+/* The activation rows as a fused conversion writes them (quantized
+ * bytes): of swiglu(x, aux) (aux [T][n], down's input), or with norm of
+ * rmsnorm(x) * aux (aux [n]; a Q8 format). */
+int			cuda_test_quantize_fused(enum dtype act, const float *x, const float *aux, bool norm,
+									 float eps, int T, int64_t n, void *out, char *err);
+
 int			cuda_test_argmax(const float *x, int n_rows, int64_t n, int32_t *out, char *err);
 
 /* What cuda_test_attention copies back from the device besides its output

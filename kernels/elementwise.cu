@@ -4,13 +4,15 @@
  */
 #include "cuda_kernels.h"
 
+#include "swiglu.h"
+
 __global__ void
 swiglu_kernel(float *h, const float *gate, const float *up, int64_t n)
 {
 	int64_t		i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
 
 	if (i < n)
-		h[i] = __fmul_rn(__fdiv_rn(gate[i], __fadd_rn(1.0f, attn_exp(-gate[i]))), up[i]);
+		h[i] = swiglu_elem(gate[i], up[i]);
 }
 
 int

@@ -99,6 +99,22 @@ qb_ld32(const uint8_t *p)
 #endif
 }
 
+/* 4 x 32 bits at a 16-aligned address: one 16-byte load on the device */
+QB_FN void
+qb_ld128(const uint8_t *p, uint32_t *w)
+{
+#ifdef __CUDA_ARCH__
+	uint4		v = *(const uint4 *) p;
+
+	w[0] = v.x;
+	w[1] = v.y;
+	w[2] = v.z;
+	w[3] = v.w;
+#else
+	memcpy(w, p, 4 * sizeof(uint32_t));
+#endif
+}
+
 QB_FN float
 qb_ldf32(const uint8_t *p)
 {
@@ -394,6 +410,40 @@ qb_unit_q5_K(const uint8_t *wb, int u, const uint8_t *ab, size_t astride, int T,
 }
 
 /*
+ * Groups: units u..u+3 (u a multiple of 4) of a Q4_K or Q5_K block, whose
+ * quants (and Q5_K's high bits) are 16 contiguous bytes at a 16-aligned
+ * offset (blocks of 144 and 176 bytes), so a lane reads them with one
+ * 16-byte load; then each unit's term as qb_unit_q4_K/q5_K computes it, in
+ * unit order.
+ */
+QB_FN void
+qb_group_q4_K(const uint8_t *wb, int u, const uint8_t *ab, size_t astride, int T, float *acc)
+{
+	uint32_t	w[4];
+
+	qb_ld128(wb + QB_Q4_K_QS + 32 * (u / 8) + 4 * (u % 8), w);
+	QB_UNROLL
+	for (int j = 0; j < 4; j++)
+		qb_unit_k(wb, u + j, w[j] & 0x0F0F0F0Fu, (w[j] >> 4) & 0x0F0F0F0Fu, ab, astride, T, acc);
+}
+
+QB_FN void
+qb_group_q5_K(const uint8_t *wb, int u, const uint8_t *ab, size_t astride, int T, float *acc)
+{
+	int			p = u / 8;
+	uint32_t	w[4];
+	uint32_t	qh[4];
+
+	qb_ld128(wb + QB_Q5_K_QS + 32 * p + 4 * (u % 8), w);
+	qb_ld128(wb + QB_Q5_K_QH + 4 * (u % 8), qh);
+	QB_UNROLL
+	for (int j = 0; j < 4; j++)
+		qb_unit_k(wb, u + j, (w[j] & 0x0F0F0F0Fu) | (((qh[j] >> (2 * p)) & 0x01010101u) << 4),
+				  ((w[j] >> 4) & 0x0F0F0F0Fu) | (((qh[j] >> (2 * p + 1)) & 0x01010101u) << 4),
+				  ab, astride, T, acc);
+}
+
+/*
  * Q6_K: unit u is l = 4 * (u % 8) of half h = u / 8; it covers elements
  * 128h + 32r + l .. +3 for the four quarters r (quant_ref.c unpack_q6_K),
  * each inside one group of 16 with its own scale.
@@ -559,6 +609,19 @@ qb_unit(int type, const uint8_t *wb, int u, const uint8_t *ab, size_t astride, i
 			qb_unit_plain(type, wb, u, ab, astride, T, acc);
 			break;
 	}
+}
+
+/* What the mat-vec kernel reads at once from unit u (matvec_plan.h's
+ * mv_group): four units of Q4_K and Q5_K, one of the others. */
+QB_FN void
+qb_group(int type, const uint8_t *wb, int u, const uint8_t *ab, size_t astride, int T, float *acc)
+{
+	if (type == DTYPE_Q4_K)
+		qb_group_q4_K(wb, u, ab, astride, T, acc);
+	else if (type == DTYPE_Q5_K)
+		qb_group_q5_K(wb, u, ab, astride, T, acc);
+	else
+		qb_unit(type, wb, u, ab, astride, T, acc);
 }
 
 /* ---- dequantization: element e of a block, as dequantize_row_ref ---- */

@@ -1,10 +1,11 @@
 /*
- * rmsnorm.cu — y = x / rms(x) * w per row, with ops.c's arithmetic: squares
- * rounded to float and summed in double, the scale 1 / sqrtf(mean + eps)
- * in float, then (x * scale) * w.  The double sum of float squares is
- * exact in all but extreme rows, so the result is the CPU's bit for bit.
+ * rmsnorm.cu — y = x / rms(x) * w per row, with ops.c's arithmetic
+ * (rmsnorm.h).  The double sum of float squares is exact in all but
+ * extreme rows, so the result is the CPU's bit for bit.
  */
 #include "cuda_kernels.h"
+
+#include "rmsnorm.h"
 
 #define NORM_THREADS 256
 
@@ -19,7 +20,7 @@ rmsnorm_kernel(const float *x, const float *w, const int32_t *rows, int n, float
 	float		scale;
 
 	for (int i = threadIdx.x; i < n; i += NORM_THREADS)
-		sum += (double) __fmul_rn(xr[i], xr[i]);
+		sum += rms_square(xr[i]);
 #pragma unroll
 	for (int off = WARP / 2; off > 0; off /= 2)
 		sum += __shfl_xor_sync(0xffffffffu, sum, off);
@@ -29,9 +30,9 @@ rmsnorm_kernel(const float *x, const float *w, const int32_t *rows, int n, float
 	sum = 0.0;
 	for (int i = 0; i < NORM_THREADS / WARP; i++)
 		sum += part[i];
-	scale = 1.0f / sqrtf((float) (sum / n) + eps);
+	scale = rms_scale(sum, n, eps);
 	for (int i = threadIdx.x; i < n; i += NORM_THREADS)
-		yr[i] = __fmul_rn(__fmul_rn(xr[i], scale), w[i]);
+		yr[i] = rms_elem(xr[i], scale, w[i]);
 }
 
 int

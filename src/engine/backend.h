@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "top_logits.h"
+
 struct model;
 struct seq_batch;
 
@@ -40,11 +42,14 @@ struct backend_ops
 	/*
 	 * Run a batch that infer_forward has checked and reserved KV blocks for
 	 * (each seq->n_tokens is still the position of its first new token).
-	 * logits: n_vocab floats per sequence with want_logits, in batch order;
-	 * argmax: one id per such sequence (either may be NULL).  0 or -1.
+	 * Output row r (the r-th sequence with want_logits, in batch order) is
+	 * n_vocab floats at logits + r * n_vocab; or, when top is not NULL and
+	 * top[r].n is k > 0 on entry, it may be its k first candidates in
+	 * top[r] instead (top[r].n = k on return; 0 says the row is in
+	 * logits).  0 or -1.
 	 */
 	int			(*forward) (void *be, const struct seq_batch *batch, int n_seqs,
-							float *logits, int32_t *argmax, char *err);
+							float *logits, struct top_logits *top, char *err);
 
 	/* The device, for logs ("NVIDIA H200, 139 GiB"). */
 	const char *(*describe) (void *be);

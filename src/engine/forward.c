@@ -735,6 +735,13 @@ advance(struct seq_batch *batch, int n_seqs)
 int
 infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *logits, char *err)
 {
+	return infer_forward_top(ic, batch, n_seqs, logits, NULL, err);
+}
+
+int
+infer_forward_top(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *logits,
+				  struct top_logits *top, char *err)
+{
 	const struct model *m = ic->model;
 	int32_t		T = 0;
 	int32_t		n_out;
@@ -748,13 +755,15 @@ infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, float *
 		return rc;
 	if (ic->gpu)
 	{
-		if (ic->gpu->forward(ic->gpu_state, batch, n_seqs, logits, NULL, err) != 0)
+		if (ic->gpu->forward(ic->gpu_state, batch, n_seqs, logits, top, err) != 0)
 			return -1;
 		advance(batch, n_seqs);
 		return 0;
 	}
 	run_to_last_ffn(ic, batch, n_seqs, T);
 	n_out = keep_output_rows(ic, batch, n_seqs);
+	for (int32_t r = 0; top && r < n_out; r++)
+		top[r].n = 0;
 	if (n_out > 0)
 	{
 		ffn_block(ic, &m->layers[m->hp.n_layer - 1], n_out, true);

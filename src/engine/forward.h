@@ -88,6 +88,16 @@ int			infer_forward(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs,
 						  float *logits, char *err);
 
 /*
+ * infer_forward, where output row r may come as its first candidates
+ * instead of logits in its row: on entry top[r].n says how many its sampler
+ * needs (sampler_top_needed; 0: the row), on return top[r].n > 0 when they
+ * are in top[r], so a GPU backend copies a few candidates per sequence,
+ * not the vocabulary.  The CPU pass always gives the rows (top[r].n = 0).
+ */
+int			infer_forward_top(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs,
+							  float *logits, struct top_logits *top, char *err);
+
+/*
  * The same pass for embeddings: *hidden points at the final hidden state
  * (after output_norm) of every token of the batch, [tokens][n_embd] in
  * batch order, valid until the next pass.  Want_logits is ignored.  Same

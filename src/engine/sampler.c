@@ -484,6 +484,22 @@ draw(struct sampler *s, struct cand *c, size_t n, float temperature, float max)
 	return c[n - 1].id;
 }
 
+/* What every path shares after its cut-offs: min-p, then the draw. */
+static int32_t
+finish_draw(struct sampler *s, size_t n, float max)
+{
+	if (s->p.min_p > 0.0f)
+		n = apply_min_p(s->cand, n, s->p.min_p, max);
+	return draw(s, s->cand, n, s->p.temperature, max);
+}
+
+/* Top-k applies when it keeps fewer than the vocabulary. */
+static bool
+top_k_cuts(const struct sampler *s)
+{
+	return s->p.top_k > 0 && s->p.top_k < s->n_vocab;
+}
+
 int32_t
 sampler_sample(struct sampler *s, float *logits,
 			   const int32_t *history, size_t n_history,
@@ -505,7 +521,7 @@ sampler_sample(struct sampler *s, float *logits,
 		return best;
 	max = logits[best];			/* every cut-off keeps it */
 
-	if (p->top_k > 0 && p->top_k < s->n_vocab)
+	if (top_k_cuts(s))
 	{
 		n = collect_top_k(s, logits, (size_t) p->top_k);
 		if (p->top_p < 1.0f)
@@ -515,7 +531,56 @@ sampler_sample(struct sampler *s, float *logits,
 		n = collect_top_p(s, logits, p->top_p, max);
 	else
 		n = collect_all(s, logits);
-	if (p->min_p > 0.0f)
-		n = apply_min_p(s->cand, n, p->min_p, max);
-	return draw(s, s->cand, n, p->temperature, max);
+	return finish_draw(s, n, max);
+}
+
+/*
+ * Without penalties or a mask the logits reach the cut-offs unchanged, and
+ * greedy needs the first token only, top-k its k first: the rest of the
+ * vocabulary cannot change the choice.  Top-p alone (top_k 0), or no
+ * cut-off at all, normalises over the whole vocabulary, so it needs the
+ * row; so do penalties (they move tokens that may be anywhere in the row)
+ * and masks.
+ */
+int32_t
+sampler_top_needed(const struct sampler *s, bool masked)
+{
+	const struct sampler_params *p = &s->p;
+	bool		penalties = p->penalty_last_n > 0 &&
+		(p->repeat_penalty != 1.0f || p->frequency_penalty != 0.0f || p->presence_penalty != 0.0f);
+
+	if (masked || penalties)
+		return 0;
+	if (p->temperature <= 0.0f)
+		return 1;
+	return top_k_cuts(s) && p->top_k <= TOP_LOGITS_MAX ? p->top_k : 0;
+}
+
+/*
+ * sampler_sample's steps on the row's first candidates: its argmax is the
+ * first (top_logits.h's order), collect_top_k's heap would keep the first
+ * top_k that are above -inf, in that order; the same floats then go
+ * through the same top-p, min-p and draw, with the same random numbers.
+ */
+int32_t
+sampler_sample_top(struct sampler *s, const struct top_logits *t)
+{
+	const struct sampler_params *p = &s->p;
+	int32_t		best = t->n > 0 ? t->id[0] : -1;
+	float		max;
+	size_t		n = 0;
+
+	if (p->temperature <= 0.0f || best < 0 || !isfinite(t->logit[0]))
+		return best;
+	max = t->logit[0];
+	for (int32_t i = 0; i < t->n && i < p->top_k; i++)
+		if (t->logit[i] > -INFINITY)
+		{
+			s->cand[n].id = t->id[i];
+			s->cand[n].logit = t->logit[i];
+			n++;
+		}
+	if (p->top_p < 1.0f)
+		n = top_p_sorted(s->cand, n, p->top_p, max);
+	return finish_draw(s, n, max);
 }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "top_logits.h"
+
 struct sampler_params
 {
 	float		temperature;	/* 0 = greedy; [0, 100] */
@@ -45,6 +47,19 @@ void		sampler_free(struct sampler *s);
 int32_t		sampler_sample(struct sampler *s, float *logits,
 						   const int32_t *history, size_t n_history,
 						   const bool *allowed);
+
+/*
+ * How much of the logits row sampling needs: 0 the whole row; k > 0 only
+ * its k first candidates (top_logits.h), from which sampler_sample_top
+ * chooses what sampler_sample would over the row, same random draws
+ * included: 1 for greedy, top_k for top-k (up to TOP_LOGITS_MAX).  masked:
+ * the request has a choice mask (which needs the row, as penalties do).
+ */
+int32_t		sampler_top_needed(const struct sampler *s, bool masked);
+
+/* Pick a token from the first sampler_top_needed(s, false) candidates of a
+ * row (t->n >= 1), exactly as sampler_sample with no history and no mask. */
+int32_t		sampler_sample_top(struct sampler *s, const struct top_logits *t);
 
 /* Highest logit among allowed tokens (allowed NULL: all), lowest id on
  * ties, NaN losing to anything; -1 when none is allowed.  An allowed token

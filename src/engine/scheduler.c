@@ -57,6 +57,7 @@ struct scheduler
 	struct seq_batch *batch;
 	struct sched_request **batch_req;
 	float	   *logits;			/* [max_seqs][n_vocab] */
+	struct top_logits *top;		/* [max_seqs] rows a backend gave as candidates */
 	struct sched_stats stats;
 };
 
@@ -404,7 +405,9 @@ build_batch(struct scheduler *s, int32_t *n_logits)
 			.want_logits = done + piece == request_n_tokens(r),
 			.sparse = done < (int32_t) r->prompt.n ? (struct sparse_config) {0} : r->params.sparse,
 		};
-		*n_logits += s->batch[n].want_logits;
+		/* what its sampler needs of the logits row (infer_forward_top) */
+		if (s->batch[n].want_logits)
+			s->top[(*n_logits)++].n = sampler_top_needed(r->sampler, r->choices != NULL);
 		s->batch_req[n++] = r;
 	}
 	return n;
@@ -416,10 +419,11 @@ fail_request(struct scheduler *s, struct sched_request *r, const char *error)
 	request_finish(s, r, SCHED_FAILED, error);
 }
 
-/* Sample the next token of a request whose logits are ready, and decide
- * whether it has finished.  Returns true when the request was finished. */
+/* Sample the next token of a request whose logits are ready (its row, or
+ * its first candidates when top->n > 0), and decide whether it has
+ * finished.  Returns true when the request was finished. */
 static bool
-sample(struct scheduler *s, struct sched_request *r, float *logits)
+sample(struct scheduler *s, struct sched_request *r, float *logits, const struct top_logits *top)
 {
 	const struct tokenizer *tok = s->ic->model->tok;
 	struct gen_result *res = &r->result;
@@ -441,7 +445,9 @@ sample(struct scheduler *s, struct sched_request *r, float *logits)
 		}
 		allowed = r->allowed;
 	}
-	id = sampler_sample(r->sampler, logits, r->history.ids, r->history.n, allowed);
+	/* candidates come only for a request that asked for them: unmasked */
+	id = top->n > 0 ? sampler_sample_top(r->sampler, top)
+		: sampler_sample(r->sampler, logits, r->history.ids, r->history.n, allowed);
 	if (tokenizer_is_eog(tok, id))
 	{
 		res->finish = FINISH_EOG;
@@ -503,7 +509,7 @@ forward_with_preemption(struct scheduler *s, char *err)
 
 		if (n == 0)
 			return 0;
-		rc = infer_forward(s->ic, s->batch, n, s->logits, err);
+		rc = infer_forward_top(s->ic, s->batch, n, s->logits, s->top, err);
 		if (rc == 0)
 			return n;
 		if (rc != FORWARD_NO_KV_SPACE)
@@ -549,7 +555,10 @@ scheduler_step(struct scheduler *s, char *err)
 		if (s->cfg.prefix_sharing)
 			prefix_index(s, r);
 		if (want)
-			sample(s, r, s->logits + (size_t) row++ * s->ic->model->hp.n_vocab);
+		{
+			sample(s, r, s->logits + (size_t) row * s->ic->model->hp.n_vocab, &s->top[row]);
+			row++;
+		}
 	}
 	s->stats.step_seconds = clock_seconds() - t0;
 	return 0;
@@ -583,7 +592,8 @@ scheduler_new(struct infer_ctx *ic, const struct scheduler_config *cfg, char *er
 	s->batch = malloc(s->cfg.max_seqs * sizeof(struct seq_batch));
 	s->batch_req = malloc(s->cfg.max_seqs * sizeof(struct sched_request *));
 	s->logits = malloc((size_t) s->cfg.max_seqs * ic->model->hp.n_vocab * sizeof(float));
-	if (!s->batch || !s->batch_req || !s->logits)
+	s->top = malloc(s->cfg.max_seqs * sizeof(struct top_logits));
+	if (!s->batch || !s->batch_req || !s->logits || !s->top)
 	{
 		scheduler_free(s);
 		err_set(err, "out of memory for %d sequences", cfg->max_seqs);
@@ -612,6 +622,7 @@ scheduler_free(struct scheduler *s)
 	free(s->batch);
 	free(s->batch_req);
 	free(s->logits);
+	free(s->top);
 	free(s);
 }
 

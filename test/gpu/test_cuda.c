@@ -159,6 +159,48 @@ test_quantize_act(void)
 	}
 }
 
+/* The fused conversions: down's input (SwiGLU) and a block's normed input
+ * (RMSNorm), bytes equal to the CPU's swiglu or rmsnorm then
+ * quantize_row_act_ref. */
+static void
+test_quantize_fused(void)
+{
+	static const enum dtype acts[] = {DTYPE_Q8_0, DTYPE_Q8_1, DTYPE_Q8_K, DTYPE_F16};
+	char		err[ERR_MAX];
+	int			T = 3;
+	int64_t		n = 8960;
+	float	   *x = random_floats(T * n, 12.0f);
+	float	   *aux = random_floats(T * n, 3.0f);
+	float	   *h = malloc(T * n * sizeof(float));
+
+	for (int norm = 0; norm < 2; norm++)
+	{
+		if (norm)
+			for (int t = 0; t < T; t++)
+				rmsnorm(h + t * n, x + t * n, aux, (int) n, 1e-6f);
+		else
+			swiglu(h, x, aux, (int) (T * n));
+		for (size_t i = 0; i < sizeof acts / sizeof acts[0] - norm; i++)
+		{
+			size_t		rb = dtype_row_bytes(acts[i], n);
+			uint8_t    *ref = calloc(T, rb);
+			uint8_t    *got = calloc(T, rb);
+
+			for (int t = 0; t < T; t++)
+				quantize_row_act_ref(acts[i], h + t * n, ref + t * rb, n);
+			CHECK(cuda_test_quantize_fused(acts[i], x, aux, norm, 1e-6f, T, n, got, err) == 0,
+				  "%s", err);
+			CHECK(memcmp(ref, got, T * rb) == 0, "quantize %s of %s: bytes differ from the CPU's",
+				  dtype_name(acts[i]), norm ? "rmsnorm" : "swiglu");
+			free(ref);
+			free(got);
+		}
+	}
+	free(x);
+	free(aux);
+	free(h);
+}
+
 static void
 test_dequant(void)
 {
@@ -378,8 +420,8 @@ static void
 test_argmax_kernel(void)
 {
 	int64_t		n = 151936;
-	float	   *x = random_floats(3 * n, 10.0f);
-	int32_t		got[3];
+	float	   *x = random_floats(4 * n, 10.0f);
+	int32_t		got[4];
 	char		err[ERR_MAX];
 
 	x[5000] = 50.0f;			/* row 0: a clear winner */
@@ -387,9 +429,11 @@ test_argmax_kernel(void)
 	x[n + 9000] = 60.0f;
 	x[2 * n + 3] = NAN;			/* row 2: NaN loses */
 	x[2 * n + 100] = 70.0f;
-	CHECK(cuda_test_argmax(x, 3, n, got, err) == 0, "%s", err);
-	CHECK(got[0] == 5000 && got[1] == 7 && got[2] == 100, "argmax gave %d %d %d",
-		  got[0], got[1], got[2]);
+	for (int64_t i = 0; i < n; i++)
+		x[3 * n + i] = NAN;		/* row 3: all NaN, the last (logits_argmax) */
+	CHECK(cuda_test_argmax(x, 4, n, got, err) == 0, "%s", err);
+	CHECK(got[0] == 5000 && got[1] == 7 && got[2] == 100 && got[3] == n - 1,
+		  "argmax gave %d %d %d %d", got[0], got[1], got[2], got[3]);
 	free(x);
 }
 
@@ -600,6 +644,7 @@ test_kernels(void)
 	test_rope_kernel(ROPE_ADJACENT, 128, true);
 	test_rope_kernel(ROPE_NEOX, 64, false);
 	test_swiglu_kernel();
+	test_quantize_fused();
 	test_argmax_kernel();
 	test_attention_kernel(12, 2, 128);
 	test_attention_kernel(28, 4, 128);
@@ -634,6 +679,36 @@ cosine(const float *a, const float *b, int32_t n)
 		bb += (double) b[i] * b[i];
 	}
 	return ab / (sqrt(aa * bb) + 1e-300);
+}
+
+/* KL(P_cpu || P_gpu) of the two rows' softmax distributions, in nats. */
+static double
+kl_divergence(const float *cpu, const float *gpu, int32_t n)
+{
+	double		mp = -INFINITY,
+				mq = -INFINITY,
+				zp = 0,
+				zq = 0,
+				kl = 0;
+
+	for (int32_t i = 0; i < n; i++)
+	{
+		mp = fmax(mp, cpu[i]);
+		mq = fmax(mq, gpu[i]);
+	}
+	for (int32_t i = 0; i < n; i++)
+	{
+		zp += exp(cpu[i] - mp);
+		zq += exp(gpu[i] - mq);
+	}
+	for (int32_t i = 0; i < n; i++)
+	{
+		double		lp = cpu[i] - mp - log(zp);
+		double		lq = gpu[i] - mq - log(zq);
+
+		kl += exp(lp) * (lp - lq);
+	}
+	return kl;
 }
 
 /* The CPU's top-two margin is under 1e-3 of the logits' spread, and the
@@ -727,14 +802,17 @@ gpu_close(struct gpu *g)
 	kv_cache_free(g->kv);
 }
 
-/* What infer_forward does around a backend: reserve, run, advance. */
+/* What infer_forward does around a backend: reserve, run, advance; with
+ * top, as infer_forward_top (the candidates asked in top[r].n). */
 static int
-gpu_forward(struct gpu *g, struct seq_batch *b, int n, float *logits, int32_t *argmax, char *err)
+gpu_forward(struct gpu *g, struct seq_batch *b, int n, float *logits, int32_t *argmax,
+			struct top_logits *top, char *err)
 {
 	for (int i = 0; i < n; i++)
 		if (kv_seq_reserve(g->kv, b[i].seq, b[i].seq->n_tokens + b[i].n_tokens) != 0)
 			return err_set(err, "test: the KV pool is too small");
-	if (cuda_forward(g->cb, b, n, logits, argmax, err) != 0)
+	if ((top ? cuda_forward_top(g->cb, b, n, logits, top, err)
+		 : cuda_forward(g->cb, b, n, logits, argmax, err)) != 0)
 		return -1;
 	for (int i = 0; i < n; i++)
 		b[i].seq->n_tokens += b[i].n_tokens;
@@ -747,15 +825,32 @@ struct agreement
 	int			flips;			/* argmax differs from the CPU's */
 	int			near_ties;		/* of which at near ties */
 	double		min_cos;
+	double		kl_sum;
+	double		kl_max;
 };
+
+/* "top-1 agreement 99.95%, KL mean 1.2e-07 max 3e-06" of a run's steps */
+static void
+print_agreement(const char *what, const struct agreement *a)
+{
+	printf("%s: top-1 agreement %.2f%% (%d of %d steps), KL divergence mean %.3g max %.3g nats, "
+		   "min cosine %.7f, %d argmax flips (%d at near ties)\n", what,
+		   100.0 * (a->steps - a->flips) / (a->steps > 0 ? a->steps : 1), a->steps - a->flips,
+		   a->steps, a->kl_sum / (a->steps > 0 ? a->steps : 1), a->kl_max, a->min_cos, a->flips,
+		   a->near_ties);
+}
 
 static void
 agree(struct agreement *a, const float *cpu, const float *gpu, int32_t gpu_pick, int32_t n_vocab)
 {
 	double		c = cosine(cpu, gpu, n_vocab);
 
+	double		kl = kl_divergence(cpu, gpu, n_vocab);
+
 	if (a->steps++ == 0 || c < a->min_cos)
 		a->min_cos = c;
+	a->kl_sum += kl;
+	a->kl_max = fmax(a->kl_max, kl);
 	if (gpu_pick != argmax_row(cpu, n_vocab))
 	{
 		a->flips++;
@@ -778,6 +873,7 @@ test_model_stream(struct model *m, const char *name, int32_t n_prompt, int32_t n
 	struct gpu	g = {0};
 	struct kv_seq seq = {0};
 	bool		exact = gemm_min > n_prompt;
+	char		what[300];
 	char		err[ERR_MAX];
 	int			rc;
 
@@ -794,14 +890,14 @@ test_model_stream(struct model *m, const char *name, int32_t n_prompt, int32_t n
 							  k == 0 ? (struct sparse_config) {0} : sparse};
 		int32_t		pick;
 
-		rc = gpu_forward(&g, &b, 1, logits, &pick, err);
+		rc = gpu_forward(&g, &b, 1, logits, &pick, NULL, err);
 		CHECK(rc == 0, "%s: step %d: %s", name, k, err);
 		if (rc == 0)
 			agree(&a, cpu + (size_t) k * n_vocab, logits, pick, n_vocab);
 	}
-	printf("%s: %s prompt %d, %d steps, sparse budget %d: min cosine %.7f, %d argmax flips "
-		   "(%d at near ties)\n", name, exact ? "mat-vec" : "cuBLAS", n_prompt, a.steps,
-		   sparse.budget, a.min_cos, a.flips, a.near_ties);
+	snprintf(what, sizeof what, "%s: %s prompt %d, sparse budget %d", name,
+			 exact ? "mat-vec" : "cuBLAS", n_prompt, sparse.budget);
+	print_agreement(what, &a);
 	CHECK(a.steps == n_gen && a.min_cos >= COS_MIN, "%s: min cosine %.7f", name, a.min_cos);
 	CHECK(exact ? a.flips == 0 : a.flips == a.near_ties,
 		  "%s: the GPU's greedy token differs from the CPU's at %d steps", name, a.flips);
@@ -817,9 +913,41 @@ test_model_stream(struct model *m, const char *name, int32_t n_prompt, int32_t n
 /*
  * Sequences of different lengths in one batch: their prompts together in
  * one call, then decode steps of all of them, each against a CPU run of
- * the sequence alone.  The same with graphs off must give the same bits.
+ * the sequence alone.  The same with graphs off must give the same bits,
+ * and a third run asking each sequence for a different number of
+ * candidates (the row, greedy's one, top-k's 2, 40, TOP_LOGITS_MAX) must
+ * get exactly top_logits_of_row of those bits.
  */
 #define BATCH_SEQS 5
+
+static const int32_t batch_asks[BATCH_SEQS] = {0, 1, 2, 40, TOP_LOGITS_MAX};
+
+/* Run 2's output: the candidates asked, or the row, of run 0's logits. */
+static bool
+candidates_match(const float *rows, const float *got_rows, const struct top_logits *got,
+				 int32_t n_vocab)
+{
+	struct top_logits *want = malloc(sizeof *want);
+	bool		ok = true;
+
+	for (int i = 0; ok && i < BATCH_SEQS; i++)
+	{
+		const float *row = rows + (size_t) i * n_vocab;
+
+		if (batch_asks[i] == 0)
+		{
+			ok = got[i].n == 0 && memcmp(row, got_rows + (size_t) i * n_vocab,
+										 n_vocab * sizeof(float)) == 0;
+			continue;
+		}
+		top_logits_of_row(row, n_vocab, batch_asks[i], want);
+		ok = got[i].n == want->n &&
+			memcmp(got[i].id, want->id, want->n * sizeof(int32_t)) == 0 &&
+			memcmp(got[i].logit, want->logit, want->n * sizeof(float)) == 0;
+	}
+	free(want);
+	return ok;
+}
 
 static void
 test_model_batch(struct model *m, const char *name, int32_t n_gen)
@@ -829,12 +957,15 @@ test_model_batch(struct model *m, const char *name, int32_t n_gen)
 	int32_t    *prompts[BATCH_SEQS];
 	int32_t    *gen[BATCH_SEQS];
 	float	   *cpu[BATCH_SEQS];
-	float	   *logits[2];
+	float	   *logits[3];
 	int32_t		picks[2][BATCH_SEQS];
-	struct gpu	g[2] = {{0}};
-	struct kv_seq seqs[2][BATCH_SEQS];
+	struct top_logits *top = malloc(BATCH_SEQS * sizeof *top);
+	struct gpu	g[3] = {{0}};
+	struct kv_seq seqs[3][BATCH_SEQS];
 	struct agreement a = {0};
 	int			same = 1;
+	int			cands_ok = 1;
+	char		what[300];
 	char		err[ERR_MAX];
 	int			rc = 0;
 
@@ -850,15 +981,15 @@ test_model_batch(struct model *m, const char *name, int32_t n_gen)
 							gen[i], err);
 	}
 	CHECK(rc == 0, "%s: CPU run: %s", name, err);
-	for (int v = 0; v < 2; v++)
+	for (int v = 0; v < 3; v++)
 	{
 		logits[v] = malloc((size_t) BATCH_SEQS * n_vocab * sizeof(float));
 		if (rc == 0)
-			rc = gpu_open(&g[v], m, 256, 256, 64, 32, v == 0, err);
+			rc = gpu_open(&g[v], m, 256, 256, 64, 32, v != 1, err);
 	}
 	CHECK(rc == 0, "%s: %s", name, err);
 	for (int32_t k = 0; rc == 0 && k < n_gen; k++)
-		for (int v = 0; rc == 0 && v < 2; v++)
+		for (int v = 0; rc == 0 && v < 3; v++)
 		{
 			struct seq_batch b[BATCH_SEQS];
 
@@ -870,23 +1001,29 @@ test_model_batch(struct model *m, const char *name, int32_t n_gen)
 				b[i].want_logits = true;
 				b[i].sparse = (struct sparse_config) {0};
 			}
-			rc = gpu_forward(&g[v], b, BATCH_SEQS, logits[v], picks[v], err);
+			for (int i = 0; i < BATCH_SEQS; i++)
+				top[i].n = batch_asks[i];
+			rc = gpu_forward(&g[v], b, BATCH_SEQS, logits[v], v < 2 ? picks[v] : NULL,
+							 v == 2 ? top : NULL, err);
 			CHECK(rc == 0, "%s: batch step %d: %s", name, k, err);
 			for (int i = 0; rc == 0 && v == 0 && i < BATCH_SEQS; i++)
 				agree(&a, cpu[i] + (size_t) k * n_vocab, logits[0] + (size_t) i * n_vocab,
 					  picks[0][i], n_vocab);
 			if (rc == 0 && v == 1)
 				same &= memcmp(logits[0], logits[1], (size_t) BATCH_SEQS * n_vocab * sizeof(float)) == 0;
+			if (rc == 0 && v == 2)
+				cands_ok &= candidates_match(logits[0], logits[2], top, n_vocab);
 		}
-	printf("%s: %d sequences of lengths 1..100 batched, %d steps: min cosine %.7f, "
-		   "%d argmax flips (%d at near ties)\n", name, BATCH_SEQS, n_gen, a.min_cos, a.flips,
-		   a.near_ties);
+	snprintf(what, sizeof what, "%s: %d sequences of lengths 1..100 batched", name, BATCH_SEQS);
+	print_agreement(what, &a);
 	CHECK(a.steps == BATCH_SEQS * n_gen && a.min_cos >= COS_MIN, "%s: batched min cosine %.7f",
 		  name, a.min_cos);
 	CHECK(a.flips == a.near_ties, "%s: batched greedy tokens differ from the CPU's at %d steps",
 		  name, a.flips);
 	CHECK(same, "%s: logits with CUDA graphs differ from logits without", name);
-	for (int v = 0; v < 2; v++)
+	CHECK(cands_ok, "%s: the device's candidates differ from top_logits_of_row of its logits", name);
+	free(top);
+	for (int v = 0; v < 3; v++)
 	{
 		for (int i = 0; g[v].kv && i < BATCH_SEQS; i++)
 			kv_seq_release(g[v].kv, &seqs[v][i]);

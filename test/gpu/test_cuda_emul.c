@@ -22,11 +22,17 @@
 #include "kv_cache.h"
 #include "ops.h"
 #include "quant.h"
+#include "sampler.h"
 #include "sparse.h"
+#include "top_logits.h"
 
 #include "../../kernels/attn_plan.h"
+#include "../../kernels/matvec_plan.h"
 #include "../../kernels/qblock.h"
+#include "../../kernels/rmsnorm.h"
 #include "../../kernels/sparse_plan.h"
+#include "../../kernels/swiglu.h"
+#include "../../kernels/topk_plan.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -87,30 +93,76 @@ random_row(enum dtype t, uint8_t *row, int64_t cols)
 	}
 }
 
-/* The unit loop of the mat-vec kernel for one row: lane u % 32 takes unit
- * u, then the lanes are summed as a warp reduction sums them. */
+/*
+ * The mat-vec kernel for one row split over `split` warps (matvec_plan.h):
+ * each lane's groups in order, the warp's butterfly (lane 0's order), the
+ * splits added in order.  Counts in seen[] how often each unit was read.
+ */
 static void
 emulate_row(enum dtype t, const uint8_t *row, int64_t cols, const uint8_t *act,
-			size_t act_row_bytes, int T, float *out)
+			size_t act_row_bytes, int T, int split, int *seen, float *out)
 {
 	struct qb_shape s = qb_shape_of(t);
 	int64_t		units = cols / s.block_elems * s.units;
-	float		lane[32][QB_MAX_T];
+	int			g = mv_group(t);
+	float		part[MV_MAX_SPLIT][QB_MAX_T];
 
-	memset(lane, 0, sizeof lane);
-	for (int64_t u = 0; u < units; u++)
+	for (int k = 0; k < split; k++)
 	{
-		int64_t		b = u / s.units;
+		float		lane[32][QB_MAX_T];
+		int64_t		begin,
+					end;
 
-		qb_unit(t, row + b * s.block_bytes, (int) (u % s.units), act + b * s.act_bytes,
-				act_row_bytes, T, lane[u % 32]);
+		memset(lane, 0, sizeof lane);
+		mv_split_range(units, split, k, g, &begin, &end);
+		for (int l = 0; l < 32; l++)
+			for (int64_t u = begin + g * l; u < end; u += 32 * g)
+			{
+				int64_t		b = u / s.units;
+
+				for (int j = 0; j < g; j++)
+					seen[u + j]++;
+				qb_group(t, row + b * s.block_bytes, (int) (u % s.units),
+							  act + b * s.act_bytes, act_row_bytes, T, lane[l]);
+			}
+		for (int off = 16; off > 0; off /= 2)
+			for (int l = 0; l < off; l++)
+				for (int i = 0; i < T; i++)
+					lane[l][i] += lane[l + off][i];
+		memcpy(part[k], lane[0], sizeof part[k]);
 	}
-	for (int off = 16; off > 0; off /= 2)
-		for (int l = 0; l < off; l++)
-			for (int i = 0; i < T; i++)
-				lane[l][i] += lane[l + off][i];
 	for (int i = 0; i < T; i++)
-		out[i] = lane[0][i];
+	{
+		out[i] = part[0][i];
+		for (int k = 1; k < split; k++)
+			out[i] += part[k][i];
+	}
+}
+
+/* A group reads 16 aligned bytes and gives its units' terms bit for bit. */
+static void
+test_groups(enum dtype t, const uint8_t *row, int64_t cols, const uint8_t *act, size_t act_bytes,
+			int T)
+{
+	struct qb_shape s = qb_shape_of(t);
+	int			bad = 0;
+
+	if (mv_group(t) == 1)
+		return;
+	CHECK(s.block_bytes % 16 == 0 && s.units % 4 == 0, "%s: blocks of %d bytes cannot be read "
+		  "16 bytes at a time", dtype_name(t), s.block_bytes);
+	for (int64_t b = 0; b < cols / s.block_elems; b++)
+		for (int u = 0; u < s.units; u += 4)
+		{
+			float		one[QB_MAX_T] = {0},
+						four[QB_MAX_T] = {0};
+
+			qb_group(t, row + b * s.block_bytes, u, act + b * s.act_bytes, act_bytes, T, four);
+			for (int j = 0; j < 4; j++)
+				qb_unit(t, row + b * s.block_bytes, u + j, act + b * s.act_bytes, act_bytes, T, one);
+			bad += memcmp(one, four, sizeof one) != 0;
+		}
+	CHECK(bad == 0, "%s: %d groups differ from their four units", dtype_name(t), bad);
 }
 
 static void
@@ -138,7 +190,17 @@ test_units(enum dtype t, int64_t cols)
 				x[k] = rndf() * (k % 97 == 0 ? 8.0f : 1.0f);
 			quantize_row_act_ref(at, x, act + i * act_bytes, cols);
 		}
-		emulate_row(t, row, cols, act, act_bytes, T, got);
+		int			split = 1 << rep % 3;	/* every split the kernel takes */
+		int			units = (int) (cols / qb_shape_of(t).block_elems * qb_shape_of(t).units);
+		int		   *seen = calloc(units, sizeof(int));
+		int			twice = 0;
+
+		emulate_row(t, row, cols, act, act_bytes, T, split, seen, got);
+		for (int u = 0; u < units; u++)
+			twice += seen[u] != 1;
+		CHECK(twice == 0, "%s, %d columns, split %d: %d units not read exactly once",
+			  dtype_name(t), (int) cols, split, twice);
+		test_groups(t, row, cols, act, act_bytes, T);
 		dequantize_row_ref(t, row, w, cols);
 		for (int i = 0; i < T; i++)
 		{
@@ -152,10 +214,12 @@ test_units(enum dtype t, int64_t cols)
 				  "%s unit dot row %d: %.9g vs reference %.9g (magnitude %.3g)",
 				  dtype_name(t), i, got[i], ref, mag);
 			/* a row alone gives bit for bit what it gives in a batch */
-			emulate_row(t, row, cols, act + i * act_bytes, act_bytes, 1, &one);
+			memset(seen, 0, units * sizeof(int));
+			emulate_row(t, row, cols, act + i * act_bytes, act_bytes, 1, split, seen, &one);
 			CHECK(memcmp(&one, &got[i], sizeof one) == 0, "%s: batch of %d differs from alone",
 				  dtype_name(t), T);
 		}
+		free(seen);
 		for (int64_t b = 0; b < cols / qb_shape_of(t).block_elems; b++)
 			for (int e = 0; e < qb_shape_of(t).block_elems; e++)
 			{
@@ -172,6 +236,123 @@ test_units(enum dtype t, int64_t cols)
 	free(x);
 	free(w);
 	free(y);
+}
+
+/*
+ * mv_choose_split on the matrices of the 1.5B and 7B shapes (Q4_K rows of
+ * 32 units per 256 columns) for an H200 (132 SMs) and an A100 (108): a
+ * power of two the block divides, splits of at least MV_MIN_SPLIT_UNITS,
+ * and the short-and-wide ones (down: 1536 x 8960) split.
+ */
+static void
+test_split_choice(void)
+{
+	static const int64_t shapes[][2] = {
+		{1536, 1536}, {256, 1536}, {8960, 1536}, {1536, 8960}, {151936, 1536},
+		{3584, 3584}, {512, 3584}, {18944, 3584}, {3584, 18944}, {152064, 3584},
+	};
+	static const int sms[] = {132, 108};
+
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+		for (size_t j = 0; j < 2; j++)
+		{
+			int64_t		units = shapes[i][1] / 256 * 32;
+			int			split = mv_choose_split(shapes[i][0], units, sms[j]);
+
+			CHECK(split >= 1 && split <= MV_MAX_SPLIT && MV_BLOCK_WARPS % split == 0 &&
+				  (split == 1 || units / split >= MV_MIN_SPLIT_UNITS),
+				  "split %d for %lld x %lld", split, (long long) shapes[i][0],
+				  (long long) shapes[i][1]);
+			if (shapes[i][0] == 1536 && shapes[i][1] == 8960)
+				CHECK(split > 1, "the 1.5B down matrix is not split on %d SMs", sms[j]);
+		}
+}
+
+/* The SwiGLU element the kernels apply (swiglu.h; fused into down's
+ * input quantization) against ops.c's swiglu, bit for bit, from tiny to
+ * overflowing gates. */
+static void
+test_swiglu(void)
+{
+	enum
+	{
+		N = 20011
+	};
+	static const float odd[] = {0.0f, -0.0f, 88.7f, -88.7f, 104.0f, -104.0f, 1e-30f, INFINITY, -INFINITY};
+	float	   *g = malloc(N * sizeof(float));
+	float	   *u = malloc(N * sizeof(float));
+	float	   *h = malloc(N * sizeof(float));
+	int			bad = 0;
+
+	for (int i = 0; i < N; i++)
+	{
+		g[i] = i < 9 ? odd[i] : rndf() * (i % 3 == 0 ? 120.0f : i % 3 == 1 ? 8.0f : 0.01f);
+		u[i] = rndf() * 4.0f;
+	}
+	swiglu(h, g, u, N);
+	for (int i = 0; i < N; i++)
+	{
+		float		e = swiglu_elem(g[i], u[i]);
+
+		bad += memcmp(&e, &h[i], sizeof e) != 0 && !(isnan(e) && isnan(h[i]));
+	}
+	CHECK(bad == 0, "swiglu_elem differs from ops.c's swiglu at %d of %d elements", bad, N);
+	free(g);
+	free(u);
+	free(h);
+}
+
+/*
+ * RMSNorm fused into a quantizing warp (act_quant.cu's row_scale): each
+ * lane sums the squares of elements lane, lane + 32, ... in double, the
+ * warp adds them by its butterfly, then rms_scale and rms_elem; against
+ * ops.c's rmsnorm bit for bit, on rows of the models' widths, values from
+ * 1e-4 to 1e3 (squares over 50 binades, where the double sums are not
+ * exact and only their rounding to float saves the order).
+ */
+static void
+test_fused_rmsnorm(void)
+{
+	static const int widths[] = {576, 1536, 3584, 8960};
+	int			bad = 0;
+	int			rows = 0;
+
+	for (size_t a = 0; a < sizeof widths / sizeof widths[0]; a++)
+	{
+		int			n = widths[a];
+		float	   *x = malloc(n * sizeof(float));
+		float	   *w = malloc(n * sizeof(float));
+		float	   *y = malloc(n * sizeof(float));
+
+		for (int rep = 0; rep < 200; rep++, rows++)
+		{
+			double		lane[32] = {0};
+			float		scale;
+
+			for (int k = 0; k < n; k++)
+			{
+				x[k] = rndf() * (k % 61 == 0 ? 1000.0f : k % 7 == 0 ? 1e-4f : 1.0f);
+				w[k] = 0.5f + rndf();
+			}
+			rmsnorm(y, x, w, n, 1e-6f);
+			for (int k = 0; k < n; k++)
+				lane[k % 32] += rms_square(x[k]);
+			for (int off = 16; off > 0; off /= 2)
+				for (int l = 0; l < off; l++)
+					lane[l] += lane[l + off];
+			scale = rms_scale(lane[0], n, 1e-6f);
+			for (int k = 0; k < n; k++)
+			{
+				float		e = rms_elem(x[k], scale, w[k]);
+
+				bad += memcmp(&e, &y[k], sizeof e) != 0;
+			}
+		}
+		free(x);
+		free(w);
+		free(y);
+	}
+	CHECK(bad == 0, "the fused RMSNorm differs from ops.c's at %d elements (%d rows)", bad, rows);
 }
 
 /* ---- attention ---- */
@@ -925,6 +1106,139 @@ test_exp(void)
 	CHECK(bad == 0, "attn_exp differs from expf_poly at %d points", bad);
 }
 
+/* ---- sampling's candidates (topk_plan.h) ------------------------------------ */
+
+/*
+ * topk_kernel's steps for one row, thread by thread: the four histogram
+ * passes, the tied tokens' places from the threads' exclusive sums, the
+ * bitonic sort.  Returns how many tokens the last pass took.
+ */
+static int32_t
+emulate_topk(const float *row, int64_t n, int32_t k, int32_t *ids, float *vals)
+{
+	static int64_t before[TOPK_THREADS];
+	uint64_t	kept[TOP_LOGITS_MAX];
+	uint32_t	hist[TOPK_BINS];
+	uint32_t	prefix = 0;
+	int32_t		k_rem;
+	int64_t		all_tied = 0;
+	int32_t		n_taken = 0;
+
+	k = k < n ? k : (int32_t) n;
+	k_rem = k;
+	for (int p = 0; p < TOPK_PASSES; p++)
+	{
+		memset(hist, 0, sizeof hist);
+		for (int64_t i = 0; i < n; i++)
+			if (topk_matches(topk_rank(row[i]), prefix, p))
+				hist[topk_digit(topk_rank(row[i]), p)]++;
+		prefix |= topk_pick(hist, &k_rem) << (24 - 8 * p);
+	}
+	for (int t = 0; t < TOPK_THREADS; t++)
+	{
+		int64_t		b,
+					e;
+
+		topk_chunk(n, t, &b, &e);
+		before[t] = all_tied;
+		for (int64_t i = b; i < e; i++)
+			all_tied += topk_rank(row[i]) == prefix;
+	}
+	for (int t = 0; t < TOPK_THREADS; t++)
+	{
+		int64_t		b,
+					e,
+					at = before[t];
+
+		topk_chunk(n, t, &b, &e);
+		for (int64_t i = b; i < e; i++)
+		{
+			uint32_t	r = topk_rank(row[i]);
+
+			if ((r > prefix || (r == prefix && topk_take_tied(prefix, at++, all_tied, k_rem))) &&
+				n_taken++ < TOP_LOGITS_MAX)
+				kept[n_taken - 1] = topk_key(row[i], (int32_t) i);
+		}
+	}
+	for (int i = n_taken; i < TOP_LOGITS_MAX; i++)
+		kept[i] = 0;
+	for (int size = 2; size <= TOP_LOGITS_MAX; size *= 2)
+		for (int stride = size / 2; stride > 0; stride /= 2)
+			for (int i = 0; i < TOP_LOGITS_MAX; i++)
+				topk_exchange(kept, i, size, stride);
+	for (int32_t j = 0; j < k; j++)
+	{
+		ids[j] = topk_key_id(kept[j]);
+		vals[j] = row[ids[j]];
+	}
+	return n_taken;
+}
+
+/* argmax_kernel: the largest key. */
+static int32_t
+emulate_argmax(const float *row, int64_t n)
+{
+	uint64_t	best = 0;
+
+	for (int64_t i = 0; i < n; i++)
+		best = topk_key(row[i], (int32_t) i) > best ? topk_key(row[i], (int32_t) i) : best;
+	return topk_key_id(best);
+}
+
+/* Logits of a few distinct values (ties), with signed zeros, masked
+ * tokens, and by style infinities or NaNs, or nothing but those. */
+static void
+candidate_row(float *row, int64_t n, int style)
+{
+	static const float odd[] = {-0.0f, 0.0f, -INFINITY, INFINITY, NAN};
+
+	for (int64_t i = 0; i < n; i++)
+	{
+		uint32_t	u = rnd();
+
+		row[i] = style == 4 ? odd[2 + u % 3 / 2 * 2]	/* -inf and NaN only */
+			: u % 16 == 0 ? odd[u / 16 % (style == 3 ? 5 : 3)]
+			: style == 1 ? rndf() * 30.0f : (float) (int) (rnd() % 9) - 4.0f;
+	}
+}
+
+static void
+test_top_candidates(void)
+{
+	static const int64_t sizes[] = {1, 7, 300, 1023, 1024, 1025, 5000, 151936};
+	static const int32_t ks[] = {2, 3, 40, 255, TOP_LOGITS_MAX};
+	struct top_logits ref;
+	int32_t		ids[TOP_LOGITS_MAX];
+	float		vals[TOP_LOGITS_MAX];
+	int			rows = 0;
+	int			bad = 0;
+
+	for (size_t a = 0; a < sizeof sizes / sizeof sizes[0]; a++)
+	{
+		float	   *row = malloc(sizes[a] * sizeof(float));
+
+		for (int style = 0; style < 5; style++)
+		{
+			candidate_row(row, sizes[a], style);
+			bad += emulate_argmax(row, sizes[a]) != logits_argmax(row, (int32_t) sizes[a], NULL);
+			for (size_t b = 0; b < sizeof ks / sizeof ks[0] && (sizes[a] < 100000 || b % 2 == 0); b++)
+			{
+				int32_t		k = ks[b];
+				int32_t		n_kept = emulate_topk(row, sizes[a], k, ids, vals);
+
+				top_logits_of_row(row, (int32_t) sizes[a], k, &ref);
+				bad += n_kept != ref.n;
+				for (int32_t j = 0; j < ref.n; j++)
+					bad += ids[j] != ref.id[j] || memcmp(&vals[j], &ref.logit[j], sizeof(float)) != 0;
+				rows++;
+			}
+		}
+		free(row);
+	}
+	CHECK(bad == 0, "the device's candidates differ from top_logits_of_row %d times (%d rows)",
+		  bad, rows);
+}
+
 int
 main(void)
 {
@@ -950,7 +1264,9 @@ main(void)
 	{
 		test_units(types[i], 256);
 		test_units(types[i], 1536);
+		test_units(types[i], 8960);
 	}
+	test_split_choice();
 	test_exp();
 	test_plan();
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -960,5 +1276,8 @@ main(void)
 	}
 	test_select(4, 4, 64, &n_nan, &n_ties);	/* group 1: a zero query sum meets inf */
 	CHECK(n_nan > 0 && n_ties > 0, "the selection met %d NaN bounds and %d ties", n_nan, n_ties);
+	test_top_candidates();
+	test_swiglu();
+	test_fused_rmsnorm();
 	return check_done("test_cuda_emul");
 }

@@ -872,6 +872,184 @@ test_stop(void)
 	CHECK(stop_find("abENDc", 3, sql, 3, NULL) == -1, "length respected");
 }
 
+/*
+ * A row with the features the candidates' order must get right: ties
+ * (logits on a coarse grid), -0 beside +0, -inf (masked), and now and then
+ * +inf or NaN.
+ */
+static void
+awkward_logits(float *l, int32_t n, int round)
+{
+	for (int32_t i = 0; i < n; i++)
+		l[i] = (float) (int) (test_uniform() * 24.0 - 12.0) * 0.5f;
+	for (int32_t i = 0; i < n / 8; i++)
+		l[(int32_t) (test_uniform() * n)] = test_uniform() < 0.5 ? -0.0f : 0.0f;
+	for (int32_t i = 0; i < n / 4; i++)
+		l[(int32_t) (test_uniform() * n)] = -INFINITY;
+	if (round % 7 == 3)
+		l[(int32_t) (test_uniform() * n)] = NAN;
+	if (round % 11 == 5)
+		l[(int32_t) (test_uniform() * n)] = INFINITY;
+	if (round % 13 == 6)			/* nothing but -inf and NaN */
+		for (int32_t i = 0; i < n; i++)
+			l[i] = i % 3 ? -INFINITY : NAN;
+	if (round % 17 == 8)
+		for (int32_t i = 0; i < n; i++)
+			l[i] = NAN;
+}
+
+/* top_logits_of_row against a full sort in top_logits_before's order,
+ * which must be the sampler's (logits_argmax first). */
+static int
+cand_order(const void *x, const void *y, void *row)
+{
+	int32_t		a = *(const int32_t *) x;
+	int32_t		b = *(const int32_t *) y;
+	const float *l = row;
+
+	return top_logits_before(l[a], a, l[b], b) ? -1 : top_logits_before(l[b], b, l[a], a) ? 1 : 0;
+}
+
+static void
+test_top_logits_ref(void)
+{
+	enum
+	{
+		N = 700
+	};
+	float		l[N];
+	int32_t		order[N];
+	struct top_logits t;
+	int			bad = 0;
+
+	for (int round = 0; round < 300; round++)
+	{
+		int32_t		k = 1 + round % 37 * 7;
+
+		awkward_logits(l, N, round);
+		for (int32_t i = 0; i < N; i++)
+			order[i] = i;
+		qsort_r(order, N, sizeof(int32_t), cand_order, l);
+		top_logits_of_row(l, N, k, &t);
+		bad += t.n != k || order[0] != logits_argmax(l, N, NULL);
+		for (int32_t i = 0; i < t.n; i++)
+			bad += t.id[i] != order[i] || memcmp(&t.logit[i], &l[order[i]], sizeof(float)) != 0;
+	}
+	top_logits_of_row(l, 5, 9, &t);
+	CHECK(t.n == 5, "k above the vocabulary gives the vocabulary, not %d", t.n);
+	CHECK(bad == 0, "%d differences from the sorted order", bad);
+	CHECK(top_logits_before(-0.0f, 1, 0.0f, 2) && !top_logits_before(0.0f, 2, -0.0f, 1),
+		  "-0 and +0 tie");
+	CHECK(top_logits_before(-INFINITY, 9, NAN, 1) && top_logits_before(NAN, 9, NAN, 1),
+		  "NaN after -inf, the higher id first among NaNs");
+}
+
+/* Which requests may sample from candidates, and how many they need. */
+static void
+test_top_needed(void)
+{
+	struct sampler_params p = params_with(0.0f, 0, 1.0f, 0.0f, 1);
+	struct
+	{
+		float		temperature;
+		int32_t		top_k;
+		float		top_p;
+		float		repeat_penalty;
+		float		presence_penalty;
+		int32_t		penalty_last_n;
+		bool		masked;
+		int32_t		want;
+	}			cases[] = {
+		{0.0f, 0, 1.0f, 1.0f, 0.0f, 64, false, 1},	/* greedy: the first */
+		{0.0f, 40, 0.9f, 1.0f, 0.0f, 64, false, 1},
+		{0.0f, 0, 1.0f, 1.1f, 0.0f, 64, false, 0},	/* penalties move tokens */
+		{0.0f, 0, 1.0f, 1.1f, 0.0f, 0, false, 1},	/* ... over no history */
+		{0.0f, 0, 1.0f, 1.0f, -0.5f, 64, false, 0},
+		{0.0f, 0, 1.0f, 1.0f, 0.0f, 64, true, 0},	/* a mask */
+		{0.8f, 40, 1.0f, 1.0f, 0.0f, 64, false, 40},
+		{0.8f, 40, 0.95f, 1.0f, 0.0f, 64, false, 40},
+		{0.8f, TOP_LOGITS_MAX, 1.0f, 1.0f, 0.0f, 64, false, TOP_LOGITS_MAX},
+		{0.8f, TOP_LOGITS_MAX + 1, 1.0f, 1.0f, 0.0f, 64, false, 0},
+		{0.8f, 0, 0.95f, 1.0f, 0.0f, 64, false, 0},	/* top-p normalises over the row */
+		{0.8f, 0, 1.0f, 1.0f, 0.0f, 64, false, 0},
+		{0.8f, 1000, 1.0f, 1.0f, 0.0f, 64, false, 0},	/* top_k >= n_vocab: no cut */
+		{0.8f, 40, 1.0f, 1.0f, 0.0f, 64, true, 0},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+	{
+		struct sampler *s;
+		int32_t		got;
+
+		p.temperature = cases[i].temperature;
+		p.top_k = cases[i].top_k;
+		p.top_p = cases[i].top_p;
+		p.repeat_penalty = cases[i].repeat_penalty;
+		p.presence_penalty = cases[i].presence_penalty;
+		p.penalty_last_n = cases[i].penalty_last_n;
+		s = sampler_new(&p, 1000);
+		got = sampler_top_needed(s, cases[i].masked);
+		CHECK(got == cases[i].want, "case %zu: needs %d candidates, not %d", i, cases[i].want, got);
+		sampler_free(s);
+	}
+}
+
+/*
+ * Where sampler_top_needed says k candidates suffice, sampling from the k
+ * first gives what sampling the row gives, draw after draw (so the random
+ * generators stay in step): greedy and top-k, with top-p and min-p after
+ * it, at several temperatures, over awkward rows.
+ */
+static void
+test_sample_from_top(void)
+{
+	enum
+	{
+		N = 3000,
+		DRAWS = 40
+	};
+	float		temps[] = {0.0f, 0.3f, 1.0f, 2.5f};
+	int32_t		ks[] = {1, 2, 5, 40, 97, TOP_LOGITS_MAX};
+	float		top_ps[] = {1.0f, 0.9f, 0.3f};
+	float		min_ps[] = {0.0f, 0.05f};
+	float	   *l = malloc(N * sizeof(float));
+	struct top_logits *t = malloc(sizeof *t);
+	int			cases = 0;
+	int			differ = 0;
+
+	for (size_t a = 0; a < 4; a++)
+		for (size_t b = 0; b < 6; b++)
+			for (size_t c = 0; c < 3; c++)
+				for (size_t d = 0; d < 2; d++)
+				{
+					struct sampler_params p = params_with(temps[a], ks[b], top_ps[c], min_ps[d],
+														  cases + 1);
+					struct sampler *row = sampler_new(&p, N);
+					struct sampler *cand = sampler_new(&p, N);
+					int32_t		k = sampler_top_needed(cand, false);
+
+					CHECK(k == (temps[a] > 0 ? ks[b] : 1), "case %d: needs %d", cases, k);
+					for (int i = 0; i < DRAWS; i++)
+					{
+						int32_t		want;
+
+						awkward_logits(l, N, cases * DRAWS + i);
+						if (i % 3 == 0)
+							random_logits(l, N, -5.0f, 5.0f);
+						top_logits_of_row(l, N, k, t);
+						want = sample_copy(row, l, N, NULL);
+						differ += sampler_sample_top(cand, t) != want;
+					}
+					sampler_free(row);
+					sampler_free(cand);
+					cases++;
+				}
+	CHECK(differ == 0, "sampling from the candidates differed %d times in %d", differ,
+		  cases * DRAWS);
+	free(l);
+	free(t);
+}
+
 int
 main(void)
 {
@@ -879,6 +1057,9 @@ main(void)
 	test_greedy();
 	test_seeds();
 	test_top_k_1_is_greedy();
+	test_top_logits_ref();
+	test_top_needed();
+	test_sample_from_top();
 	test_distribution();
 	test_cutoffs_small();
 	test_cutoffs_large();

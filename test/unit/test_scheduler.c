@@ -14,6 +14,7 @@
 #include "model.h"
 #include "prompt.h"
 #include "scheduler.h"
+#include "top_logits.h"
 
 #define N_PROMPTS 16
 #define N_TOKENS 16
@@ -266,6 +267,156 @@ test_choices_and_stops(struct model *m)
 	infer_free(ic);
 }
 
+/*
+ * A backend that answers as a GPU one may: the pass itself is a second CPU
+ * context's (its pool as large as the host's, so the host's block ids
+ * index it; the host reserves and advances, so the sequences' lengths are
+ * put back), and every row whose sampler asked for candidates comes as
+ * its first ones (top_logits_of_row) instead of logits.  With it the
+ * scheduler's side is checked without a GPU: what each request asks, in
+ * output-row order, and sampling from candidates.
+ */
+struct cand_backend
+{
+	struct infer_ctx *cpu;
+	int64_t		rows_as_candidates;
+	int64_t		rows_whole;
+};
+
+static int64_t cand_rows;		/* totals of the last backend freed */
+static int64_t whole_rows;
+
+static bool
+cand_available(char *why)
+{
+	(void) why;
+	return true;
+}
+
+static void *
+cand_create(const struct model *m, const struct backend_params *p, char *err)
+{
+	struct cand_backend *b = calloc(1, sizeof *b);
+	size_t		block = kv_block_bytes(m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, KV_F16);
+
+	b->cpu = infer_new((struct model *) m, &(struct infer_config) {
+		.n_threads = 2, .n_ctx = p->n_ctx, .max_batch_tokens = p->max_batch_tokens,
+	.kv_bytes = (size_t) p->n_kv_blocks * block}, err);
+	if (!b->cpu)
+	{
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static int
+cand_forward(void *be, const struct seq_batch *batch, int n_seqs, float *logits,
+			 struct top_logits *top, char *err)
+{
+	struct cand_backend *b = be;
+	int32_t		n_vocab = b->cpu->model->hp.n_vocab;
+	int32_t		lens[64];
+	int32_t		asked[64];
+	int32_t		n_out = 0;
+	int			rc;
+
+	if (n_seqs > 64)
+		return err_set(err, "test backend: %d sequences (64 at most)", n_seqs);
+	for (int i = 0; i < n_seqs; i++)
+	{
+		lens[i] = batch[i].seq->n_tokens;
+		if (batch[i].want_logits)
+		{
+			asked[n_out] = top ? top[n_out].n : 0;
+			n_out++;
+		}
+	}
+	rc = infer_forward_top(b->cpu, (struct seq_batch *) batch, n_seqs, logits, top, err);
+	for (int i = 0; i < n_seqs; i++)
+		batch[i].seq->n_tokens = lens[i];
+	for (int32_t r = 0; rc == 0 && r < n_out; r++)
+	{
+		if (asked[r] > 0)
+			top_logits_of_row(logits + (size_t) r * n_vocab, n_vocab, asked[r], &top[r]);
+		b->rows_as_candidates += asked[r] > 0;
+		b->rows_whole += asked[r] == 0;
+	}
+	return rc;
+}
+
+static const char *
+cand_describe(void *be)
+{
+	(void) be;
+	return "candidates from the CPU";
+}
+
+static void
+cand_destroy(void *be)
+{
+	struct cand_backend *b = be;
+
+	cand_rows = b->rows_as_candidates;
+	whole_rows = b->rows_whole;
+	infer_free(b->cpu);
+	free(b);
+}
+
+static const struct backend_ops cand_ops = {
+	"candidates", cand_available, cand_create, cand_forward, cand_describe, cand_destroy,
+};
+
+/*
+ * The 16 prompts batched through the candidates backend give what each
+ * gives alone on the CPU: greedy (one candidate), top-k 40 at temperature
+ * 0.8 (forty), and with a repeat penalty (the row), all seeded.
+ */
+static void
+test_candidates(struct model *m)
+{
+	static struct collected alone, batched;
+	struct gen_params gp = {.max_tokens = N_TOKENS};
+	struct infer_ctx *cpu = context(m, 0);
+	char		err[ERR_MAX];
+
+	sampler_params_default(&gp.sampling);
+	gp.sampling.seed = 7;
+	for (int v = 0; v < 3; v++)
+	{
+		struct infer_ctx *ic = infer_new(m, &(struct infer_config) {
+			.n_threads = 2, .n_ctx = 1024, .max_batch_tokens = SCHED_PROMPT_CHUNK + 64,
+		.device = INFER_DEVICE_GPU, .gpu_ops = &cand_ops}, err);
+		struct sched_stats st;
+
+		CHECK(ic != NULL, "infer_new with the candidates backend: %s", err);
+		if (!ic)
+			break;
+		gp.sampling.temperature = v == 0 ? 0.0f : 0.8f;
+		gp.sampling.top_k = v == 0 ? 0 : 40;
+		gp.sampling.repeat_penalty = v == 2 ? 1.3f : 1.0f;
+		for (int i = 0; i < N_PROMPTS; i++)
+		{
+			struct token_list prompt = {0};
+
+			prompt_tokens(m, prompts[i], NULL, true, &prompt, err);
+			CHECK(generate(cpu, &prompt, &gp, &alone.results[i], err) == 0, "generate: %s", err);
+			token_list_free(&prompt);
+		}
+		run_batch(ic, prompts, N_PROMPTS, &gp, false, &batched, &st, 0);
+		for (int i = 0; i < N_PROMPTS; i++)
+			CHECK(same_tokens(&alone.results[i], &batched.results[i]),
+				  "candidates, case %d: prompt %d differs from the CPU alone", v, i);
+		infer_free(ic);
+		CHECK(v == 2 ? cand_rows == 0 && whole_rows > 0 : cand_rows > 0 && whole_rows == 0,
+			  "case %d: %lld rows as candidates, %lld whole", v, (long long) cand_rows,
+			  (long long) whole_rows);
+		free_results(&alone, N_PROMPTS);
+		free_results(&batched, N_PROMPTS);
+	}
+	infer_free(cpu);
+}
+
 /* Every scheduler test on one model. */
 static void
 test_model(struct model *m)
@@ -281,6 +432,7 @@ test_model(struct model *m)
 	test_cancel(m, &gp);
 	test_prefix_sharing(m, &gp);
 	test_choices_and_stops(m);
+	test_candidates(m);
 }
 
 /* Load the model at path (absent: why) and run every test on it. */
