@@ -109,6 +109,15 @@ choose_backend(struct infer_ctx *ic, const struct infer_config *cfg, char *err)
 	snprintf(ic->device_note, sizeof ic->device_note, "running on the CPU");
 	if (cfg->device == INFER_DEVICE_CPU)
 		return 0;
+	if (!ic->model->arch->gpu)
+	{
+		if (cfg->device == INFER_DEVICE_GPU)
+			return err_set(err, "device=cuda: the GPU backend does not run the %s architecture",
+						   ic->model->arch->name);
+		snprintf(ic->device_note, sizeof ic->device_note,
+				 "%s: running on the CPU (the GPU backend does not run it)", ic->model->arch->name);
+		return 0;
+	}
 	if (ic->kv->type != KV_F16)
 	{
 		if (cfg->device == INFER_DEVICE_GPU)
@@ -549,16 +558,32 @@ rope_angles_token(struct infer_ctx *ic, const void *arg, int32_t t)
 				m->hp.rope_base, m->rope_freqs);
 }
 
+/* Each head of n_head (head_dim apart) RMS-normalized with the weights w. */
+static void
+head_norms(float *x, int32_t n_head, const float *w, const struct hparams *hp)
+{
+	for (int32_t h = 0; h < n_head; h++)
+		rmsnorm(x + (size_t) h * hp->head_dim, x + (size_t) h * hp->head_dim, w,
+				hp->head_dim, hp->rms_eps);
+}
+
+/* RoPE on token t's Q and K heads, after their per-head norms (arg: the
+ * layer) where the architecture has them. */
 static void
 rope_token(struct infer_ctx *ic, const void *arg, int32_t t)
 {
 	const struct model *m = ic->model;
 	const struct hparams *hp = &m->hp;
+	const struct layer *l = arg;
 	struct forward_scratch *s = ic->scratch;
 	size_t		kv_dim = (size_t) hp->n_head_kv * hp->head_dim;
 	size_t		off = (size_t) t * (hp->rope_dim / 2);
 
-	(void) arg;
+	if (l->q_norm)
+	{
+		head_norms(s->q + t * hp->n_embd, hp->n_head, l->q_norm, hp);
+		head_norms(s->k + t * kv_dim, hp->n_head_kv, l->k_norm, hp);
+	}
 	rope_rotate(s->q + t * hp->n_embd, hp->n_head, hp->head_dim, hp->rope_dim,
 				s->rope_cos + off, s->rope_sin + off, m->arch->rope);
 	rope_rotate(s->k + t * kv_dim, hp->n_head_kv, hp->head_dim, hp->rope_dim,
@@ -587,7 +612,7 @@ attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t
 	linear_group(ic, (const struct weight *[]) {&l->wq, &l->wk, &l->wv},
 				 (float *[]) {s->q, s->k, s->v}, (const float *[]) {l->bq, l->bk, l->bv},
 				 3, s->xn, T, false);
-	for_each_token(ic, T, rope_token, NULL);
+	for_each_token(ic, T, rope_token, l);
 	/* one thread: tokens of a block share its key summary */
 	for (int32_t t = 0; t < T; t++)
 		kv_store(ic->kv, il, s->tok_seq[t], s->tok_pos[t], s->k + t * kv_dim, s->v + t * kv_dim);

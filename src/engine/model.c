@@ -205,6 +205,10 @@ load_layer(struct model *m, int il, char *err)
 		 load_vector(m, &l->bk, LAYER_NAME("attn_k.bias"), d_kv, false, err) ||
 		 load_vector(m, &l->bv, LAYER_NAME("attn_v.bias"), d_kv, false, err)))
 		return -1;
+	if (m->arch->qk_norm &&
+		(load_vector(m, &l->q_norm, LAYER_NAME("attn_q_norm.weight"), hp->head_dim, false, err) ||
+		 load_vector(m, &l->k_norm, LAYER_NAME("attn_k_norm.weight"), hp->head_dim, false, err)))
+		return -1;
 #undef LAYER_NAME
 	return 0;
 }
@@ -364,7 +368,7 @@ model_load(const char *path, char *err)
 	m->arch = arch_find(arch.ptr, arch.len);
 	if (!m->arch)
 	{
-		err_set(err, "model: unsupported architecture '%.*s' (supported: llama, qwen2, bert)",
+		err_set(err, "model: unsupported architecture '%.*s' (supported: llama, qwen2, qwen3, deepseek2, bert)",
 				(int) (arch.len > 40 ? 40 : arch.len), arch.ptr);
 		goto fail;
 	}
@@ -398,6 +402,8 @@ model_free(struct model *m)
 			free(l->bq);
 			free(l->bk);
 			free(l->bv);
+			free(l->q_norm);
+			free(l->k_norm);
 			free(l->attn_out_norm);
 			free(l->attn_out_norm_b);
 			free(l->out_norm);

@@ -55,6 +55,8 @@ struct layer
 	float	   *bq,
 			   *bk,
 			   *bv;				/* NULL without biases */
+	float	   *q_norm,
+			   *k_norm;			/* [head_dim] per-head RMS norms (qwen3), or NULL */
 	float	   *ffn_norm;
 	struct weight w_gate,
 				w_up,

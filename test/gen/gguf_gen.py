@@ -289,6 +289,11 @@ def model_tensors(a, n_vocab):
             ts.append(Tensor(p + "attn_q.bias", [a.dim], "F32", 0.1))
             ts.append(Tensor(p + "attn_k.bias", [kv_dim], "F32", 0.1))
             ts.append(Tensor(p + "attn_v.bias", [kv_dim], "F32", 0.1))
+        if a.arch == "qwen3":
+            ts.append(Tensor(p + "attn_q_norm.weight", [head_dim], "F32",
+                             0.1, 1.0))
+            ts.append(Tensor(p + "attn_k_norm.weight", [head_dim], "F32",
+                             0.1, 1.0))
         ts.append(weight(p + "attn_output.weight", [a.dim, a.dim],
                          w("attn_output")))
         ts.append(Tensor(p + "ffn_norm.weight", [a.dim], "F32", 0.1, 1.0))
@@ -343,7 +348,8 @@ def write_model(a):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--arch", choices=["qwen2", "llama"], default="qwen2")
+    p.add_argument("--arch", choices=["qwen2", "qwen3", "llama", "deepseek2"],
+                   default="qwen2")
     p.add_argument("--wtype", choices=WTYPES, default="F32")
     p.add_argument("--tied", action="store_true",
                    help="no output.weight: the output reuses token_embd")

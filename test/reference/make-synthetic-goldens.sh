@@ -7,6 +7,8 @@
 # test/golden/synthetic/NAME.txt: the generator arguments, the prompt ids,
 # then the logits after the prompt, one per line.  The test regenerates the
 # model from the same arguments and compares.
+#
+#   make-synthetic-goldens.sh [NAME...]   (default: every model of the list)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,6 +24,7 @@ trap 'rm -rf "$work"' EXIT
 shape="--layers 2 --dim 256 --ff 512 --heads 4 --kv-heads 2"
 while read -r name args; do
 	[ -n "$name" ] || continue
+	[ $# -eq 0 ] || [[ " $* " == *" $name "* ]] || continue
 	# shellcheck disable=SC2086
 	python3 test/gen/gguf_gen.py $args $shape --out "$work/$name.gguf" >/dev/null
 	printf '%s' "$prompt" | "$oracle" "$work/$name.gguf" 0 raw "$work/$name.logits" > "$work/$name.json"
@@ -45,4 +48,7 @@ llama-q4_k    --arch llama --wtype Q4_K --seed 23
 llama-q5_k    --arch llama --wtype Q5_K --seed 24
 llama-q6_k    --arch llama --wtype Q6_K --seed 25
 llama-q8_0-tied-ropefreqs --arch llama --wtype Q8_0 --tied --rope-freqs --seed 26
+qwen3-q8_0    --arch qwen3 --wtype Q8_0 --seed 31
+qwen3-q4_k_m  --arch qwen3 --wtype Q4_K_M --seed 32
+qwen3-f16-tied --arch qwen3 --wtype F16 --tied --seed 33
 LIST
