@@ -43,6 +43,7 @@ scratch_free(struct forward_scratch *s)
 	free(s->tok_path);
 	free(s->rope_cos);
 	free(s->rope_sin);
+	mla_scratch_free(s->mla);
 	free(s);
 }
 
@@ -53,18 +54,37 @@ scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads, b
 	struct forward_scratch *s = calloc(1, sizeof *s);
 	size_t		d = hp->n_embd;
 	size_t		kv_dim = (size_t) hp->n_head_kv * hp->head_dim;
+	size_t		n_ff = hp->n_ff;
 	size_t		widest = hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd;
 
 	if (!s)
 		return NULL;
+	if (hp->mla)
+	{
+		/* the widest input of a product: any of deepseek2's too */
+		size_t		shared = (size_t) hp->mla->n_ff_exp * hp->mla->n_expert_shared;
+		size_t		dims[] = {(size_t) hp->n_head * hp->mla->v_head_dim, hp->mla->q_lora_rank,
+		hp->mla->kv_lora_rank, hp->mla->qk_nope_dim, shared};
+
+		n_ff = shared > n_ff ? shared : n_ff;
+		widest = n_ff > widest ? n_ff : widest;
+		for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+			widest = dims[i] > widest ? dims[i] : widest;
+		s->mla = mla_scratch_new(hp, T);
+		if (!s->mla)
+		{
+			scratch_free(s);
+			return NULL;
+		}
+	}
 	s->x = malloc(T * d * sizeof(float));
 	s->xn = malloc(T * d * sizeof(float));
 	s->q = malloc(T * d * sizeof(float));
 	s->k = malloc(T * kv_dim * sizeof(float));
 	s->v = malloc(T * kv_dim * sizeof(float));
 	s->att = malloc(T * d * sizeof(float));
-	s->gate = malloc(T * hp->n_ff * sizeof(float));
-	s->up = encoder ? NULL : malloc(T * hp->n_ff * sizeof(float));
+	s->gate = malloc(T * n_ff * sizeof(float));
+	s->up = encoder ? NULL : malloc(T * n_ff * sizeof(float));
 	/* F32 is the widest activation format */
 	s->acts[0].data = malloc(T * widest * sizeof(float));
 	s->acts[1].data = malloc(T * widest * sizeof(float));
@@ -184,7 +204,7 @@ infer_new(struct model *m, const struct infer_config *cfg, char *err)
 	struct infer_ctx *ic = calloc(1, sizeof *ic);
 	const struct hparams *hp = &m->hp;
 	int32_t		kv_dim = hp->n_head_kv * hp->head_dim;
-	size_t		block_bytes = kv_block_bytes(hp->n_layer, kv_dim, cfg->kv_type);
+	size_t		block_bytes = infer_kv_block_bytes(m, cfg->kv_type);
 	int64_t		n_blocks;
 	int			n_threads = cfg->n_threads > 0 ? cfg->n_threads : 1;
 
@@ -213,7 +233,15 @@ infer_new(struct model *m, const struct infer_config *cfg, char *err)
 				QK8_0, hp->head_dim);
 		goto fail;
 	}
-	ic->kv = kv_cache_new(hp->n_layer, kv_dim, (int32_t) n_blocks, cfg->kv_type, err);
+	if (hp->mla && cfg->kv_type == KV_Q8_0 && hp->mla->kv_lora_rank % QK8_0 != 0)
+	{
+		err_set(err, "kv cache: q8_0 needs a latent rank that is a multiple of %d, not %d",
+				QK8_0, hp->mla->kv_lora_rank);
+		goto fail;
+	}
+	ic->kv = hp->mla
+		? kv_cache_new_latent(hp->n_layer, kv_dim, (int32_t) n_blocks, cfg->kv_type, err)
+		: kv_cache_new(hp->n_layer, kv_dim, (int32_t) n_blocks, cfg->kv_type, err);
 	if (!ic->kv)
 		goto fail;
 	ic->pool = threadpool_new(n_threads);
@@ -230,6 +258,16 @@ infer_new(struct model *m, const struct infer_config *cfg, char *err)
 fail:
 	infer_free(ic);
 	return NULL;
+}
+
+size_t
+infer_kv_block_bytes(const struct model *m, enum kv_type type)
+{
+	const struct hparams *hp = &m->hp;
+
+	if (hp->mla)
+		return kv_latent_block_bytes(hp->n_layer, hp->head_dim, type);
+	return kv_block_bytes(hp->n_layer, hp->n_head_kv * hp->head_dim, type);
 }
 
 void
@@ -407,9 +445,31 @@ matmul_worker(void *ctx, int i, int n)
  * alone.  The activations are quantized once per type; a group needing more
  * types than acts_for keeps (2) runs one product at a time.
  */
-void
-linear_group(struct infer_ctx *ic, const struct weight *const *w, float *const *out,
-			 const float *const *bias, int n, const float *x, int32_t T, bool alone)
+enum path_rule
+{
+	PATH_CHUNK,					/* its token's place among its sequence's */
+	PATH_ALONE,					/* a product of its row alone */
+	PATH_VEC_DOT				/* vec_dot's, whatever the rows (mul_mat_id) */
+};
+
+static enum mm_path
+path_for(const struct forward_scratch *s, const struct weight *w, int32_t t, enum path_rule rule)
+{
+	switch (rule)
+	{
+		case PATH_CHUNK:
+			return mm_path_for(w->type, w->rows, s->tok_chunk[t], s->tok_index[t]);
+		case PATH_ALONE:
+			return mm_path_for(w->type, w->rows, 1, 0);
+		case PATH_VEC_DOT:
+			break;
+	}
+	return MM_VEC_DOT;
+}
+
+static void
+products_run(struct infer_ctx *ic, const struct weight *const *w, float *const *out,
+			 const float *const *bias, int n, const float *x, int32_t T, enum path_rule rule)
 {
 	struct forward_scratch *s = ic->scratch;
 	struct matmul_task mt = {.n = n, .T = T};
@@ -429,7 +489,7 @@ linear_group(struct infer_ctx *ic, const struct weight *const *w, float *const *
 	if (n_types > 2)
 	{
 		for (int k = 0; k < n; k++)
-			linear_group(ic, &w[k], &out[k], &bias[k], 1, x, T, alone);
+			products_run(ic, &w[k], &out[k], &bias[k], 1, x, T, rule);
 		return;
 	}
 	for (int k = 0; k < n; k++)
@@ -438,8 +498,7 @@ linear_group(struct infer_ctx *ic, const struct weight *const *w, float *const *
 		enum mm_path *path = s->tok_path + (size_t) k * ic->max_batch_tokens;
 
 		for (int32_t t = 0; t < T; t++)
-			path[t] = alone ? mm_path_for(w[k]->type, w[k]->rows, 1, 0)
-				: mm_path_for(w[k]->type, w[k]->rows, s->tok_chunk[t], s->tok_index[t]);
+			path[t] = path_for(s, w[k], t, rule);
 		mt.p[k] = (struct product) {
 			.w = w[k],
 			.out = out[k],
@@ -450,6 +509,22 @@ linear_group(struct infer_ctx *ic, const struct weight *const *w, float *const *
 		};
 	}
 	threadpool_run(ic->pool, matmul_worker, &mt);
+}
+
+void
+linear_group(struct infer_ctx *ic, const struct weight *const *w, float *const *out,
+			 const float *const *bias, int n, const float *x, int32_t T, bool alone)
+{
+	products_run(ic, w, out, bias, n, x, T, alone ? PATH_ALONE : PATH_CHUNK);
+}
+
+void
+linear_group_vec_dot(struct infer_ctx *ic, const struct weight *const *w, float *const *out,
+					 int n, const float *x, int32_t T)
+{
+	const float *no_bias[GROUP_MAX] = {NULL};
+
+	products_run(ic, w, out, no_bias, n, x, T, PATH_VEC_DOT);
 }
 
 void
@@ -502,7 +577,7 @@ attention_worker(void *ctx, int i, int n)
 	const struct hparams *hp = &ic->model->hp;
 	struct forward_scratch *s = ic->scratch;
 	int32_t		group = hp->n_head / hp->n_head_kv;
-	float		scale = 1.0f / sqrtf((float) hp->head_dim);
+	float		scale = hp->kq_scale;
 	float	   *scores = s->scores + (size_t) i * ic->n_ctx;
 
 	for (int32_t job = i; job < at->T * hp->n_head; job += n)
@@ -554,8 +629,8 @@ rope_angles_token(struct infer_ctx *ic, const void *arg, int32_t t)
 	size_t		off = (size_t) t * (m->hp.rope_dim / 2);
 
 	(void) arg;
-	rope_angles(s->rope_cos + off, s->rope_sin + off, m->hp.rope_dim, s->tok_pos[t],
-				m->hp.rope_base, m->rope_freqs);
+	rope_angles_scaled(s->rope_cos + off, s->rope_sin + off, m->hp.rope_dim, s->tok_pos[t],
+					   m->hp.rope_base, m->rope_freqs, &m->hp.rope_scaling);
 }
 
 /* Each head of n_head (head_dim apart) RMS-normalized with the weights w. */
@@ -590,25 +665,26 @@ rope_token(struct infer_ctx *ic, const void *arg, int32_t t)
 				s->rope_cos + off, s->rope_sin + off, m->arch->rope);
 }
 
+/* arg: the hidden width */
 static void
 swiglu_token(struct infer_ctx *ic, const void *arg, int32_t t)
 {
 	struct forward_scratch *s = ic->scratch;
-	size_t		off = (size_t) t * ic->model->hp.n_ff;
+	int32_t		n_ff = *(const int32_t *) arg;
+	size_t		off = (size_t) t * n_ff;
 
-	(void) arg;
-	swiglu(s->gate + off, s->gate + off, s->up + off, ic->model->hp.n_ff);
+	swiglu(s->gate + off, s->gate + off, s->up + off, n_ff);
 }
 
+/* Multi-head attention with its own K and V per KV head (llama, qwen2, qwen3). */
 static void
-attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T)
+mha_attention(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T)
 {
 	const struct hparams *hp = &ic->model->hp;
 	struct forward_scratch *s = ic->scratch;
 	int32_t		kv_dim = hp->n_head_kv * hp->head_dim;
 	struct attention_task at = {ic, il, T};
-	for_each_token(ic, T, norm_token, l->attn_norm);
-	acts_forget(s);
+
 	linear_group(ic, (const struct weight *[]) {&l->wq, &l->wk, &l->wv},
 				 (float *[]) {s->q, s->k, s->v}, (const float *[]) {l->bq, l->bk, l->bv},
 				 3, s->xn, T, false);
@@ -621,10 +697,36 @@ attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t
 	threadpool_run(ic->pool, attention_worker, &at);
 	acts_forget(s);
 	linear(ic, &l->wo, s->att, T, s->xn, NULL, false);
+}
+
+static void
+attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T)
+{
+	for_each_token(ic, T, norm_token, l->attn_norm);
+	acts_forget(ic->scratch);
+	if (ic->model->arch->mla)
+		mla_attention(ic, l, il, T);
+	else
+		mha_attention(ic, l, il, T);
 	for_each_token(ic, T, residual_token, NULL);
 }
 
-/* alone: each row is its token's only one in the products (see keep_output_rows) */
+void
+swiglu_ffn(struct infer_ctx *ic, const struct weight *gate, const struct weight *up,
+		   const struct weight *down, const float *x, int32_t T, bool alone, float *out)
+{
+	struct forward_scratch *s = ic->scratch;
+	int32_t		n_ff = (int32_t) gate->rows;
+
+	linear_group(ic, (const struct weight *[]) {gate, up},
+				 (float *[]) {s->gate, s->up}, (const float *[]) {NULL, NULL}, 2, x, T, alone);
+	for_each_token(ic, T, swiglu_token, &n_ff);
+	acts_forget(s);
+	linear(ic, down, s->gate, T, out, NULL, alone);
+}
+
+/* alone: each row is its token's only one in the products (see
+ * keep_output_rows).  deepseek2's MoE layers route to experts (moe.c). */
 static void
 ffn_block(struct infer_ctx *ic, const struct layer *l, int32_t T, bool alone)
 {
@@ -632,11 +734,10 @@ ffn_block(struct infer_ctx *ic, const struct layer *l, int32_t T, bool alone)
 
 	for_each_token(ic, T, norm_token, l->ffn_norm);
 	acts_forget(s);
-	linear_group(ic, (const struct weight *[]) {&l->w_gate, &l->w_up},
-				 (float *[]) {s->gate, s->up}, (const float *[]) {NULL, NULL}, 2, s->xn, T, alone);
-	for_each_token(ic, T, swiglu_token, NULL);
-	acts_forget(s);
-	linear(ic, &l->w_down, s->gate, T, s->xn, NULL, alone);
+	if (l->gate_inp.data)
+		moe_ffn(ic, l, T, alone);
+	else
+		swiglu_ffn(ic, &l->w_gate, &l->w_up, &l->w_down, s->xn, T, alone, s->xn);
 	for_each_token(ic, T, residual_token, NULL);
 }
 
@@ -694,6 +795,7 @@ batch_prepare(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, int32_t
 
 		if (b->n_tokens < 1)
 			return err_set(err, "forward: sequence %d has no tokens", i);
+
 		if (end > ic->n_ctx)
 			return err_set(err, "forward: %d positions exceed the context length %d", end, ic->n_ctx);
 		for (int32_t j = 0; j < b->n_tokens; j++)
@@ -734,7 +836,8 @@ run_to_last_ffn(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs,
 			s->tok_chunk[t] = batch[i].n_tokens;
 			s->tok_index[t] = j;
 			s->tok_pos[t] = batch[i].seq->n_tokens + j;
-			s->tok_budget[t] = sparse_token_budget(&batch[i].sparse, s->tok_pos[t]);
+			/* the latent cache is read densely: no sparse selection over it yet */
+			s->tok_budget[t] = m->arch->mla ? 0 : sparse_token_budget(&batch[i].sparse, s->tok_pos[t]);
 			s->n_sparse += s->tok_budget[t] > 0;
 			weight_row_f32(&m->tok_embd, batch[i].tokens[j], s->x + (size_t) t * d);
 		}

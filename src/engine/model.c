@@ -7,16 +7,17 @@
  */
 #include "model.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "gguf.h"
+#include "model_impl.h"
 #include "quant.h"
 #include "tokenizer.h"
 
-/* Read "{arch}.{suffix}" as an int; required unless a default is given. */
-static int
+int
 hp_int(const struct gguf_file *f, const char *arch, const char *suffix,
 	   int32_t dflt, bool required, int32_t *out, char *err)
 {
@@ -36,7 +37,7 @@ hp_int(const struct gguf_file *f, const char *arch, const char *suffix,
 	return 0;
 }
 
-static int
+int
 hp_float(const struct gguf_file *f, const char *arch, const char *suffix,
 		 float dflt, float *out, char *err)
 {
@@ -77,6 +78,81 @@ load_embedding_hparams(struct model *m, const char *arch, char *err)
 	return hp_float(m->file, arch, "attention.layer_norm_epsilon", 0.0f, &m->hp.norm_eps, err);
 }
 
+/*
+ * {arch}.rope.scaling.*: the type (none, linear, yarn; linear, as llama.cpp
+ * assumes, when absent), the factor, YaRN's original context.  As llama.cpp
+ * sets up its context: YaRN's ext_factor 1, beta_fast 32 and beta_slow 1
+ * (its defaults; it reads no keys for them), and the attention factor that
+ * cancels the magnitude ggml's rope op multiplies in.  log_mul is deepseek2's
+ * rope.scaling.yarn_log_multiplier as llama.cpp reads it (0: none).
+ */
+int
+load_rope_scaling(struct model *m, const char *arch, float log_mul, char *err)
+{
+	struct hparams *hp = &m->hp;
+	struct rope_scaling *sc = &hp->rope_scaling;
+	struct gguf_str type = {"linear", 6};
+	char		key[128];
+	float		factor = 0.0f;
+	float		attn = 1.0f;
+	int32_t		n_ctx_orig;
+
+	*sc = ROPE_UNSCALED;
+	gguf_arch_key(key, sizeof key, arch, "rope.scaling.type");
+	if (gguf_kv_find(m->file, key) && !gguf_get_str(m->file, key, &type))
+		return err_set(err, "model: %s is not a string", key);
+	gguf_arch_key(key, sizeof key, arch, "rope.scaling.factor");
+	if (!gguf_get_f32(m->file, key, &factor))
+	{
+		gguf_arch_key(key, sizeof key, arch, "rope.scale_linear");
+		gguf_get_f32(m->file, key, &factor);
+	}
+	if (factor < 0.0f || factor > 1e6f)
+		return err_set(err, "model: rope scaling factor %g is out of range", factor);
+	if (type.len == 4 && memcmp(type.ptr, "none", 4) == 0)
+		return 0;
+	if (!(type.len == 6 && memcmp(type.ptr, "linear", 6) == 0) &&
+		!(type.len == 4 && memcmp(type.ptr, "yarn", 4) == 0))
+		return err_set(err, "model: rope scaling '%.*s' is not supported (none, linear, yarn)",
+					   (int) (type.len > 20 ? 20 : type.len), type.ptr);
+	sc->freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
+	if (type.len == 6)
+		return 0;
+	if (hp_int(m->file, arch, "rope.scaling.original_context_length", hp->n_ctx_train, false,
+			   &n_ctx_orig, err) ||
+		hp_float(m->file, arch, "rope.scaling.attn_factor", 1.0f, &attn, err))
+		return -1;
+	sc->ext_factor = 1.0f;
+	factor = 1.0f / sc->freq_scale;
+	sc->attn_factor = yarn_attn_factor(factor, log_mul, m->arch->mla) * attn;
+	rope_yarn_corr_dims(hp->rope_dim, n_ctx_orig, hp->rope_base, 32.0f, 1.0f, sc->corr_dims);
+	return 0;
+}
+
+/* llama.cpp's mscale of a YaRN factor: 1 + 0.1 * mscale * ln(factor) */
+static float
+yarn_mscale(float factor, float mscale)
+{
+	return factor <= 1.0f ? 1.0f : 0.1f * mscale * logf(factor) + 1.0f;
+}
+
+/*
+ * The factor ggml's rope op gets: the mscale ratio of the YaRN config
+ * (deepseek2 takes mscale = mscale_all_dim, so 1), over the magnitude the op
+ * multiplies in itself.
+ */
+float
+yarn_attn_factor(float factor, float log_mul, bool mla)
+{
+	float		attn;
+
+	if (log_mul != 0.0f)
+		attn = yarn_mscale(factor, mla && log_mul != 1.0f ? log_mul : 1.0f) / yarn_mscale(factor, log_mul);
+	else
+		attn = yarn_mscale(factor, 1.0f);
+	return attn * (1.0f / (1.0f + 0.1f * logf(factor)));
+}
+
 static int
 load_hparams(struct model *m, const char *arch, char *err)
 {
@@ -93,6 +169,8 @@ load_hparams(struct model *m, const char *arch, char *err)
 		hp_float(f, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->rms_eps, err) ||
 		hp_float(f, arch, "rope.freq_base", m->arch->default_rope_base, &hp->rope_base, err))
 		return -1;
+	if (m->arch->mla)
+		return mla_load_hparams(m, arch, err);
 	if (hp->n_embd % hp->n_head != 0)
 		return err_set(err, "model: embedding_length %d is not a multiple of head_count %d",
 					   hp->n_embd, hp->n_head);
@@ -112,14 +190,18 @@ load_hparams(struct model *m, const char *arch, char *err)
 	if (hp->rope_dim > hp->head_dim || hp->rope_dim % 2 != 0)
 		return err_set(err, "model: rope.dimension_count %d is invalid for head size %d",
 					   hp->rope_dim, hp->head_dim);
+	hp->kq_scale = 1.0f / sqrtf((float) hp->head_dim);
+	if (!m->arch->encoder && load_rope_scaling(m, arch, 0.0f, err))
+		return -1;
 	return load_embedding_hparams(m, arch, err);
 }
 
+/* ne1, ne2 0: fewer dimensions */
 static const struct gguf_tensor *
-tensor_get(const struct model *m, const char *name, int64_t ne0, int64_t ne1, char *err)
+tensor_get(const struct model *m, const char *name, int64_t ne0, int64_t ne1, int64_t ne2, char *err)
 {
 	const struct gguf_tensor *t = gguf_tensor_find(m->file, name);
-	int64_t		want_dims = ne1 > 0 ? 2 : 1;
+	int64_t		want_dims = ne2 > 0 ? 3 : ne1 > 0 ? 2 : 1;
 
 	if (!t)
 	{
@@ -131,20 +213,22 @@ tensor_get(const struct model *m, const char *name, int64_t ne0, int64_t ne1, ch
 		err_set(err, "model: tensor '%s' has unsupported type %s", name, dtype_name(t->type));
 		return NULL;
 	}
-	if ((int64_t) t->n_dims != want_dims || t->ne[0] != ne0 || (ne1 > 0 && t->ne[1] != ne1))
+	if ((int64_t) t->n_dims != want_dims || t->ne[0] != ne0 || (ne1 > 0 && t->ne[1] != ne1) ||
+		(ne2 > 0 && t->ne[2] != ne2))
 	{
-		err_set(err, "model: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]",
-				name, (long long) t->ne[0], (long long) t->ne[1],
-				(long long) ne0, (long long) (ne1 > 0 ? ne1 : 1));
+		err_set(err, "model: tensor '%s' has shape [%lld, %lld, %lld], expected [%lld, %lld, %lld]",
+				name, (long long) t->ne[0], (long long) t->ne[1], (long long) t->ne[2],
+				(long long) ne0, (long long) (ne1 > 0 ? ne1 : 1), (long long) (ne2 > 0 ? ne2 : 1));
 		return NULL;
 	}
 	return t;
 }
 
-static int
-load_weight(struct model *m, struct weight *w, const char *name, int64_t cols, int64_t rows, char *err)
+int
+load_weights(struct model *m, struct weight *w, const char *name, int64_t cols, int64_t rows,
+			 int64_t n_mat, char *err)
 {
-	const struct gguf_tensor *t = tensor_get(m, name, cols, rows, err);
+	const struct gguf_tensor *t = tensor_get(m, name, cols, rows, n_mat, err);
 
 	if (!t)
 		return -1;
@@ -153,12 +237,18 @@ load_weight(struct model *m, struct weight *w, const char *name, int64_t cols, i
 	w->cols = cols;
 	w->row_bytes = dtype_row_bytes(t->type, cols);
 	w->data = t->data;
-	m->n_params += rows * cols;
+	m->n_params += rows * cols * (n_mat > 0 ? n_mat : 1);
 	return 0;
 }
 
+int
+load_weight(struct model *m, struct weight *w, const char *name, int64_t cols, int64_t rows, char *err)
+{
+	return load_weights(m, w, name, cols, rows, 0, err);
+}
+
 /* A vector (norm weights, biases) as owned floats, whatever its stored type. */
-static int
+int
 load_vector(struct model *m, float **out, const char *name, int64_t n, bool optional, char *err)
 {
 	const struct gguf_tensor *t;
@@ -168,7 +258,7 @@ load_vector(struct model *m, float **out, const char *name, int64_t n, bool opti
 		*out = NULL;
 		return 0;
 	}
-	t = tensor_get(m, name, n, 0, err);
+	t = tensor_get(m, name, n, 0, 0, err);
 	if (!t)
 		return -1;
 	*out = malloc(n * sizeof(float));
@@ -179,8 +269,38 @@ load_vector(struct model *m, float **out, const char *name, int64_t n, bool opti
 	return 0;
 }
 
+static int	load_attention_layer(struct model *m, int il, char *err);
+
 static int
 load_layer(struct model *m, int il, char *err)
+{
+	if (m->arch->mla)
+		return mla_load_layer(m, il, err);
+	return load_attention_layer(m, il, err) || load_dense_ffn(m, il, err);
+}
+
+/* A dense SwiGLU feed-forward block and its norm. */
+int
+load_dense_ffn(struct model *m, int il, char *err)
+{
+	const struct hparams *hp = &m->hp;
+	struct layer *l = &m->layers[il];
+	int64_t		d = hp->n_embd;
+	char		name[96];
+
+#define LAYER_NAME(s) (snprintf(name, sizeof name, "blk.%d.%s", il, s), name)
+	if (load_vector(m, &l->ffn_norm, LAYER_NAME("ffn_norm.weight"), d, false, err) ||
+		load_weight(m, &l->w_gate, LAYER_NAME("ffn_gate.weight"), d, hp->n_ff, err) ||
+		load_weight(m, &l->w_up, LAYER_NAME("ffn_up.weight"), d, hp->n_ff, err) ||
+		load_weight(m, &l->w_down, LAYER_NAME("ffn_down.weight"), hp->n_ff, d, err))
+		return -1;
+#undef LAYER_NAME
+	return 0;
+}
+
+/* llama, qwen2, qwen3: the attention block. */
+static int
+load_attention_layer(struct model *m, int il, char *err)
 {
 	const struct hparams *hp = &m->hp;
 	struct layer *l = &m->layers[il];
@@ -194,11 +314,7 @@ load_layer(struct model *m, int il, char *err)
 		load_weight(m, &l->wq, LAYER_NAME("attn_q.weight"), d, d, err) ||
 		load_weight(m, &l->wk, LAYER_NAME("attn_k.weight"), d, d_kv, err) ||
 		load_weight(m, &l->wv, LAYER_NAME("attn_v.weight"), d, d_kv, err) ||
-		load_weight(m, &l->wo, LAYER_NAME("attn_output.weight"), d, d, err) ||
-		load_vector(m, &l->ffn_norm, LAYER_NAME("ffn_norm.weight"), d, false, err) ||
-		load_weight(m, &l->w_gate, LAYER_NAME("ffn_gate.weight"), d, hp->n_ff, err) ||
-		load_weight(m, &l->w_up, LAYER_NAME("ffn_up.weight"), d, hp->n_ff, err) ||
-		load_weight(m, &l->w_down, LAYER_NAME("ffn_down.weight"), hp->n_ff, d, err))
+		load_weight(m, &l->wo, LAYER_NAME("attn_output.weight"), d, d, err))
 		return -1;
 	if (bias &&
 		(load_vector(m, &l->bq, LAYER_NAME("attn_q.bias"), d, false, err) ||
@@ -404,6 +520,9 @@ model_free(struct model *m)
 			free(l->bv);
 			free(l->q_norm);
 			free(l->k_norm);
+			free(l->q_a_norm);
+			free(l->kv_a_norm);
+			free(l->exp_probs_b);
 			free(l->attn_out_norm);
 			free(l->attn_out_norm_b);
 			free(l->out_norm);
@@ -414,6 +533,7 @@ model_free(struct model *m)
 		}
 		free(m->layers);
 	}
+	free(m->hp.mla);
 	free(m->output_norm);
 	free(m->rope_freqs);
 	free(m->type_embd);

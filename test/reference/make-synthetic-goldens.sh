@@ -21,15 +21,17 @@ cc -O2 -o "$oracle" test/reference/llama-oracle.c -I"$src/include" -I"$src/ggml/
 prompt='Hello world, this is a test of the synthetic model.'
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-shape="--layers 2 --dim 256 --ff 512 --heads 4 --kv-heads 2"
+# deepseek2 keeps the generator's defaults: a dense layer, then MoE layers
 while read -r name args; do
 	[ -n "$name" ] || continue
 	[ $# -eq 0 ] || [[ " $* " == *" $name "* ]] || continue
+	shape="--layers 2 --dim 256 --ff 512 --heads 4 --kv-heads 2"
+	[[ $args != *deepseek2* ]] || shape=""
 	# shellcheck disable=SC2086
 	python3 test/gen/gguf_gen.py $args $shape --out "$work/$name.gguf" >/dev/null
 	printf '%s' "$prompt" | "$oracle" "$work/$name.gguf" 0 raw "$work/$name.logits" > "$work/$name.json"
 	{
-		echo "$args $shape"
+		echo "$args${shape:+ $shape}"
 		python3 -c 'import json,sys; print(" ".join(map(str, json.load(open(sys.argv[1]))["prompt_ids"])))' "$work/$name.json"
 		cat "$work/$name.logits"
 	} > "test/golden/synthetic/$name.txt"
@@ -51,4 +53,8 @@ llama-q8_0-tied-ropefreqs --arch llama --wtype Q8_0 --tied --rope-freqs --seed 2
 qwen3-q8_0    --arch qwen3 --wtype Q8_0 --seed 31
 qwen3-q4_k_m  --arch qwen3 --wtype Q4_K_M --seed 32
 qwen3-f16-tied --arch qwen3 --wtype F16 --tied --seed 33
+deepseek2-q8_0 --arch deepseek2 --wtype Q8_0 --seed 51
+deepseek2-q4_k_m --arch deepseek2 --wtype Q4_K_M --seed 52
+deepseek2-f16 --arch deepseek2 --wtype F16 --seed 53
+deepseek2-q6_k-tied --arch deepseek2 --wtype Q6_K --tied --seed 54
 LIST
