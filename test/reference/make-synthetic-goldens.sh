@@ -6,7 +6,9 @@
 # (deterministic from its seed), run llama-oracle on a fixed prompt and write
 # test/golden/synthetic/NAME.txt: the generator arguments, the prompt ids,
 # then the logits after the prompt, one per line.  The test regenerates the
-# model from the same arguments and compares.
+# model from the same arguments and compares.  For a mixture-of-experts model
+# also test/golden/routing/NAME.txt: the same two lines, then the experts each
+# MoE layer chose per token ("LAYER TOKEN EXPERT...").
 #
 #   make-synthetic-goldens.sh [NAME...]   (default: every model of the list)
 set -euo pipefail
@@ -29,12 +31,16 @@ while read -r name args; do
 	[[ $args != *deepseek2* ]] || shape=""
 	# shellcheck disable=SC2086
 	python3 test/gen/gguf_gen.py $args $shape --out "$work/$name.gguf" >/dev/null
-	printf '%s' "$prompt" | "$oracle" "$work/$name.gguf" 0 raw "$work/$name.logits" > "$work/$name.json"
-	{
-		echo "$args${shape:+ $shape}"
-		python3 -c 'import json,sys; print(" ".join(map(str, json.load(open(sys.argv[1]))["prompt_ids"])))' "$work/$name.json"
-		cat "$work/$name.logits"
-	} > "test/golden/synthetic/$name.txt"
+	printf '%s' "$prompt" | "$oracle" "$work/$name.gguf" 0 raw "$work/$name.logits" \
+		"$work/$name.routing" > "$work/$name.json"
+	ids=$(python3 -c 'import json,sys; print(" ".join(map(str, json.load(open(sys.argv[1]))["prompt_ids"])))' "$work/$name.json")
+	printf '%s\n%s\n' "$args${shape:+ $shape}" "$ids" | cat - "$work/$name.logits" > "test/golden/synthetic/$name.txt"
+	# a mixture of experts: which experts each MoE layer chose for each token
+	# (test/unit/test_moe_routing.c)
+	if [ -s "$work/$name.routing" ]; then
+		mkdir -p test/golden/routing
+		printf '%s\n%s\n' "$args${shape:+ $shape}" "$ids" | cat - "$work/$name.routing" > "test/golden/routing/$name.txt"
+	fi
 	echo "synthetic: $name"
 done <<'LIST'
 qwen2-f32     --arch qwen2 --wtype F32 --seed 11
