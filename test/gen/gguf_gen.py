@@ -75,6 +75,7 @@ CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] "
           "{% endif %}")
 
 CHUNK_ELEMS = 1 << 24           # elements generated per step of a tensor
+WEIGHT_STD = 0.02               # of the 2-D weights (--weight-std)
 
 
 # ---- reading tokenizer metadata from an existing file ----
@@ -288,7 +289,7 @@ def weight(name, ne, qname):
     if ne[0] % block != 0:
         sys.exit(f"gguf_gen: {name}: row of {ne[0]} is not a multiple of "
                  f"the {qname} block size {block}")
-    return Tensor(name, ne, qname, 0.02)
+    return Tensor(name, ne, qname, WEIGHT_STD)
 
 
 def outer_tensors(a, n_vocab, w):
@@ -360,7 +361,7 @@ def deepseek2_layer(a, i, w):
     shared_ff = a.expert_ff * a.shared_experts
     return ts + [
         # the router stays F32, as llama.cpp's converter and quantizer keep it
-        Tensor(p + "ffn_gate_inp.weight", [a.dim, a.experts], "F32", 0.02),
+        Tensor(p + "ffn_gate_inp.weight", [a.dim, a.experts], "F32", WEIGHT_STD),
         Tensor(p + "exp_probs_b.bias", [a.experts], "F32", 0.05),
         weight(p + "ffn_gate_exps.weight", [a.dim, a.expert_ff, a.experts],
                w("ffn_gate")),
@@ -486,6 +487,9 @@ def parse_args(argv):
     g = p.add_argument_group("deepseek2")
     for flag, kind, default in DEEPSEEK2_ARGS:
         g.add_argument(flag, type=kind, default=default)
+    p.add_argument("--weight-std", type=float, default=WEIGHT_STD,
+                   help="spread of the 2-D weights: larger gives sharper "
+                   "attention")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="processes encoding the weights (default: all CPUs)")
@@ -511,7 +515,9 @@ def parse_args(argv):
 
 
 def main(argv):
+    global WEIGHT_STD
     a = parse_args(argv)
+    WEIGHT_STD = a.weight_std
     n_vocab, n_tensors = write_model(a)
     print(f"gguf_gen: wrote {a.out}: {a.arch} {a.wtype}, {a.layers} layers, "
           f"dim {a.dim}, vocab {n_vocab}, {n_tensors} tensors")
