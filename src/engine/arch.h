@@ -12,6 +12,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The longest attention row of any architecture: deepseek2's latent and
+ * RoPE part (512 + 64). */
+#define MODEL_MAX_HEAD_DIM 576
+
 enum rope_style
 {
 	ROPE_ADJACENT,				/* rotate (x[2i], x[2i+1]): llama files store Q/K permuted for it */

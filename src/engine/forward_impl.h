@@ -1,7 +1,8 @@
 /*
  * forward_impl.h — the forward pass's working state and steps, shared by
- * the two files that run a model: forward.c (the decoders, and the
- * pass's context) and encoder.c (BERT).  Not for other files: they use
+ * the files that run a model: forward.c (the decoders, and the pass's
+ * context), mla.c and moe.c (deepseek2's attention and experts), encoder.c
+ * (BERT), over the steps of pass.c.  Not for other files: they use
  * forward.h and embed.h.
  */
 #ifndef DR1_FORWARD_IMPL_H

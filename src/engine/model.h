@@ -16,8 +16,6 @@
 struct gguf_file;
 struct tokenizer;
 
-/* the longest attention row: deepseek2's latent and RoPE part (512 + 64) */
-#define MODEL_MAX_HEAD_DIM 576
 
 struct hparams
 {

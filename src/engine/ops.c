@@ -10,7 +10,6 @@
 
 #include "exp_poly.h"
 #include "f16.h"
-#include "model.h"
 
 /*
  * On x86 the loops that call fmaf are also compiled for CPUs with FMA, the
