@@ -110,16 +110,17 @@ void		linear_group(struct infer_ctx *ic, const struct weight *const *w, float *c
 void		linear(struct infer_ctx *ic, const struct weight *w, const float *x, int32_t T,
 				   float *out, const float *bias, bool alone);
 
-/* The same, every row summed in vec_dot's order, as ggml's mul_mat_id
- * (the experts' products) sums it. */
-void		linear_group_vec_dot(struct infer_ctx *ic, const struct weight *const *w,
+/* The same for experts, every row summed as ggml's mul_mat_id sums it: a
+ * row at a time (vec_dot's order; a repacked Q4_K's gemv), whatever the
+ * number of rows. */
+void		linear_group_experts(struct infer_ctx *ic, const struct weight *const *w,
 								 float *const *out, int n, const float *x, int32_t T);
 
 /* The source rows of the quantized activations changed: forget them. */
 void		acts_forget(struct forward_scratch *s);
 
 /* out[T][down->rows] = down . (silu(gate . x) * (up . x)), in s->gate and
- * s->up (vec_dot: in vec_dot's order, for an expert's rows). */
+ * s->up. */
 void		swiglu_ffn(struct infer_ctx *ic, const struct weight *gate, const struct weight *up,
 					   const struct weight *down, const float *x, int32_t T, bool alone,
 					   float *out);

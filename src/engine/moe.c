@@ -8,7 +8,7 @@
  * experts eligible; the top experts among them, best first.  Their weights
  * are the unbiased sigmoid scores, normalized to sum 1 and times the routed
  * scaling factor.  Each expert then runs once, on the rows of the tokens
- * that chose it (summed in vec_dot's order, as ggml's mul_mat_id does); a
+ * that chose it (each row summed as ggml's mul_mat_id sums it alone); a
  * token's output is its experts' weighted outputs added in their order,
  * plus the shared experts' SwiGLU block.
  */
@@ -128,13 +128,13 @@ run_expert(struct infer_ctx *ic, const struct layer *l, int32_t e)
 		memcpy(ms->x_e + r * d, ic->scratch->xn + (size_t) (rows[r] / mla->n_expert_used) * d,
 			   d * sizeof(float));
 	acts_forget(ic->scratch);
-	linear_group_vec_dot(ic, (const struct weight *[]) {&gate, &up},
+	linear_group_experts(ic, (const struct weight *[]) {&gate, &up},
 						 (float *[]) {ms->gate_e, ms->up_e}, 2, ms->x_e, n);
 	for (int32_t r = 0; r < n; r++)
 		swiglu(ms->gate_e + (size_t) r * mla->n_ff_exp, ms->gate_e + (size_t) r * mla->n_ff_exp,
 			   ms->up_e + (size_t) r * mla->n_ff_exp, mla->n_ff_exp);
 	acts_forget(ic->scratch);
-	linear_group_vec_dot(ic, (const struct weight *[]) {&down}, (float *[]) {ms->out_e}, 1,
+	linear_group_experts(ic, (const struct weight *[]) {&down}, (float *[]) {ms->out_e}, 1,
 						 ms->gate_e, n);
 	for (int32_t r = 0; r < n; r++)
 		memcpy(ms->expert_out + (size_t) rows[r] * d, ms->out_e + r * d, d * sizeof(float));

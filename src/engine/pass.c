@@ -178,7 +178,7 @@ enum path_rule
 {
 	PATH_CHUNK,					/* its token's place among its sequence's */
 	PATH_ALONE,					/* a product of its row alone */
-	PATH_VEC_DOT				/* vec_dot's, whatever the rows (mul_mat_id) */
+	PATH_MUL_MAT_ID				/* ggml's mul_mat_id: one row at a time */
 };
 
 static enum mm_path
@@ -190,10 +190,12 @@ path_for(const struct forward_scratch *s, const struct weight *w, int32_t t, enu
 			return mm_path_for(w->type, w->rows, s->tok_chunk[t], s->tok_index[t]);
 		case PATH_ALONE:
 			return mm_path_for(w->type, w->rows, 1, 0);
-		case PATH_VEC_DOT:
+		case PATH_MUL_MAT_ID:
 			break;
 	}
-	return MM_VEC_DOT;
+	/* mul_mat_id runs a repacked Q4_K expert through its gemv, row by row,
+	 * everything else through vec_dot, whatever the row count */
+	return mm_path_for(w->type, w->rows, 1, 0) == MM_X8_GEMV ? MM_X8_GEMV : MM_VEC_DOT;
 }
 
 static void
@@ -248,12 +250,12 @@ linear_group(struct infer_ctx *ic, const struct weight *const *w, float *const *
 }
 
 void
-linear_group_vec_dot(struct infer_ctx *ic, const struct weight *const *w, float *const *out,
+linear_group_experts(struct infer_ctx *ic, const struct weight *const *w, float *const *out,
 					 int n, const float *x, int32_t T)
 {
 	const float *no_bias[GROUP_MAX] = {NULL};
 
-	products_run(ic, w, out, no_bias, n, x, T, PATH_VEC_DOT);
+	products_run(ic, w, out, no_bias, n, x, T, PATH_MUL_MAT_ID);
 }
 
 void

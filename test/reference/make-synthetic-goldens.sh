@@ -31,7 +31,11 @@ while read -r name args; do
 	[[ $args != *deepseek2* ]] || shape=""
 	# shellcheck disable=SC2086
 	python3 test/gen/gguf_gen.py $args $shape --out "$work/$name.gguf" >/dev/null
-	printf '%s' "$prompt" | "$oracle" "$work/$name.gguf" 0 raw "$work/$name.logits" \
+	# a -long model reads the prompt eleven times over (about 470 tokens):
+	# products over many rows, each expert over dozens
+	text=$prompt
+	[[ $name != *-long ]] || text=$(printf "$prompt %.0s" $(seq 11))
+	printf '%s' "$text" | "$oracle" "$work/$name.gguf" 0 raw "$work/$name.logits" \
 		"$work/$name.routing" > "$work/$name.json"
 	ids=$(python3 -c 'import json,sys; print(" ".join(map(str, json.load(open(sys.argv[1]))["prompt_ids"])))' "$work/$name.json")
 	printf '%s\n%s\n' "$args${shape:+ $shape}" "$ids" | cat - "$work/$name.logits" > "test/golden/synthetic/$name.txt"
@@ -61,6 +65,7 @@ qwen3-q4_k_m  --arch qwen3 --wtype Q4_K_M --seed 32
 qwen3-f16-tied --arch qwen3 --wtype F16 --tied --seed 33
 deepseek2-q8_0 --arch deepseek2 --wtype Q8_0 --seed 51
 deepseek2-q4_k_m --arch deepseek2 --wtype Q4_K_M --seed 52
+deepseek2-q4_k_m-long --arch deepseek2 --wtype Q4_K_M --seed 52
 deepseek2-f16 --arch deepseek2 --wtype F16 --seed 53
 deepseek2-q6_k-tied --arch deepseek2 --wtype Q6_K --tied --seed 54
 LIST

@@ -85,7 +85,7 @@ check_model(const char *name)
 	CHECK(m != NULL, "%s: %s", name, err);
 	if (!m)
 		return;
-	ic = infer_new(m, &(struct infer_config) {.n_threads = 2, .n_ctx = 256}, err);
+	ic = infer_new(m, &(struct infer_config) {.n_threads = 2, .n_ctx = 512}, err);
 	logits = malloc(m->hp.n_vocab * sizeof(float));
 	CHECK(g.n_logits == m->hp.n_vocab, "%s: %d golden logits for %d tokens", name, g.n_logits, m->hp.n_vocab);
 	if (ic && g.n_logits == m->hp.n_vocab)
