@@ -1318,6 +1318,11 @@ ops_create(const struct model *m, const struct backend_params *p, char *err)
 {
 	struct cuda_options o;
 
+	if (!m->arch->gpu)
+	{
+		err_set(err, "cuda: the %s architecture runs on the CPU backend only", m->arch->name);
+		return NULL;
+	}
 	cuda_options_default(&o, p);
 	return cuda_backend_new(m, &o, err);
 }

@@ -106,6 +106,10 @@ for cap in "${kernel_caps[@]}"; do
 		run "$name" env "${env[@]}" python3 test/check_generate.py bin/deepseek-r1 \
 			"$DR1_MODEL_CACHE/$model" "$g" 2
 	done
+	# the synthetic qwen3 and deepseek2 models (test/golden/generate-synthetic.list)
+	name="generate-synthetic"; env=()
+	[ "$cap" = default ] || { name="$name ($cap)"; env=(DR1_QUANT_KERNELS="$cap"); }
+	run "$name" env "${env[@]}" bash test/check-synthetic-generate.sh bin/deepseek-r1 2
 done
 
 # The extension: pg_regress and TAP in temporary instances.  initdb refuses

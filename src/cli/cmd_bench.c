@@ -146,7 +146,7 @@ cmd_bench(const struct cli_opts *o)
 	if (o->ctx > 0)
 		n_ctx = o->ctx;
 	int32_t		n_par = o->parallel;
-	size_t		seq_kv = kv_block_bytes(m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, o->kv_type)
+	size_t		seq_kv = infer_kv_block_bytes(m, o->kv_type)
 		* ((n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS);
 
 	ic = infer_new(m, &(struct infer_config) {.n_threads = o->threads, .n_ctx = n_ctx,

@@ -699,7 +699,7 @@ model_json(const struct server *s, const struct serve_opts *o)
 			"\"kv_cache_type\":\"%s\",\"kv_cache_tokens\":%lld}",
 			o->threads, o->max_batch, o->prefix_sharing ? "true" : "false",
 			(unsigned long long) s->ic->kv->n_blocks
-			* kv_block_bytes(hp->n_layer, s->ic->kv->kv_dim, s->ic->kv->type),
+			* infer_kv_block_bytes(m, s->ic->kv->type),
 			kv_type_name(s->ic->kv->type), (long long) s->ic->kv->n_blocks * KV_BLOCK_TOKENS);
 	fclose(out);
 	return buf;
@@ -716,7 +716,7 @@ kv_bytes(const struct model *m, const struct serve_opts *o)
 	if (o->kv_bytes > 0)
 		return (size_t) o->kv_bytes;
 	return (size_t) o->max_batch * ((n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS)
-		* kv_block_bytes(hp->n_layer, hp->n_head_kv * hp->head_dim, o->kv_type);
+		* infer_kv_block_bytes(m, o->kv_type);
 }
 
 /* Send the scheduler's figures when they changed: at once when it is idle

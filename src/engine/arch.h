@@ -2,14 +2,19 @@
  * arch.h — what each supported model architecture needs.
  *
  * Keyed by general.architecture.  Adding an architecture that is a variant
- * of these is one table entry in arch.c.  The decoders (llama, qwen2) run in
- * forward.c; the encoder (bert, embeddings only) in encoder.c.
+ * of these is one table entry in arch.c.  The decoders (llama, qwen2, qwen3,
+ * deepseek2) run in forward.c; the encoder (bert, embeddings only) in
+ * encoder.c.
  */
 #ifndef DR1_ARCH_H
 #define DR1_ARCH_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+/* The longest attention row of any architecture: deepseek2's latent and
+ * RoPE part (512 + 64). */
+#define MODEL_MAX_HEAD_DIM 576
 
 enum rope_style
 {
@@ -21,6 +26,9 @@ struct arch_info
 {
 	const char *name;
 	bool		qkv_bias;		/* blk.N.attn_{q,k,v}.bias present */
+	bool		qk_norm;		/* RMS norms of each Q and K head before RoPE (qwen3) */
+	bool		mla;			/* deepseek2: latent attention, MoE feed-forward (forward_mla.c) */
+	bool		gpu;			/* the CUDA backend runs it */
 	enum rope_style rope;
 	float		default_rope_base;
 	bool		encoder;		/* BERT: bidirectional, post-norm, learned positions (encoder.c) */

@@ -204,15 +204,16 @@ block_values(const struct attention_kernels *kr, const struct kv_cache *kv,
 {
 	float		p[KV_BLOCK_TOKENS];
 
+	/* a latent cache's values are the leading elements of its key rows */
 	if (kv->type == KV_Q8_0)
 	{
-		kr->values_q8_0(probs, kv->v_q8_0 + row / QK8_0, count, kv->kv_dim / QK8_0,
-						head_dim, first, gemm, acc);
+		kr->values_q8_0(probs, (kv->latent ? kv->k_q8_0 : kv->v_q8_0) + row / QK8_0, count,
+						kv->kv_dim / QK8_0, head_dim, first, gemm, acc);
 		return;
 	}
 	memcpy(p, probs, sizeof(float) * count);
 	kr->round_f16(p, count);
-	kr->values(p, kv->v + row, count, kv->kv_dim, head_dim, first, gemm, acc);
+	kr->values(p, (kv->latent ? kv->k : kv->v) + row, count, kv->kv_dim, head_dim, first, gemm, acc);
 }
 
 /*
@@ -220,47 +221,55 @@ block_values(const struct attention_kernels *kr, const struct kv_cache *kv,
  * scores block by block into one row, its softmax, then the values, each
  * position summed into the lane its place in the whole context gives it.
  */
+/* Where a head's keys and values are, and how long they are. */
+struct head_shape
+{
+	int32_t		off;			/* first element in a row */
+	int32_t		k_dim;
+	int32_t		v_dim;
+};
+
 static void
 attend(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq, int32_t n_ctx,
-	   const int32_t *blocks, int32_t n_blocks, int32_t kv_head, int32_t head_dim,
+	   const int32_t *blocks, int32_t n_blocks, struct head_shape hs,
 	   const float *q, float scale, bool gemm, float *out, float *scores)
 {
-	const struct attention_kernels *kr = kernels_for(head_dim, gemm);
+	const struct attention_kernels *kr = kernels_for(hs.k_dim, gemm);
+	const struct attention_kernels *kr_v = kernels_for(hs.v_dim, gemm);
 	union query_head qh;
 	float		acc[LANES * MODEL_MAX_HEAD_DIM];
-	int32_t		head_off = kv_head * head_dim;
 	int32_t		n_lanes = gemm ? 8 : LANES;
 	int32_t		n = 0;
 
-	query_prepare(kr, kv, q, head_dim, &qh);
+	query_prepare(kr, kv, q, hs.k_dim, &qh);
 	for (int32_t b = 0; b < n_blocks; b++)
 	{
 		int32_t		first = (blocks ? blocks[b] : b) * KV_BLOCK_TOKENS;
 		int32_t		count = block_count(first, n_ctx);
 
-		block_scores(kr, kv, &qh, kv_row_offset(kv, layer, seq, first) + head_off,
-					 count, head_dim, gemm, scale, scores + n);
+		block_scores(kr, kv, &qh, kv_row_offset(kv, layer, seq, first) + hs.off,
+					 count, hs.k_dim, gemm, scale, scores + n);
 		n += count;
 	}
 	softmax(scores, n);
 
-	memset(acc, 0, sizeof(float) * n_lanes * head_dim);
+	memset(acc, 0, sizeof(float) * n_lanes * hs.v_dim);
 	n = 0;
 	for (int32_t b = 0; b < n_blocks; b++)
 	{
 		int32_t		first = (blocks ? blocks[b] : b) * KV_BLOCK_TOKENS;
 		int32_t		count = block_count(first, n_ctx);
 
-		block_values(kr, kv, scores + n, kv_row_offset(kv, layer, seq, first) + head_off,
-					 count, head_dim, first, gemm, acc);
+		block_values(kr_v, kv, scores + n, kv_row_offset(kv, layer, seq, first) + hs.off,
+					 count, hs.v_dim, first, gemm, acc);
 		n += count;
 	}
-	for (int32_t d = 0; d < head_dim; d++)
+	for (int32_t d = 0; d < hs.v_dim; d++)
 	{
 		float		l[LANES];
 
 		for (int32_t i = 0; i < n_lanes; i++)
-			l[i] = acc[(size_t) i * head_dim + d];
+			l[i] = acc[(size_t) i * hs.v_dim + d];
 		out[d] = lanes_sum(l, gemm);
 	}
 }
@@ -271,7 +280,16 @@ attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_seq *s
 				const float *q, float scale, bool gemm, float *out, float *scores)
 {
 	attend(kv, layer, seq, n_ctx, NULL, (n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS,
-		   kv_head, head_dim, q, scale, gemm, out, scores);
+		   (struct head_shape) {kv_head * head_dim, head_dim, head_dim}, q, scale, gemm, out, scores);
+}
+
+void
+attention_latent(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq,
+				 int32_t n_ctx, int32_t v_dim, const float *q, float scale, bool gemm,
+				 float *out, float *scores)
+{
+	attend(kv, layer, seq, n_ctx, NULL, (n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS,
+		   (struct head_shape) {0, kv->kv_dim, v_dim}, q, scale, gemm, out, scores);
 }
 
 void
@@ -280,5 +298,6 @@ attention_sparse(const struct kv_cache *kv, int32_t layer, const struct kv_seq *
 				 int32_t kv_head, int32_t head_dim, const float *q, float scale,
 				 bool gemm, float *out, float *scores)
 {
-	attend(kv, layer, seq, n_ctx, blocks, n_blocks, kv_head, head_dim, q, scale, gemm, out, scores);
+	attend(kv, layer, seq, n_ctx, blocks, n_blocks,
+		   (struct head_shape) {kv_head * head_dim, head_dim, head_dim}, q, scale, gemm, out, scores);
 }

@@ -31,6 +31,17 @@ void		attention_dense(const struct kv_cache *kv, int32_t layer, const struct kv_
 							const float *q, float scale, bool gemm, float *out, float *scores);
 
 /*
+ * Attention of one query head over a latent cache (kv->latent, deepseek2's
+ * multi-head latent attention as llama.cpp computes it with the absorbed
+ * weights, MQA with one KV head): q has the cache's row length, the keys are
+ * the rows and the values their first v_dim elements; out gets v_dim.  The
+ * same numerics as attention_dense.
+ */
+void		attention_latent(const struct kv_cache *kv, int32_t layer, const struct kv_seq *seq,
+							 int32_t n_ctx, int32_t v_dim, const float *q, float scale,
+							 bool gemm, float *out, float *scores);
+
+/*
  * The same over the chosen blocks only (blocks[0..n_blocks), ascending, as
  * attention_select gives them): the softmax spans their positions alone.
  * Given every block it is attention_dense, bit for bit.

@@ -33,6 +33,8 @@ chat_style_detect(const char *tmpl, size_t len)
 		return CHAT_DEEPSEEK_R1;
 	if (find(tmpl, len, "<|start_header_id|>"))
 		return CHAT_LLAMA3;
+	if (find(tmpl, len, "<|im_start|>") && find(tmpl, len, "reasoning_content"))
+		return CHAT_QWEN3;
 	return CHAT_CHATML;
 }
 
@@ -47,6 +49,8 @@ chat_style_name(enum chat_style s)
 			return "deepseek-r1";
 		case CHAT_LLAMA3:
 			return "llama3";
+		case CHAT_QWEN3:
+			return "qwen3";
 	}
 	return "unknown";
 }
@@ -90,6 +94,16 @@ put_caller(struct chat_sink *out, const char *s)
 	size_t		from = out->text->len;
 
 	put(out, s);
+	mark(out, from);
+}
+
+/* n bytes of text the caller gave. */
+static void
+put_caller_n(struct chat_sink *out, const char *s, size_t n)
+{
+	size_t		from = out->text->len;
+
+	text_buf_append(out->text, s, n);
 	mark(out, from);
 }
 
@@ -165,6 +179,96 @@ render_deepseek_r1(const struct chat_message *msgs, size_t n, bool add_generatio
 	}
 	if (add_generation_prompt)
 		put(out, "<｜Assistant｜>");
+}
+
+/* The last user turn that is not a tool's response: Qwen3's "query". */
+static size_t
+qwen3_last_query(const struct chat_message *msgs, size_t n)
+{
+	for (size_t i = n; i-- > 0;)
+	{
+		const char *c = msgs[i].content ? msgs[i].content : "";
+		size_t		len = strlen(c);
+		bool		tool = len >= 31 && strncmp(c, "<tool_response>", 15) == 0 &&
+			strcmp(c + len - 16, "</tool_response>") == 0;
+
+		if (is_role(&msgs[i], "user") && !tool)
+			return i;
+	}
+	return n - 1;
+}
+
+/*
+ * A Qwen3 assistant turn: a content with </think> splits into the
+ * reasoning (before the first </think>, after its last <think>, newlines
+ * trimmed) and the answer (after the last </think>, leading newlines
+ * dropped).  After the last query, the last turn and any with reasoning
+ * keep it in a <think> block; others write the answer only.
+ */
+static void
+render_qwen3_assistant(const char *content, bool after_query, bool last, struct chat_sink *out)
+{
+	const char *close = strstr(content, THINK_CLOSE);
+	const char *answer = content;
+	const char *r = content;
+	const char *r_end = content;
+	const char *p;
+
+	if (close)
+	{
+		for (p = close; p; p = strstr(p + 1, THINK_CLOSE))
+			answer = p + strlen(THINK_CLOSE);
+		while (*answer == '\n')
+			answer++;
+		r_end = close;
+		while (r_end > content && r_end[-1] == '\n')
+			r_end--;
+		for (p = content; (p = memmem(p, r_end - p, THINK_OPEN, strlen(THINK_OPEN))) != NULL; p++)
+			r = p + strlen(THINK_OPEN);
+		while (r < r_end && *r == '\n')
+			r++;
+	}
+	put(out, "<|im_start|>assistant\n");
+	if (after_query && (last || r_end > r))
+	{
+		put(out, "<think>\n");
+		put_caller_n(out, r, r_end - r);
+		put(out, "\n</think>\n\n");
+		while (*answer == '\n')
+			answer++;
+	}
+	put_caller(out, answer);
+	put(out, "<|im_end|>\n");
+}
+
+/*
+ * Qwen3's template: ChatML, a first system message first, other system
+ * and user turns where they stand, assistant turns as above; roles other
+ * than these write nothing.  No default system message.
+ */
+static void
+render_qwen3(const struct chat_message *msgs, size_t n, bool add_generation_prompt,
+			 struct chat_sink *out)
+{
+	size_t		last_query = n > 0 ? qwen3_last_query(msgs, n) : 0;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		const char *content = msgs[i].content ? msgs[i].content : "";
+
+		if (is_role(&msgs[i], "user") || is_role(&msgs[i], "system"))
+		{
+			put(out, "<|im_start|>");
+			put_caller(out, msgs[i].role);
+			put(out, "\n");
+			put_caller(out, content);
+			put(out, "<|im_end|>\n");
+		}
+		else if (is_role(&msgs[i], "assistant"))
+			render_qwen3_assistant(content, i > last_query, i == n - 1, out);
+	}
+	if (add_generation_prompt)
+		put(out, "<|im_start|>assistant\n");
 }
 
 /* Whether a Python str.isspace() character starts at s (n bytes left); its
@@ -251,6 +355,9 @@ chat_render_marked(enum chat_style s, const struct chat_message *msgs, size_t n,
 			break;
 		case CHAT_LLAMA3:
 			render_llama3(msgs, n, add_generation_prompt, bos_text, out);
+			break;
+		case CHAT_QWEN3:
+			render_qwen3(msgs, n, add_generation_prompt, out);
 			break;
 	}
 }

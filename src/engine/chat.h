@@ -18,7 +18,8 @@ enum chat_style
 {
 	CHAT_CHATML,				/* <|im_start|>role\n...<|im_end|>\n (SmolLM2, Qwen2.5) */
 	CHAT_DEEPSEEK_R1,			/* <｜begin▁of▁sentence｜>sys<｜User｜>..<｜Assistant｜> */
-	CHAT_LLAMA3					/* <|start_header_id|>role<|end_header_id|>\n\n..<|eot_id|> */
+	CHAT_LLAMA3,				/* <|start_header_id|>role<|end_header_id|>\n\n..<|eot_id|> */
+	CHAT_QWEN3					/* ChatML, assistant turns split at </think> (Qwen3) */
 };
 
 struct chat_message

@@ -43,6 +43,7 @@ scratch_free(struct forward_scratch *s)
 	free(s->tok_path);
 	free(s->rope_cos);
 	free(s->rope_sin);
+	mla_scratch_free(s->mla);
 	free(s);
 }
 
@@ -53,18 +54,37 @@ scratch_new(const struct hparams *hp, int32_t T, int32_t n_ctx, int n_threads, b
 	struct forward_scratch *s = calloc(1, sizeof *s);
 	size_t		d = hp->n_embd;
 	size_t		kv_dim = (size_t) hp->n_head_kv * hp->head_dim;
+	size_t		n_ff = hp->n_ff;
 	size_t		widest = hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd;
 
 	if (!s)
 		return NULL;
+	if (hp->mla)
+	{
+		/* the widest input of a product: any of deepseek2's too */
+		size_t		shared = (size_t) hp->mla->n_ff_exp * hp->mla->n_expert_shared;
+		size_t		dims[] = {(size_t) hp->n_head * hp->mla->v_head_dim, hp->mla->q_lora_rank,
+		hp->mla->kv_lora_rank, hp->mla->qk_nope_dim, shared};
+
+		n_ff = shared > n_ff ? shared : n_ff;
+		widest = n_ff > widest ? n_ff : widest;
+		for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+			widest = dims[i] > widest ? dims[i] : widest;
+		s->mla = mla_scratch_new(hp, T);
+		if (!s->mla)
+		{
+			scratch_free(s);
+			return NULL;
+		}
+	}
 	s->x = malloc(T * d * sizeof(float));
 	s->xn = malloc(T * d * sizeof(float));
 	s->q = malloc(T * d * sizeof(float));
 	s->k = malloc(T * kv_dim * sizeof(float));
 	s->v = malloc(T * kv_dim * sizeof(float));
 	s->att = malloc(T * d * sizeof(float));
-	s->gate = malloc(T * hp->n_ff * sizeof(float));
-	s->up = encoder ? NULL : malloc(T * hp->n_ff * sizeof(float));
+	s->gate = malloc(T * n_ff * sizeof(float));
+	s->up = encoder ? NULL : malloc(T * n_ff * sizeof(float));
 	/* F32 is the widest activation format */
 	s->acts[0].data = malloc(T * widest * sizeof(float));
 	s->acts[1].data = malloc(T * widest * sizeof(float));
@@ -109,6 +129,15 @@ choose_backend(struct infer_ctx *ic, const struct infer_config *cfg, char *err)
 	snprintf(ic->device_note, sizeof ic->device_note, "running on the CPU");
 	if (cfg->device == INFER_DEVICE_CPU)
 		return 0;
+	if (!ic->model->arch->gpu)
+	{
+		if (cfg->device == INFER_DEVICE_GPU)
+			return err_set(err, "device=cuda: the GPU backend does not run the %s architecture",
+						   ic->model->arch->name);
+		snprintf(ic->device_note, sizeof ic->device_note,
+				 "%s: running on the CPU (the GPU backend does not run it)", ic->model->arch->name);
+		return 0;
+	}
 	if (ic->kv->type != KV_F16)
 	{
 		if (cfg->device == INFER_DEVICE_GPU)
@@ -175,7 +204,7 @@ infer_new(struct model *m, const struct infer_config *cfg, char *err)
 	struct infer_ctx *ic = calloc(1, sizeof *ic);
 	const struct hparams *hp = &m->hp;
 	int32_t		kv_dim = hp->n_head_kv * hp->head_dim;
-	size_t		block_bytes = kv_block_bytes(hp->n_layer, kv_dim, cfg->kv_type);
+	size_t		block_bytes = infer_kv_block_bytes(m, cfg->kv_type);
 	int64_t		n_blocks;
 	int			n_threads = cfg->n_threads > 0 ? cfg->n_threads : 1;
 
@@ -204,7 +233,15 @@ infer_new(struct model *m, const struct infer_config *cfg, char *err)
 				QK8_0, hp->head_dim);
 		goto fail;
 	}
-	ic->kv = kv_cache_new(hp->n_layer, kv_dim, (int32_t) n_blocks, cfg->kv_type, err);
+	if (hp->mla && cfg->kv_type == KV_Q8_0 && hp->mla->kv_lora_rank % QK8_0 != 0)
+	{
+		err_set(err, "kv cache: q8_0 needs a latent rank that is a multiple of %d, not %d",
+				QK8_0, hp->mla->kv_lora_rank);
+		goto fail;
+	}
+	ic->kv = hp->mla
+		? kv_cache_new_latent(hp->n_layer, kv_dim, (int32_t) n_blocks, cfg->kv_type, err)
+		: kv_cache_new(hp->n_layer, kv_dim, (int32_t) n_blocks, cfg->kv_type, err);
 	if (!ic->kv)
 		goto fail;
 	ic->pool = threadpool_new(n_threads);
@@ -223,6 +260,16 @@ fail:
 	return NULL;
 }
 
+size_t
+infer_kv_block_bytes(const struct model *m, enum kv_type type)
+{
+	const struct hparams *hp = &m->hp;
+
+	if (hp->mla)
+		return kv_latent_block_bytes(hp->n_layer, hp->head_dim, type);
+	return kv_block_bytes(hp->n_layer, hp->n_head_kv * hp->head_dim, type);
+}
+
 void
 infer_free(struct infer_ctx *ic)
 {
@@ -235,219 +282,6 @@ infer_free(struct infer_ctx *ic)
 	kv_cache_free(ic->kv);
 	scratch_free(ic->scratch);
 	free(ic);
-}
-
-/* ---- per-token steps ---------------------------------------------------- */
-
-struct token_task
-{
-	struct infer_ctx *ic;
-	token_fn	fn;
-	const void *arg;
-	int32_t		T;
-};
-
-static void
-token_worker(void *ctx, int i, int n)
-{
-	const struct token_task *tt = ctx;
-
-	for (int32_t t = (int32_t) ((int64_t) tt->T * i / n); t < (int32_t) ((int64_t) tt->T * (i + 1) / n); t++)
-		tt->fn(tt->ic, tt->arg, t);
-}
-
-/* Fewer tokens than this run their per-token steps on the calling thread:
- * waking the pool costs more than it saves (decode steps). */
-#define POOL_MIN_TOKENS 4
-
-void
-for_each_token(struct infer_ctx *ic, int32_t T, token_fn fn, const void *arg)
-{
-	struct token_task tt = {ic, fn, arg, T};
-
-	if (T >= POOL_MIN_TOKENS)
-		threadpool_run(ic->pool, token_worker, &tt);
-	else
-		token_worker(&tt, 0, 1);
-}
-
-/* ---- matrix products ---------------------------------------------------- */
-
-struct quantize_job
-{
-	const float *src;
-	void	   *dst;
-	int64_t		cols;
-	enum dtype	type;
-};
-
-static void
-quantize_token(struct infer_ctx *ic, const void *arg, int32_t t)
-{
-	const struct quantize_job *q = arg;
-	size_t		row_bytes = dtype_row_bytes(q->type, q->cols);
-
-	(void) ic;
-	quantize_row_act(q->type, q->src + t * q->cols, (uint8_t *) q->dst + t * row_bytes, q->cols);
-}
-
-static const void *
-acts_for(struct infer_ctx *ic, const float *src, int32_t T, int64_t cols, enum dtype type)
-{
-	struct forward_scratch *s = ic->scratch;
-	struct act_buf *a;
-
-	for (int i = 0; i < 2; i++)
-		if (s->acts[i].src == src && s->acts[i].type == type)
-			return s->acts[i].data;
-	a = &s->acts[s->next_act];
-	s->next_act ^= 1;
-	for_each_token(ic, T, quantize_token, &(struct quantize_job) {src, a->data, cols, type});
-	a->src = src;
-	a->type = type;
-	return a->data;
-}
-
-void
-acts_forget(struct forward_scratch *s)
-{
-	s->acts[0].src = s->acts[1].src = NULL;
-}
-
-/* One product of a group that shares its input (linear_group). */
-struct product
-{
-	const struct weight *w;
-	float	   *out;			/* [T][w->rows] */
-	const float *bias;
-	const enum mm_path *path;	/* [T] */
-	const uint8_t *act;
-	size_t		act_row_bytes;
-};
-
-struct matmul_task
-{
-	struct product p[GROUP_MAX];
-	int			n;
-	int32_t		T;
-};
-
-#define PANEL_BYTES 16384		/* weight rows that stay in L1 (32 KB) */
-#define TOKEN_BLOCK_BYTES 262144	/* activations that stay in L2 (512 KB) */
-
-/*
- * Rows [r0, r1) of a product: the tokens a block at a time, whose
- * activations (up to 256 KB) stay in the L2 cache while the rows pass over
- * them, a panel of rows at a time (small enough to stay in the L1 cache
- * while every token of the block passes over it), each panel over the runs
- * of tokens that share a summation path.  Without the token blocks, a long
- * prompt's activations came from memory again for every panel.
- */
-static void
-matmul_rows(const struct product *p, int32_t T, int64_t r0, int64_t r1)
-{
-	const struct weight *w = p->w;
-	int64_t		panel = PANEL_BYTES / (int64_t) w->row_bytes;
-	int64_t		block = TOKEN_BLOCK_BYTES / (int64_t) p->act_row_bytes;
-
-	panel = panel < 4 ? 4 : panel & ~(int64_t) 3;
-	block = block < 4 ? 4 : block & ~(int64_t) 3;
-	for (int32_t b0 = 0; b0 < T; b0 += (int32_t) block)
-	{
-		int32_t		b1 = b0 + block < T ? b0 + (int32_t) block : T;
-
-		for (int64_t p0 = r0; p0 < r1; p0 += panel)
-		{
-			int			rows = (int) (p0 + panel < r1 ? panel : r1 - p0);
-
-			for (int32_t t0 = b0, t1; t0 < b1; t0 = t1)
-			{
-				for (t1 = t0 + 1; t1 < b1 && p->path[t1] == p->path[t0]; t1++)
-					;
-				vec_dot_block(p->path[t0], w->type, w->cols, w->data + p0 * w->row_bytes,
-							  w->row_bytes, rows, p->act + t0 * p->act_row_bytes,
-							  p->act_row_bytes, t1 - t0, p->out + t0 * w->rows + p0, w->rows);
-			}
-		}
-	}
-	if (p->bias)
-		for (int32_t t = 0; t < T; t++)
-			for (int64_t r = r0; r < r1; r++)
-				p->out[t * w->rows + r] += p->bias[r];
-}
-
-/* Worker i of n takes the i-th share of the rows of every product. */
-static void
-matmul_worker(void *ctx, int i, int n)
-{
-	const struct matmul_task *mt = ctx;
-
-	for (int k = 0; k < mt->n; k++)
-	{
-		int64_t		rows = mt->p[k].w->rows;
-
-		matmul_rows(&mt->p[k], mt->T, rows * i / n, rows * (i + 1) / n);
-	}
-}
-
-/*
- * out_k[T][w_k->rows] = x[T][cols] . w_k^T (+ bias_k) for the n products
- * of a group that read the same input, in one parallel loop.  Each row is
- * summed in the order llama.cpp would use for its token in a product over
- * the tokens its sequence brought (quant.h, mm_path_for), or over that row
- * alone.  The activations are quantized once per type; a group needing more
- * types than acts_for keeps (2) runs one product at a time.
- */
-void
-linear_group(struct infer_ctx *ic, const struct weight *const *w, float *const *out,
-			 const float *const *bias, int n, const float *x, int32_t T, bool alone)
-{
-	struct forward_scratch *s = ic->scratch;
-	struct matmul_task mt = {.n = n, .T = T};
-	enum dtype	types[GROUP_MAX];
-	int			n_types = 0;
-
-	for (int k = 0; k < n; k++)
-	{
-		enum dtype	t = quant_act_type(w[k]->type);
-		int			j = 0;
-
-		while (j < n_types && types[j] != t)
-			j++;
-		if (j == n_types)
-			types[n_types++] = t;
-	}
-	if (n_types > 2)
-	{
-		for (int k = 0; k < n; k++)
-			linear_group(ic, &w[k], &out[k], &bias[k], 1, x, T, alone);
-		return;
-	}
-	for (int k = 0; k < n; k++)
-	{
-		enum dtype	act_type = quant_act_type(w[k]->type);
-		enum mm_path *path = s->tok_path + (size_t) k * ic->max_batch_tokens;
-
-		for (int32_t t = 0; t < T; t++)
-			path[t] = alone ? mm_path_for(w[k]->type, w[k]->rows, 1, 0)
-				: mm_path_for(w[k]->type, w[k]->rows, s->tok_chunk[t], s->tok_index[t]);
-		mt.p[k] = (struct product) {
-			.w = w[k],
-			.out = out[k],
-			.bias = bias[k],
-			.path = path,
-			.act = acts_for(ic, x, T, w[k]->cols, act_type),
-			.act_row_bytes = dtype_row_bytes(act_type, w[k]->cols),
-		};
-	}
-	threadpool_run(ic->pool, matmul_worker, &mt);
-}
-
-void
-linear(struct infer_ctx *ic, const struct weight *w, const float *x, int32_t T,
-	   float *out, const float *bias, bool alone)
-{
-	linear_group(ic, &w, &out, &bias, 1, x, T, alone);
 }
 
 /* ---- attention ---------------------------------------------------------- */
@@ -493,7 +327,7 @@ attention_worker(void *ctx, int i, int n)
 	const struct hparams *hp = &ic->model->hp;
 	struct forward_scratch *s = ic->scratch;
 	int32_t		group = hp->n_head / hp->n_head_kv;
-	float		scale = 1.0f / sqrtf((float) hp->head_dim);
+	float		scale = hp->kq_scale;
 	float	   *scores = s->scores + (size_t) i * ic->n_ctx;
 
 	for (int32_t job = i; job < at->T * hp->n_head; job += n)
@@ -545,49 +379,55 @@ rope_angles_token(struct infer_ctx *ic, const void *arg, int32_t t)
 	size_t		off = (size_t) t * (m->hp.rope_dim / 2);
 
 	(void) arg;
-	rope_angles(s->rope_cos + off, s->rope_sin + off, m->hp.rope_dim, s->tok_pos[t],
-				m->hp.rope_base, m->rope_freqs);
+	rope_angles_scaled(s->rope_cos + off, s->rope_sin + off, m->hp.rope_dim, s->tok_pos[t],
+					   m->hp.rope_base, m->rope_freqs, &m->hp.rope_scaling);
 }
 
+/* Each head of n_head (head_dim apart) RMS-normalized with the weights w. */
+static void
+head_norms(float *x, int32_t n_head, const float *w, const struct hparams *hp)
+{
+	for (int32_t h = 0; h < n_head; h++)
+		rmsnorm(x + (size_t) h * hp->head_dim, x + (size_t) h * hp->head_dim, w,
+				hp->head_dim, hp->rms_eps);
+}
+
+/* RoPE on token t's Q and K heads, after their per-head norms (arg: the
+ * layer) where the architecture has them. */
 static void
 rope_token(struct infer_ctx *ic, const void *arg, int32_t t)
 {
 	const struct model *m = ic->model;
 	const struct hparams *hp = &m->hp;
+	const struct layer *l = arg;
 	struct forward_scratch *s = ic->scratch;
 	size_t		kv_dim = (size_t) hp->n_head_kv * hp->head_dim;
 	size_t		off = (size_t) t * (hp->rope_dim / 2);
 
-	(void) arg;
+	if (l->q_norm)
+	{
+		head_norms(s->q + t * hp->n_embd, hp->n_head, l->q_norm, hp);
+		head_norms(s->k + t * kv_dim, hp->n_head_kv, l->k_norm, hp);
+	}
 	rope_rotate(s->q + t * hp->n_embd, hp->n_head, hp->head_dim, hp->rope_dim,
 				s->rope_cos + off, s->rope_sin + off, m->arch->rope);
 	rope_rotate(s->k + t * kv_dim, hp->n_head_kv, hp->head_dim, hp->rope_dim,
 				s->rope_cos + off, s->rope_sin + off, m->arch->rope);
 }
 
+/* Multi-head attention with its own K and V per KV head (llama, qwen2, qwen3). */
 static void
-swiglu_token(struct infer_ctx *ic, const void *arg, int32_t t)
-{
-	struct forward_scratch *s = ic->scratch;
-	size_t		off = (size_t) t * ic->model->hp.n_ff;
-
-	(void) arg;
-	swiglu(s->gate + off, s->gate + off, s->up + off, ic->model->hp.n_ff);
-}
-
-static void
-attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T)
+mha_attention(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T)
 {
 	const struct hparams *hp = &ic->model->hp;
 	struct forward_scratch *s = ic->scratch;
 	int32_t		kv_dim = hp->n_head_kv * hp->head_dim;
 	struct attention_task at = {ic, il, T};
-	for_each_token(ic, T, norm_token, l->attn_norm);
-	acts_forget(s);
+
 	linear_group(ic, (const struct weight *[]) {&l->wq, &l->wk, &l->wv},
 				 (float *[]) {s->q, s->k, s->v}, (const float *[]) {l->bq, l->bk, l->bv},
 				 3, s->xn, T, false);
-	for_each_token(ic, T, rope_token, NULL);
+	for_each_token(ic, T, rope_token, l);
 	/* one thread: tokens of a block share its key summary */
 	for (int32_t t = 0; t < T; t++)
 		kv_store(ic->kv, il, s->tok_seq[t], s->tok_pos[t], s->k + t * kv_dim, s->v + t * kv_dim);
@@ -596,10 +436,22 @@ attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t
 	threadpool_run(ic->pool, attention_worker, &at);
 	acts_forget(s);
 	linear(ic, &l->wo, s->att, T, s->xn, NULL, false);
+}
+
+static void
+attention_block(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T)
+{
+	for_each_token(ic, T, norm_token, l->attn_norm);
+	acts_forget(ic->scratch);
+	if (ic->model->arch->mla)
+		mla_attention(ic, l, il, T);
+	else
+		mha_attention(ic, l, il, T);
 	for_each_token(ic, T, residual_token, NULL);
 }
 
-/* alone: each row is its token's only one in the products (see keep_output_rows) */
+/* alone: each row is its token's only one in the products (see
+ * keep_output_rows).  deepseek2's MoE layers route to experts (moe.c). */
 static void
 ffn_block(struct infer_ctx *ic, const struct layer *l, int32_t T, bool alone)
 {
@@ -607,11 +459,10 @@ ffn_block(struct infer_ctx *ic, const struct layer *l, int32_t T, bool alone)
 
 	for_each_token(ic, T, norm_token, l->ffn_norm);
 	acts_forget(s);
-	linear_group(ic, (const struct weight *[]) {&l->w_gate, &l->w_up},
-				 (float *[]) {s->gate, s->up}, (const float *[]) {NULL, NULL}, 2, s->xn, T, alone);
-	for_each_token(ic, T, swiglu_token, NULL);
-	acts_forget(s);
-	linear(ic, &l->w_down, s->gate, T, s->xn, NULL, alone);
+	if (l->gate_inp.data)
+		moe_ffn(ic, l, T, alone);
+	else
+		swiglu_ffn(ic, &l->w_gate, &l->w_up, &l->w_down, s->xn, T, alone, s->xn);
 	for_each_token(ic, T, residual_token, NULL);
 }
 
@@ -669,6 +520,7 @@ batch_prepare(struct infer_ctx *ic, struct seq_batch *batch, int n_seqs, int32_t
 
 		if (b->n_tokens < 1)
 			return err_set(err, "forward: sequence %d has no tokens", i);
+
 		if (end > ic->n_ctx)
 			return err_set(err, "forward: %d positions exceed the context length %d", end, ic->n_ctx);
 		for (int32_t j = 0; j < b->n_tokens; j++)
@@ -709,7 +561,8 @@ run_to_last_ffn(struct infer_ctx *ic, const struct seq_batch *batch, int n_seqs,
 			s->tok_chunk[t] = batch[i].n_tokens;
 			s->tok_index[t] = j;
 			s->tok_pos[t] = batch[i].seq->n_tokens + j;
-			s->tok_budget[t] = sparse_token_budget(&batch[i].sparse, s->tok_pos[t]);
+			/* the latent cache is read densely: no sparse selection over it yet */
+			s->tok_budget[t] = m->arch->mla ? 0 : sparse_token_budget(&batch[i].sparse, s->tok_pos[t]);
 			s->n_sparse += s->tok_budget[t] > 0;
 			weight_row_f32(&m->tok_embd, batch[i].tokens[j], s->x + (size_t) t * d);
 		}

@@ -38,6 +38,11 @@ struct infer_ctx
 	 * chunk deep into a long context) can show a watchdog it is alive */
 	void		(*heartbeat) (void *arg);
 	void	   *heartbeat_arg;
+	/* called with each MoE layer's routing of a CPU pass (deepseek2): the
+	 * n_used experts of each of its T rows, best first (tests, diagnostics) */
+	void		(*route_hook) (void *arg, int32_t layer, int32_t T, int32_t n_used,
+							   const int32_t *chosen);
+	void	   *route_hook_arg;
 };
 
 enum infer_device
@@ -63,6 +68,10 @@ struct infer_config
 };
 
 struct infer_ctx *infer_new(struct model *m, const struct infer_config *cfg, char *err);
+
+/* Bytes of one KV block of the model's cache in a type (a latent cache for
+ * deepseek2), for sizing a pool. */
+size_t		infer_kv_block_bytes(const struct model *m, enum kv_type type);
 void		infer_free(struct infer_ctx *ic);
 
 /* One sequence's part of a batch: tokens appended at positions

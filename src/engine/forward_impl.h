@@ -1,7 +1,8 @@
 /*
  * forward_impl.h — the forward pass's working state and steps, shared by
- * the two files that run a model: forward.c (the decoders, and the
- * pass's context) and encoder.c (BERT).  Not for other files: they use
+ * the files that run a model: forward.c (the decoders, and the pass's
+ * context), mla.c and moe.c (deepseek2's attention and experts), encoder.c
+ * (BERT), over the steps of pass.c.  Not for other files: they use
  * forward.h and embed.h.
  */
 #ifndef DR1_FORWARD_IMPL_H
@@ -14,8 +15,10 @@
 #include "mm_path.h"
 
 /* not forward.h: its module includes this file (no include cycle) */
+struct hparams;
 struct infer_ctx;
 struct kv_seq;
+struct layer;
 struct weight;
 
 /* Activations quantized for a matrix product, kept while their source is
@@ -57,6 +60,32 @@ struct forward_scratch
 	enum mm_path *tok_path;		/* [GROUP_MAX][T] summation order in each product of a group */
 	float	   *rope_cos;		/* [T][rope_dim / 2] each token's RoPE angles */
 	float	   *rope_sin;
+	struct mla_scratch *mla;	/* deepseek2's buffers (mla.c, moe.c), or NULL */
+};
+
+/* deepseek2: latent attention's and the experts' buffers */
+struct mla_scratch
+{
+	float	   *q_a;			/* [T][q_lora_rank] compressed Q */
+	float	   *q;				/* [T][n_head][qk_nope + rope] */
+	float	   *kv;				/* [T][kv_lora + rope]: the cache row */
+	float	   *q_lat;			/* [T][n_head][kv_lora + rope] absorbed Q */
+	float	   *lat;			/* [T][n_head][kv_lora] attention output, latent */
+	float	   *head_in;		/* [T][max(qk_nope, kv_lora)] one head's rows */
+	float	   *head_out;		/* [T][max(kv_lora, v_head)] */
+	float	   *att;			/* [T][n_head * v_head] */
+	float	   *router;			/* [T][n_expert] router logits, then probabilities */
+	float	   *select;			/* [T][n_expert] selection scores */
+	int32_t    *chosen;			/* [T][n_expert_used] experts, best first */
+	float	   *weight;			/* [T][n_expert_used] their weights */
+	int32_t    *n_rows;			/* [n_expert] (token, slot) pairs per expert */
+	int32_t    *rows;			/* [n_expert][T] the pairs, t * n_expert_used + slot */
+	float	   *x_e;			/* [T][n_embd] one expert's input rows */
+	float	   *gate_e;			/* [T][n_ff_exp] */
+	float	   *up_e;
+	float	   *out_e;			/* [T][n_embd] */
+	float	   *expert_out;		/* [T][n_expert_used][n_embd] each slot's expert output */
+	float	   *moe_out;		/* [T][n_embd] */
 };
 
 
@@ -81,7 +110,30 @@ void		linear_group(struct infer_ctx *ic, const struct weight *const *w, float *c
 void		linear(struct infer_ctx *ic, const struct weight *w, const float *x, int32_t T,
 				   float *out, const float *bias, bool alone);
 
+/* The same for experts, every row summed as ggml's mul_mat_id sums it: a
+ * row at a time (vec_dot's order; a repacked Q4_K's gemv), whatever the
+ * number of rows. */
+void		linear_group_experts(struct infer_ctx *ic, const struct weight *const *w,
+								 float *const *out, int n, const float *x, int32_t T);
+
 /* The source rows of the quantized activations changed: forget them. */
 void		acts_forget(struct forward_scratch *s);
+
+/* out[T][down->rows] = down . (silu(gate . x) * (up . x)), in s->gate and
+ * s->up. */
+void		swiglu_ffn(struct infer_ctx *ic, const struct weight *gate, const struct weight *up,
+					   const struct weight *down, const float *x, int32_t T, bool alone,
+					   float *out);
+
+/* deepseek2 */
+struct mla_scratch *mla_scratch_new(const struct hparams *hp, int32_t T);
+void		mla_scratch_free(struct mla_scratch *ms);
+
+/* Latent attention of layer il: s->xn (normalized) in, its output
+ * projection in s->xn out (mla.c). */
+void		mla_attention(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T);
+
+/* The MoE block: s->xn in, routed plus shared experts in s->xn out (moe.c). */
+void		moe_ffn(struct infer_ctx *ic, const struct layer *l, int32_t T, bool alone);
 
 #endif

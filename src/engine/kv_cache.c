@@ -44,12 +44,25 @@ row_bytes(int32_t kv_dim, enum kv_type type)
 		: (size_t) kv_dim * sizeof(uint16_t);
 }
 
+/* rows_per_position: 2 for keys and values, 1 for a latent cache */
+static size_t
+block_bytes(int32_t n_layer, int32_t kv_dim, enum kv_type type, int rows_per_position)
+{
+	/* the rows in the type, plus the min/max summary in F32 */
+	return (size_t) n_layer * (rows_per_position * KV_BLOCK_TOKENS * row_bytes(kv_dim, type)
+							   + (size_t) kv_dim * 2 * sizeof(float));
+}
+
 size_t
 kv_block_bytes(int32_t n_layer, int32_t kv_dim, enum kv_type type)
 {
-	/* keys and values in the type, plus the min/max summary in F32 */
-	return (size_t) n_layer * (2 * KV_BLOCK_TOKENS * row_bytes(kv_dim, type)
-							   + (size_t) kv_dim * 2 * sizeof(float));
+	return block_bytes(n_layer, kv_dim, type, 2);
+}
+
+size_t
+kv_latent_block_bytes(int32_t n_layer, int32_t row_dim, enum kv_type type)
+{
+	return block_bytes(n_layer, row_dim, type, 1);
 }
 
 static int
@@ -63,7 +76,8 @@ check_shape(int32_t kv_dim, int32_t n_blocks, enum kv_type type, char *err)
 	return 0;
 }
 
-/* The key and value rows of the cache's type; false when out of memory. */
+/* The key and value rows of the cache's type (keys only for a latent
+ * cache); false when out of memory. */
 static bool
 alloc_rows(struct kv_cache *kv)
 {
@@ -73,16 +87,17 @@ alloc_rows(struct kv_cache *kv)
 	if (kv->type == KV_Q8_0)
 	{
 		kv->k_q8_0 = malloc(bytes);
-		kv->v_q8_0 = malloc(bytes);
-		return kv->k_q8_0 && kv->v_q8_0;
+		kv->v_q8_0 = kv->latent ? NULL : malloc(bytes);
+		return kv->k_q8_0 && (kv->v_q8_0 || kv->latent);
 	}
 	kv->k = malloc(bytes);
-	kv->v = malloc(bytes);
-	return kv->k && kv->v;
+	kv->v = kv->latent ? NULL : malloc(bytes);
+	return kv->k && (kv->v || kv->latent);
 }
 
-struct kv_cache *
-kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, enum kv_type type, char *err)
+static struct kv_cache *
+cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, enum kv_type type, bool latent,
+		  char *err)
 {
 	struct kv_cache *kv;
 	size_t		sums = (size_t) n_layer * n_blocks * kv_dim;
@@ -97,6 +112,7 @@ kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, enum kv_type typ
 		kv->kv_dim = kv_dim;
 		kv->n_blocks = n_blocks;
 		kv->type = type;
+		kv->latent = latent;
 		rows = alloc_rows(kv);
 		kv->kmin = malloc(sums * sizeof(float));
 		kv->kmax = malloc(sums * sizeof(float));
@@ -126,6 +142,18 @@ kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, enum kv_type typ
 		kv->bucket[i] = -1;
 	kv->lru_head = kv->lru_tail = -1;
 	return kv;
+}
+
+struct kv_cache *
+kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, enum kv_type type, char *err)
+{
+	return cache_new(n_layer, kv_dim, n_blocks, type, false, err);
+}
+
+struct kv_cache *
+kv_cache_new_latent(int32_t n_layer, int32_t row_dim, int32_t n_blocks, enum kv_type type, char *err)
+{
+	return cache_new(n_layer, row_dim, n_blocks, type, true, err);
 }
 
 void
@@ -366,14 +394,15 @@ store_f16(struct kv_cache *kv, size_t row, const float *key, const float *value,
 		  float *kmin, float *kmax)
 {
 	uint16_t   *k = kv->k + row;
-	uint16_t   *v = kv->v + row;
 
 	for (int32_t i = 0; i < kv->kv_dim; i++)
 	{
 		k[i] = f32_to_f16(key[i]);
-		v[i] = f32_to_f16(value[i]);
 		widen(kmin + i, kmax + i, f16_to_f32(k[i]));
 	}
+	if (value)
+		for (int32_t i = 0; i < kv->kv_dim; i++)
+			kv->v[row + i] = f32_to_f16(value[i]);
 }
 
 static void
@@ -383,7 +412,8 @@ store_q8_0(struct kv_cache *kv, size_t row, const float *key, const float *value
 	struct block_q8_0 *k = kv->k_q8_0 + row / QK8_0;
 
 	quantize_row_act(DTYPE_Q8_0, key, k, kv->kv_dim);
-	quantize_row_act(DTYPE_Q8_0, value, kv->v_q8_0 + row / QK8_0, kv->kv_dim);
+	if (value)
+		quantize_row_act(DTYPE_Q8_0, value, kv->v_q8_0 + row / QK8_0, kv->kv_dim);
 	for (int32_t b = 0; b < kv->kv_dim / QK8_0; b++)
 	{
 		float		stored[QK8_0];

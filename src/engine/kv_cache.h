@@ -7,6 +7,11 @@
  * request, in llama.cpp's q8_0 blocks.  Blocks are reference counted so
  * that sequences can share a common prefix.
  *
+ * A latent cache (deepseek2's multi-head latent attention) keeps one row per
+ * position and layer, the compressed KV latent followed by the RoPE part of
+ * the key: attention reads it as the key, and its leading elements as the
+ * value, so there are no value rows.
+ *
  * Each block also keeps, per layer, the element-wise minimum and maximum of
  * the keys written into it (after RoPE, as stored): the summary that sparse
  * attention uses to bound q.k for the whole block without reading it.
@@ -20,6 +25,7 @@
 #ifndef DR1_KV_CACHE_H
 #define DR1_KV_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +52,7 @@ struct kv_cache
 	int32_t		kv_dim;			/* n_head_kv * head_dim */
 	int32_t		n_blocks;
 	enum kv_type type;
+	bool		latent;			/* key rows only: v and v_q8_0 are NULL */
 	/* the rows of one type, the other pair NULL */
 	uint16_t   *k;				/* F16: [n_layer][n_blocks][KV_BLOCK_TOKENS][kv_dim] */
 	uint16_t   *v;				/* same layout */
@@ -83,9 +90,14 @@ struct kv_seq
 /* Bytes one block takes for a model shape and a type; used to size the pool. */
 size_t		kv_block_bytes(int32_t n_layer, int32_t kv_dim, enum kv_type type);
 
+/* The same for a latent cache of rows of row_dim elements. */
+size_t		kv_latent_block_bytes(int32_t n_layer, int32_t row_dim, enum kv_type type);
+
 /* q8_0 needs kv_dim a multiple of QK8_0 (and attention a head_dim that is). */
 struct kv_cache *kv_cache_new(int32_t n_layer, int32_t kv_dim, int32_t n_blocks,
 							  enum kv_type type, char *err);
+struct kv_cache *kv_cache_new_latent(int32_t n_layer, int32_t row_dim, int32_t n_blocks,
+									 enum kv_type type, char *err);
 void		kv_cache_free(struct kv_cache *kv);
 
 int32_t		kv_block_alloc(struct kv_cache *kv);	/* -1 when the pool is empty */
@@ -127,7 +139,7 @@ int32_t		kv_prefix_lookup(struct kv_cache *kv, uint64_t hash, const int32_t *tok
 
 /* Write the key and value of one position (kv_dim floats each), rounding to
  * F16 or quantizing to q8_0, and widen the block's key summary over the key
- * as stored. */
+ * as stored.  A latent cache takes the row as key and value NULL. */
 void		kv_store(struct kv_cache *kv, int32_t layer, const struct kv_seq *seq, int32_t pos,
 					 const float *key, const float *value);
 

@@ -10,7 +10,6 @@
 
 #include "exp_poly.h"
 #include "f16.h"
-#include "model.h"
 
 /*
  * On x86 the loops that call fmaf are also compiled for CPUs with FMA, the
@@ -112,20 +111,60 @@ gelu(float *y, const float *x, int n)
 }
 
 void
-rope_angles(float *cs, float *sn, int rope_dim, int32_t pos, float base,
-			const float *freq_factors)
+rope_yarn_corr_dims(int rope_dim, int32_t n_ctx_orig, float base, float beta_fast,
+					float beta_slow, float dims[2])
+{
+	/* the dimension whose wavelength fits beta times into n_ctx_orig */
+	float		lo = rope_dim * logf(n_ctx_orig / (beta_fast * 2 * (float) M_PI)) / (2 * logf(base));
+	float		hi = rope_dim * logf(n_ctx_orig / (beta_slow * 2 * (float) M_PI)) / (2 * logf(base));
+
+	dims[0] = fmaxf(0.0f, floorf(lo));
+	dims[1] = fminf((float) (rope_dim - 1), ceilf(hi));
+}
+
+/*
+ * One angle as ggml's rope_yarn computes it, GCC having fused its
+ * interp * (1 - mix) + extrap * mix and 1 + 0.1 * log(...) (ggml-cpu is built
+ * with FMA).
+ */
+FMA_CLONES static void
+yarn_angle(float theta_extrap, int i, const struct rope_scaling *sc, float *c, float *s)
+{
+	float		theta_interp = sc->freq_scale * theta_extrap;
+	float		theta = theta_interp;
+	float		mscale = sc->attn_factor;
+
+	if (sc->ext_factor != 0.0f)
+	{
+		float		y = ((float) i - sc->corr_dims[0]) / fmaxf(0.001f, sc->corr_dims[1] - sc->corr_dims[0]);
+		float		mix = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * sc->ext_factor;
+
+		theta = fmaf(theta_interp, 1.0f - mix, theta_extrap * mix);
+		mscale *= fmaf(0.1f, logf(1.0f / sc->freq_scale), 1.0f);
+	}
+	*c = cosf(theta) * mscale;
+	*s = sinf(theta) * mscale;
+}
+
+void
+rope_angles_scaled(float *cs, float *sn, int rope_dim, int32_t pos, float base,
+				   const float *freq_factors, const struct rope_scaling *sc)
 {
 	float		theta_scale = powf(base, -2.0f / rope_dim);
 	float		theta = (float) pos;
 
 	for (int i = 0; i < rope_dim / 2; i++)
 	{
-		float		angle = freq_factors ? theta / freq_factors[i] : theta;
-
-		cs[i] = cosf(angle);
-		sn[i] = sinf(angle);
+		yarn_angle(freq_factors ? theta / freq_factors[i] : theta, i, sc, &cs[i], &sn[i]);
 		theta *= theta_scale;
 	}
+}
+
+void
+rope_angles(float *cs, float *sn, int rope_dim, int32_t pos, float base,
+			const float *freq_factors)
+{
+	rope_angles_scaled(cs, sn, rope_dim, pos, base, freq_factors, &ROPE_UNSCALED);
 }
 
 FMA_CLONES void

@@ -20,6 +20,27 @@ void		rmsnorm(float *y, const float *x, const float *w, int n, float eps);
 void		rope_angles(float *cs, float *sn, int rope_dim, int32_t pos, float base,
 						const float *freq_factors);
 
+/* RoPE scaling as ggml's rope op takes it: frequencies interpolated by
+ * freq_scale, YaRN's ramp between interpolation and extrapolation over the
+ * correction dims when ext_factor is not 0, cos and sin times attn_factor. */
+struct rope_scaling
+{
+	float		freq_scale;
+	float		ext_factor;
+	float		attn_factor;
+	float		corr_dims[2];
+};
+
+#define ROPE_UNSCALED ((struct rope_scaling) {1.0f, 0.0f, 1.0f, {0.0f, 0.0f}})
+
+/* YaRN's correction dims for a rope of rope_dim dims (ggml_rope_yarn_corr_dims). */
+void		rope_yarn_corr_dims(int rope_dim, int32_t n_ctx_orig, float base, float beta_fast,
+								float beta_slow, float dims[2]);
+
+/* rope_angles under a scaling (rope_angles is this with ROPE_UNSCALED). */
+void		rope_angles_scaled(float *cs, float *sn, int rope_dim, int32_t pos, float base,
+							   const float *freq_factors, const struct rope_scaling *sc);
+
 /* Rotate the first rope_dim dims of each of n_head heads (head_dim apart) of
  * one token by the angles rope_angles gave for its position. */
 void		rope_rotate(float *x, int n_head, int head_dim, int rope_dim, const float *cs,

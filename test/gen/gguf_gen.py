@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write a synthetic llama or qwen2 GGUF model with random weights.
+"""Write a synthetic llama, qwen2, qwen3 or deepseek2 GGUF model with random weights.
 
 The files exercise the engine's loader and kernels on every tensor type
 without downloading a model: names, shapes and hyper-parameter keys are
@@ -9,6 +9,12 @@ activations finite, and the vocabulary is either copied from a real model
 
     python3 test/gen/gguf_gen.py --arch qwen2 --wtype Q8_0 --layers 2 \\
         --dim 64 --heads 4 --kv-heads 2 --ff 128 --out /tmp/tiny.gguf
+
+deepseek2 files have the structure of DeepSeek-R1 at a small size: latent
+attention (q_lora and kv_lora ranks, a decoupled RoPE part, attn_kv_b split
+into attn_k_b and attn_v_b as llama.cpp's converter writes it), leading
+dense layers, then MoE layers (sigmoid router with a selection bias,
+expert groups, a shared expert, routed scaling) and YaRN RoPE metadata.
 
 Needs numpy and the `gguf` package (pip install gguf numpy).
 """
@@ -45,12 +51,31 @@ SHAPES = {
                        vocab=152064, ctx=131072),
 }
 
+# deepseek2's own arguments and defaults: DeepSeek-R1's structure, small.
+DEEPSEEK2_ARGS = [
+    ("--q-lora", int, 128), ("--kv-lora", int, 128), ("--qk-nope", int, 64),
+    ("--qk-rope", int, 32), ("--v-head", int, 64),
+    ("--dense-layers", int, 1),         # leading layers with a dense FFN
+    ("--experts", int, 16), ("--experts-used", int, 4),
+    ("--expert-groups", int, 4), ("--groups-used", int, 2),
+    ("--shared-experts", int, 1), ("--expert-ff", int, 64),
+    ("--routed-scale", float, 2.5),
+    ("--yarn-factor", float, 4.0), ("--yarn-orig-ctx", int, 512),
+]
+
+# Defaults that give an architecture its real structure when --shape is not
+# given: deepseek2 needs a dense layer and MoE layers after it.
+ARCH_DEFAULTS = {
+    "deepseek2": dict(layers=3, dim=256, ff=512, heads=4, kv_heads=1),
+}
+
 CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] "
           "+ '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
           "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
           "{% endif %}")
 
 CHUNK_ELEMS = 1 << 24           # elements generated per step of a tensor
+WEIGHT_STD = 0.02               # of the 2-D weights (--weight-std)
 
 
 # ---- reading tokenizer metadata from an existing file ----
@@ -264,18 +289,24 @@ def weight(name, ne, qname):
     if ne[0] % block != 0:
         sys.exit(f"gguf_gen: {name}: row of {ne[0]} is not a multiple of "
                  f"the {qname} block size {block}")
-    return Tensor(name, ne, qname, 0.02)
+    return Tensor(name, ne, qname, WEIGHT_STD)
+
+
+def outer_tensors(a, n_vocab, w):
+    """The embedding, the final norm and (untied) the output projection."""
+    emb_type = "Q4_K" if a.wtype == "Q4_K_M" else a.wtype
+    ts = [weight("token_embd.weight", [a.dim, n_vocab], emb_type),
+          Tensor("output_norm.weight", [a.dim], "F32", 0.1, 1.0)]
+    if not a.tied:
+        ts.append(weight("output.weight", [a.dim, n_vocab], w("output")))
+    return ts
 
 
 def model_tensors(a, n_vocab):
     head_dim = a.dim // a.heads
     kv_dim = head_dim * a.kv_heads
     w = lambda role: quantized_type(a.wtype, role)
-    emb_type = "Q4_K" if a.wtype == "Q4_K_M" else a.wtype
-    ts = [weight("token_embd.weight", [a.dim, n_vocab], emb_type),
-          Tensor("output_norm.weight", [a.dim], "F32", 0.1, 1.0)]
-    if not a.tied:
-        ts.append(weight("output.weight", [a.dim, n_vocab], w("output")))
+    ts = outer_tensors(a, n_vocab, w)
     if a.rope_freqs:
         ts.append(Tensor("rope_freqs.weight", [head_dim // 2], "F32",
                          0.0, 1.0))
@@ -289,6 +320,11 @@ def model_tensors(a, n_vocab):
             ts.append(Tensor(p + "attn_q.bias", [a.dim], "F32", 0.1))
             ts.append(Tensor(p + "attn_k.bias", [kv_dim], "F32", 0.1))
             ts.append(Tensor(p + "attn_v.bias", [kv_dim], "F32", 0.1))
+        if a.arch == "qwen3":
+            ts.append(Tensor(p + "attn_q_norm.weight", [head_dim], "F32",
+                             0.1, 1.0))
+            ts.append(Tensor(p + "attn_k_norm.weight", [head_dim], "F32",
+                             0.1, 1.0))
         ts.append(weight(p + "attn_output.weight", [a.dim, a.dim],
                          w("attn_output")))
         ts.append(Tensor(p + "ffn_norm.weight", [a.dim], "F32", 0.1, 1.0))
@@ -296,6 +332,87 @@ def model_tensors(a, n_vocab):
         ts.append(weight(p + "ffn_up.weight", [a.dim, a.ff], w("ffn_up")))
         ts.append(weight(p + "ffn_down.weight", [a.ff, a.dim], w("ffn_down")))
     return ts
+
+
+def deepseek2_layer(a, i, w):
+    """One deepseek2 layer: latent attention, then a dense or MoE block."""
+    p = f"blk.{i}."
+    k_mla = a.qk_nope + a.qk_rope
+    ts = [Tensor(p + "attn_norm.weight", [a.dim], "F32", 0.1, 1.0),
+          weight(p + "attn_q_a.weight", [a.dim, a.q_lora], w("attn_q")),
+          Tensor(p + "attn_q_a_norm.weight", [a.q_lora], "F32", 0.1, 1.0),
+          weight(p + "attn_q_b.weight", [a.q_lora, a.heads * k_mla],
+                 w("attn_q")),
+          weight(p + "attn_kv_a_mqa.weight", [a.dim, a.kv_lora + a.qk_rope],
+                 w("attn_k")),
+          Tensor(p + "attn_kv_a_norm.weight", [a.kv_lora], "F32", 0.1, 1.0),
+          weight(p + "attn_k_b.weight", [a.qk_nope, a.kv_lora, a.heads],
+                 w("attn_k")),
+          weight(p + "attn_v_b.weight", [a.kv_lora, a.v_head, a.heads],
+                 w("attn_v")),
+          weight(p + "attn_output.weight", [a.heads * a.v_head, a.dim],
+                 w("attn_output")),
+          Tensor(p + "ffn_norm.weight", [a.dim], "F32", 0.1, 1.0)]
+    if i < a.dense_layers:
+        return ts + [
+            weight(p + "ffn_gate.weight", [a.dim, a.ff], w("ffn_gate")),
+            weight(p + "ffn_up.weight", [a.dim, a.ff], w("ffn_up")),
+            weight(p + "ffn_down.weight", [a.ff, a.dim], w("ffn_down"))]
+    shared_ff = a.expert_ff * a.shared_experts
+    return ts + [
+        # the router stays F32, as llama.cpp's converter and quantizer keep it
+        Tensor(p + "ffn_gate_inp.weight", [a.dim, a.experts], "F32", WEIGHT_STD),
+        Tensor(p + "exp_probs_b.bias", [a.experts], "F32", 0.05),
+        weight(p + "ffn_gate_exps.weight", [a.dim, a.expert_ff, a.experts],
+               w("ffn_gate")),
+        weight(p + "ffn_up_exps.weight", [a.dim, a.expert_ff, a.experts],
+               w("ffn_up")),
+        weight(p + "ffn_down_exps.weight", [a.expert_ff, a.dim, a.experts],
+               w("ffn_down")),
+        weight(p + "ffn_gate_shexp.weight", [a.dim, shared_ff], w("ffn_gate")),
+        weight(p + "ffn_up_shexp.weight", [a.dim, shared_ff], w("ffn_up")),
+        weight(p + "ffn_down_shexp.weight", [shared_ff, a.dim],
+               w("ffn_down"))]
+
+
+def deepseek2_tensors(a, n_vocab):
+    w = lambda role: quantized_type(a.wtype, role)
+    ts = outer_tensors(a, n_vocab, w)
+    for i in range(a.layers):
+        ts += deepseek2_layer(a, i, w)
+    return ts
+
+
+def add_deepseek2_hparams(writer, a):
+    """The keys llama.cpp's converter writes for DeepSeek-V3/R1."""
+    arch = a.arch
+    counts = {
+        "leading_dense_block_count": a.dense_layers,
+        "attention.q_lora_rank": a.q_lora,
+        "attention.kv_lora_rank": a.kv_lora,
+        # MLA as MQA over the latent: K is latent + RoPE part, V the latent
+        "attention.key_length": a.kv_lora + a.qk_rope,
+        "attention.value_length": a.kv_lora,
+        "attention.key_length_mla": a.qk_nope + a.qk_rope,
+        "attention.value_length_mla": a.v_head,
+        "rope.dimension_count": a.qk_rope,
+        "expert_feed_forward_length": a.expert_ff,
+        "expert_count": a.experts,
+        "expert_used_count": a.experts_used,
+        "expert_shared_count": a.shared_experts,
+        "expert_group_count": a.expert_groups,
+        "expert_group_used_count": a.groups_used,
+        "expert_gating_func": 2,        # sigmoid
+        "rope.scaling.original_context_length": a.yarn_orig_ctx,
+    }
+    for key, value in counts.items():
+        writer.add_uint32(f"{arch}.{key}", value)
+    writer.add_float32(f"{arch}.expert_weights_scale", a.routed_scale)
+    writer.add_bool(f"{arch}.expert_weights_norm", True)
+    writer.add_string(f"{arch}.rope.scaling.type", "yarn")
+    writer.add_float32(f"{arch}.rope.scaling.factor", a.yarn_factor)
+    # 0.1 * mscale_all_dim, as the converter writes it (R1: mscale_all_dim 1)
+    writer.add_float32(f"{arch}.rope.scaling.yarn_log_multiplier", 0.1)
 
 
 # ---- the file ----
@@ -311,6 +428,8 @@ def add_hparams(writer, a):
     writer.add_uint32(f"{arch}.attention.head_count_kv", a.kv_heads)
     writer.add_float32(f"{arch}.rope.freq_base", a.rope_base)
     writer.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", a.rms_eps)
+    if arch == "deepseek2":
+        add_deepseek2_hparams(writer, a)
     if a.alignment:
         writer.add_custom_alignment(a.alignment)
 
@@ -322,7 +441,7 @@ def write_model(a):
         n_vocab = copy_vocab(writer, a.vocab_from)
     else:
         n_vocab = write_min_vocab(writer, a.vocab or 0)
-    tensors = model_tensors(a, n_vocab)
+    tensors = (deepseek2_tensors if a.arch == "deepseek2" else model_tensors)(a, n_vocab)
     for t in tensors:
         shape = list(reversed(t.ne))
         writer.add_tensor_info(t.name, shape, np.dtype(np.float32),
@@ -343,7 +462,8 @@ def write_model(a):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--arch", choices=["qwen2", "llama"], default="qwen2")
+    p.add_argument("--arch", choices=["qwen2", "qwen3", "llama", "deepseek2"],
+                   default="qwen2")
     p.add_argument("--wtype", choices=WTYPES, default="F32")
     p.add_argument("--tied", action="store_true",
                    help="no output.weight: the output reuses token_embd")
@@ -364,6 +484,12 @@ def parse_args(argv):
                    help="copy the tokenizer.* keys of this model")
     p.add_argument("--rope-freqs", action="store_true",
                    help="add rope_freqs.weight (llama 3 style)")
+    g = p.add_argument_group("deepseek2")
+    for flag, kind, default in DEEPSEEK2_ARGS:
+        g.add_argument(flag, type=kind, default=default)
+    p.add_argument("--weight-std", type=float, default=WEIGHT_STD,
+                   help="spread of the 2-D weights: larger gives sharper "
+                   "attention")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="processes encoding the weights (default: all CPUs)")
@@ -372,6 +498,15 @@ def parse_args(argv):
     if a.shape:                 # a preset's values, unless given explicitly
         p.set_defaults(**SHAPES[a.shape])
         a = p.parse_args(argv)
+    elif a.arch in ARCH_DEFAULTS:
+        p.set_defaults(**ARCH_DEFAULTS[a.arch])
+        a = p.parse_args(argv)
+    if a.arch == "deepseek2":
+        if a.experts % a.expert_groups or a.groups_used > a.expert_groups or \
+                a.experts_used > a.experts or a.dense_layers >= a.layers:
+            p.error("deepseek2: experts must split into groups, and a layer "
+                    "after the dense ones must remain")
+        return a
     if a.dim % a.heads or a.heads % a.kv_heads or (a.dim // a.heads) % 2:
         p.error("dim must split into heads of even size, heads into kv-heads")
     if a.rope_freqs and a.arch != "llama":
@@ -380,7 +515,9 @@ def parse_args(argv):
 
 
 def main(argv):
+    global WEIGHT_STD
     a = parse_args(argv)
+    WEIGHT_STD = a.weight_std
     n_vocab, n_tensors = write_model(a)
     print(f"gguf_gen: wrote {a.out}: {a.arch} {a.wtype}, {a.layers} layers, "
           f"dim {a.dim}, vocab {n_vocab}, {n_tensors} tensors")

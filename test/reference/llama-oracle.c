@@ -2,7 +2,7 @@
  * llama-oracle.c — produce reference data with llama.cpp (our own program
  * linking against an out-of-tree llama.cpp build; see build-llama-cpp.sh).
  *
- *   llama-oracle MODEL N_PREDICT raw|special [LOGITS_FILE] < prompt-text
+ *   llama-oracle MODEL N_PREDICT raw|special [LOGITS_FILE [ROUTING_FILE]] < prompt-text
  *
  * raw: tokenized as a plain prompt (BOS per the model, no control tokens);
  * special: the text is an already rendered chat template (control tokens
@@ -10,6 +10,11 @@
  * tokens or until an end-of-generation token.  Prints one JSON object:
  * prompt_ids, ids, and margins (top-1 minus top-2 logit at each step).
  * With LOGITS_FILE, also writes the logits after the prompt, one per line.
+ * With ROUTING_FILE (a mixture-of-experts model), also the experts each MoE
+ * layer chose for each token of the prompt, read from llama.cpp's graph
+ * (its ffn_moe_topk-LAYER tensors, through the eval callback): one line
+ * "LAYER TOKEN EXPERT..." per row, best first.  llama.cpp runs the last
+ * layer's feed-forward block on the output row only, so that layer has one.
  *
  * Settings chosen to be those our CPU backend mirrors: F16 KV cache,
  * flash attention off, one sequence.
@@ -18,7 +23,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ggml.h"
 #include "llama.h"
+
+/* Where the prompt's routing goes; NULL once the prompt is done. */
+struct routing_capture
+{
+	FILE	   *out;
+};
+
+static bool
+capture_routing(struct ggml_tensor *t, bool ask, void *data)
+{
+	struct routing_capture *rc = data;
+	int			layer;
+
+	if (!rc->out || strncmp(t->name, "ffn_moe_topk-", 13) != 0)
+		return !ask;
+	if (ask)
+		return true;
+	layer = atoi(t->name + 13);
+	/* a view of the sorted indices: rows nb[1] apart; the CPU's memory */
+	for (int64_t tok = 0; tok < t->ne[1]; tok++)
+	{
+		fprintf(rc->out, "%d %lld", layer, (long long) tok);
+		for (int64_t k = 0; k < t->ne[0]; k++)
+			fprintf(rc->out, " %d", *(const int32_t *) ((const char *) t->data + k * t->nb[0] + tok * t->nb[1]));
+		fputc('\n', rc->out);
+	}
+	return true;
+}
 
 static void
 quiet_log(enum ggml_log_level level, const char *text, void *data)
@@ -76,10 +110,11 @@ main(int argc, char **argv)
 	llama_token *prompt;
 	int			n_prompt;
 	llama_token tok;
+	struct routing_capture routing = {NULL};
 
 	if (argc < 4)
 	{
-		fprintf(stderr, "usage: llama-oracle MODEL N_PREDICT raw|special [LOGITS_FILE] < text\n");
+		fprintf(stderr, "usage: llama-oracle MODEL N_PREDICT raw|special [LOGITS_FILE [ROUTING_FILE]] < text\n");
 		return 2;
 	}
 	n_predict = atoi(argv[2]);
@@ -105,6 +140,14 @@ main(int argc, char **argv)
 	cp.n_threads = cp.n_threads_batch = 2;
 	cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
 	cp.no_perf = true;
+	if (argc > 5)
+	{
+		routing.out = fopen(argv[5], "w");
+		if (!routing.out)
+			return 1;
+		cp.cb_eval = capture_routing;
+		cp.cb_eval_user_data = &routing;
+	}
 	ctx = llama_init_from_model(model, cp);
 	if (!ctx)
 		return 1;
@@ -124,6 +167,11 @@ main(int argc, char **argv)
 
 			if (llama_decode(ctx, llama_batch_get_one(prompt + done, k)) != 0)
 				return 1;
+		}
+		if (routing.out)
+		{
+			fclose(routing.out);
+			routing.out = NULL;
 		}
 		if (argc > 4)
 		{

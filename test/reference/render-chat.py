@@ -8,7 +8,8 @@ For each model found in $DR1_MODEL_CACHE (default ~/.cache/deepseek_r1/models)
 the template (tokenizer.chat_template) and the BOS/EOS texts are read from the
 GGUF header with a small parser of our own: gguf-py cannot open the truncated
 DeepSeek-R1 file, whose metadata is complete.  Meta's Llama 3 template, which
-no file here carries, is written below.  The templates are rendered with
+no file here carries, is written below; Qwen3's comes from the llama.cpp
+source tree.  The templates are rendered with
 jinja2 set up as Hugging Face transformers sets it up (trim_blocks,
 lstrip_blocks, sandboxed).
 
@@ -45,6 +46,17 @@ LLAMA3_TEMPLATE = (
 )
 LLAMA3_BOS = "<|begin_of_text|>"
 LLAMA3_EOS = "<|eot_id|>"
+
+# Qwen3's template, which no file here carries either: the copy llama.cpp
+# keeps for its template tests (models/templates/Qwen-Qwen3-0.6B.jinja, the
+# chat_template of Qwen/Qwen3-0.6B, the one Qwen3's other sizes share), read
+# from the reference build's source tree.  Its BOS and EOS texts are Qwen's.
+QWEN3_TEMPLATE_FILE = os.path.join(
+    os.environ.get("DR1_REF_DIR", os.path.expanduser("~/.cache/deepseek_r1/llama.cpp")),
+    "llama_cpp_python-0.3.36", "vendor", "llama.cpp", "models", "templates",
+    "Qwen-Qwen3-0.6B.jinja")
+QWEN3_BOS = "<|endoftext|>"
+QWEN3_EOS = "<|im_end|>"
 
 # (messages as (role, content), add_generation_prompt)
 CONVERSATIONS = [
@@ -180,6 +192,11 @@ def main():
                         h.token_text("tokenizer.ggml.bos_token_id"),
                         h.token_text("tokenizer.ggml.eos_token_id")))
     sources.append(("llama3", LLAMA3_TEMPLATE, LLAMA3_BOS, LLAMA3_EOS))
+    if os.path.exists(QWEN3_TEMPLATE_FILE):
+        with open(QWEN3_TEMPLATE_FILE, encoding="utf-8") as f:
+            sources.append(("qwen3", f.read(), QWEN3_BOS, QWEN3_EOS))
+    else:
+        print("render-chat: %s absent, skipped" % QWEN3_TEMPLATE_FILE)
 
     os.makedirs(outdir, exist_ok=True)
     manifest = []

@@ -7,11 +7,13 @@
 #ifndef DR1_CHECK_H
 #define DR1_CHECK_H
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 static int	check_passed;
@@ -114,6 +116,33 @@ check_synthetic_model(const char *name, const char *args, char *path, size_t siz
 	snprintf(cmd, sizeof cmd, "mkdir -p '%s' && python3 test/gen/gguf_gen.py %s --out '%s.tmp' >/dev/null"
 			 " && mv '%s.tmp' '%s'", dir, args, path, path, path);
 	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* fn(NAME) for every NAME.txt of a golden directory; their count, -1 when
+ * the directory cannot be read. */
+static inline int
+check_each_golden(const char *dir, void (*fn) (const char *name))
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *e;
+	int			n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+	{
+		size_t		len = strlen(e->d_name);
+		char		name[256];
+
+		if (len < 5 || strcmp(e->d_name + len - 4, ".txt") != 0 || len - 4 >= sizeof name)
+			continue;
+		memcpy(name, e->d_name, len - 4);
+		name[len - 4] = '\0';
+		fn(name);
+		n++;
+	}
+	closedir(d);
+	return n;
 }
 
 #endif

@@ -253,6 +253,62 @@ test_sparse_all_blocks(enum kv_type type)
 	kv_cache_free(kv);
 }
 
+/*
+ * A latent cache (deepseek2) keeps one row per position; attention_latent
+ * reads the row as the key and its first v_dim elements as the value.  Over
+ * the same rows in a cache with keys and values, where each value row is
+ * its key row, attention_dense gives the same output in those v_dim
+ * elements, bit for bit: one row serves as both.
+ */
+static void
+test_latent_is_keys_as_values(enum kv_type type)
+{
+	enum
+	{
+		ROW = 2 * HEAD_DIM + 32, V_DIM = 2 * HEAD_DIM
+	};
+	char		err[ERR_MAX];
+	struct kv_cache *lat = kv_cache_new_latent(1, ROW, N_CTX / KV_BLOCK_TOKENS + 1, type, err);
+	struct kv_cache *full = kv_cache_new(1, ROW, N_CTX / KV_BLOCK_TOKENS + 1, type, err);
+	struct kv_seq s_lat = {0};
+	struct kv_seq s_full = {0};
+	unsigned	st = 9;
+	float		q[ROW];
+	float		scores[N_CTX];
+
+	CHECK(lat && full && lat->latent && !lat->v && !lat->v_q8_0, "a latent cache has key rows only");
+	if (!lat || !full || kv_seq_reserve(lat, &s_lat, N_CTX) || kv_seq_reserve(full, &s_full, N_CTX))
+		goto done;
+	s_lat.n_tokens = s_full.n_tokens = N_CTX;
+	for (int32_t pos = 0; pos < N_CTX; pos++)
+	{
+		float		row[ROW];
+
+		for (int32_t i = 0; i < ROW; i++)
+			row[i] = 2 * frand(&st);
+		kv_store(lat, 0, &s_lat, pos, row, NULL);
+		kv_store(full, 0, &s_full, pos, row, row);
+	}
+	for (int32_t d = 0; d < ROW; d++)
+		q[d] = frand(&st);
+	for (int g = 0; g < 2; g++)
+	{
+		float		latent[ROW];
+		float		dense[ROW];
+
+		attention_latent(lat, 0, &s_lat, N_CTX, V_DIM, q, 0.1f, g, latent, scores);
+		attention_dense(full, 0, &s_full, N_CTX, 0, ROW, q, 0.1f, g, dense, scores);
+		CHECK(memcmp(latent, dense, V_DIM * sizeof(float)) == 0,
+			  "%s: latent attention differs from keys-as-values attention (gemm %d)",
+			  kv_type_name(type), g);
+	}
+done:
+	kv_seq_release(lat, &s_lat);
+	kv_seq_release(full, &s_full);
+	kv_cache_free(lat);
+	kv_cache_free(full);
+}
+
 /* The row of head 1 at pos, dequantized from the cache. */
 static void
 stored_row(const struct block_q8_0 *rows, const struct kv_cache *kv, const struct kv_seq *seq,
@@ -331,5 +387,7 @@ main(void)
 	test_q8_0_against_double();
 	test_sparse_all_blocks(KV_F16);
 	test_sparse_all_blocks(KV_Q8_0);
+	test_latent_is_keys_as_values(KV_F16);
+	test_latent_is_keys_as_values(KV_Q8_0);
 	return check_done("attention");
 }

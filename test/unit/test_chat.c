@@ -70,6 +70,7 @@ static const struct
 	 "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."},
 	{"deepseek-r1-distill-qwen", CHAT_DEEPSEEK_R1, NULL},
 	{"llama3", CHAT_LLAMA3, NULL},
+	{"qwen3", CHAT_QWEN3, NULL},
 };
 
 static char *

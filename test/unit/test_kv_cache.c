@@ -73,6 +73,43 @@ test_q8_0_block_bytes(void)
 	CHECK(fabs((double) q8_0 / f16 - 0.53) < 0.005, "q8_0 data is %.4f of F16's", (double) q8_0 / f16);
 }
 
+/*
+ * A latent cache keeps one row per position and layer, no value rows: for
+ * DeepSeek-R1 (61 layers, kv_lora_rank 512 + 64 RoPE values) 70,272 bytes a
+ * token in F16, where expanded K and V (128 heads of 192 and 128) would take
+ * 4,997,120.  Its rows are stored as keys.
+ */
+static void
+test_latent(void)
+{
+	char		err[ERR_MAX];
+	size_t		summary = 61 * 576 * 2 * sizeof(float);
+	size_t		r1 = kv_latent_block_bytes(61, 576, KV_F16) - summary;
+	struct kv_cache *kv = kv_cache_new_latent(2, 64, 2, KV_F16, err);
+	struct kv_seq s = {0};
+	float		row[64];
+	bool		same = true;
+
+	CHECK(r1 == (size_t) 70272 * KV_BLOCK_TOKENS, "R1's latent rows: %zu bytes a token",
+		  r1 / KV_BLOCK_TOKENS);
+	CHECK(kv_latent_block_bytes(2, 64, KV_F16) * 2 - kv_block_bytes(2, 64, KV_F16) == 2 * 64 * 2 * sizeof(float),
+		  "a latent block is half a keys-and-values one, the summary aside");
+	CHECK(kv && kv->latent && kv->k && !kv->v, "a latent cache: %s", kv ? "" : err);
+	if (!kv || kv_seq_reserve(kv, &s, 1) != 0)
+	{
+		kv_cache_free(kv);
+		return;
+	}
+	for (int i = 0; i < 64; i++)
+		row[i] = 0.1f * (float) (i - 30);
+	kv_store(kv, 1, &s, 0, row, NULL);
+	for (int i = 0; i < 64; i++)
+		same &= kv->k[kv_row_offset(kv, 1, &s, 0) + i] == f32_to_f16(row[i]);
+	CHECK(same, "a latent row is stored as its key, in F16");
+	kv_seq_release(kv, &s);
+	kv_cache_free(kv);
+}
+
 static void
 test_alloc_release(void)
 {
@@ -419,6 +456,7 @@ main(void)
 {
 	test_new();
 	test_q8_0_block_bytes();
+	test_latent();
 	test_alloc_release();
 	test_refcounts();
 	test_prefix_index();

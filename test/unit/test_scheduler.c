@@ -1,7 +1,8 @@
 /*
- * test_scheduler.c — continuous batching on a synthetic model (always) and
- * on a real one (SmolLM2-135M): batch invariance, preemption,
- * cancellation, prefix sharing, choices.
+ * test_scheduler.c — continuous batching on synthetic models (always: llama,
+ * and deepseek2 with its latent cache and experts) and on a real one
+ * (SmolLM2-135M): batch invariance, preemption, cancellation, prefix
+ * sharing, choices.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@
 #define N_TOKENS 16
 /* random weights, byte-level vocabulary: the numerics of SmolLM2's type */
 #define SYNTHETIC_ARGS "--arch llama --wtype Q4_1 --seed 5 --layers 2 --dim 128 --ff 256 --heads 4 --kv-heads 2"
+/* deepseek2: the same over a latent cache, tokens routed to experts */
+#define DEEPSEEK2_ARGS "--arch deepseek2 --wtype Q8_0 --seed 7"
 
 static const char *const prompts[N_PROMPTS] = {
 	"The capital of France is", "Write a haiku about the ocean.", "What is 17 times 23?",
@@ -158,7 +161,7 @@ test_invariance_and_preemption(struct model *m, const struct gen_params *gp)
 	infer_free(ic);
 
 	/* a pool of 12 blocks cannot hold 16 sequences: preemption must happen */
-	ic = context(m, 12 * kv_block_bytes(m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, KV_F16));
+	ic = context(m, 12 * infer_kv_block_bytes(m, KV_F16));
 	run_batch(ic, prompts, N_PROMPTS, gp, false, &tight, &st, 0);
 	CHECK(st.preemptions > 0, "no preemption with a 12-block pool");
 	CHECK(tight.failed == 0, "%d requests failed with a tight pool", tight.failed);
@@ -464,6 +467,9 @@ main(void)
 	/* a synthetic model needs no download: the scheduler is always tested */
 	test_file("synthetic llama Q4_1", path,
 			  check_synthetic_model("scheduler-llama-q4_1", SYNTHETIC_ARGS, path, sizeof path) != 0
+			  ? "cannot generate the model (python3 with numpy and gguf needed)" : NULL);
+	test_file("synthetic deepseek2 Q8_0", path,
+			  check_synthetic_model("scheduler-deepseek2-q8_0", DEEPSEEK2_ARGS, path, sizeof path) != 0
 			  ? "cannot generate the model (python3 with numpy and gguf needed)" : NULL);
 	check_model_path(path, sizeof path, "SmolLM2-135M-Instruct-Q4_1.gguf");
 	test_file("SmolLM2-135M", path, access(path, R_OK) != 0 ? "model absent (scripts/fetch-models.sh)" : NULL);

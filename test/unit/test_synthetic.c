@@ -6,7 +6,6 @@
  * test/reference/make-synthetic-goldens.sh).  The model is regenerated from
  * the same arguments (check_synthetic_model).
  */
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -86,7 +85,7 @@ check_model(const char *name)
 	CHECK(m != NULL, "%s: %s", name, err);
 	if (!m)
 		return;
-	ic = infer_new(m, &(struct infer_config) {.n_threads = 2, .n_ctx = 256}, err);
+	ic = infer_new(m, &(struct infer_config) {.n_threads = 2, .n_ctx = 512}, err);
 	logits = malloc(m->hp.n_vocab * sizeof(float));
 	CHECK(g.n_logits == m->hp.n_vocab, "%s: %d golden logits for %d tokens", name, g.n_logits, m->hp.n_vocab);
 	if (ic && g.n_logits == m->hp.n_vocab)
@@ -117,25 +116,9 @@ check_model(const char *name)
 int
 main(void)
 {
-	DIR		   *d = opendir(GOLDEN_DIR);
-	struct dirent *e;
-	int			n = 0;
+	int			n = check_each_golden(GOLDEN_DIR, check_model);
 
-	CHECK(d != NULL, "cannot open %s (run from the repository root)", GOLDEN_DIR);
-	while (d && (e = readdir(d)) != NULL)
-	{
-		size_t		len = strlen(e->d_name);
-		char		name[256];
-
-		if (len < 5 || strcmp(e->d_name + len - 4, ".txt") != 0 || len - 4 >= sizeof name)
-			continue;
-		memcpy(name, e->d_name, len - 4);
-		name[len - 4] = '\0';
-		check_model(name);
-		n++;
-	}
-	if (d)
-		closedir(d);
+	CHECK(n >= 0, "cannot open %s (run from the repository root)", GOLDEN_DIR);
 	CHECK(n >= 10, "only %d synthetic goldens found", n);
 	return check_done("synthetic");
 }
