@@ -21,6 +21,7 @@ struct cli_opts
 	int32_t		n_prompt;		/* bench -p */
 	int32_t		parallel;		/* bench, generate --parallel: sequences decoded at once */
 	const char *schema;			/* generate --schema: a JSON Schema's text or file */
+	bool		timings;		/* generate --timings: a JSON line of times per answer */
 	float		temperature;
 	uint64_t	seed;
 	int			threads;

@@ -5,7 +5,9 @@
  * each answer a JSON value the schema accepts (a text starting with '{' is
  * the schema itself, anything else names its file); the schema is appended
  * to the prompt after DR1_SCHEMA_INSTRUCTION, and an answer cut short by -n
- * is an error (exit status 1) after all are printed.
+ * is an error (exit status 1) after all are printed.  --timings writes one
+ * JSON line per answer to stderr: its prompt and generated tokens and the
+ * seconds of prefill and decode.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +69,10 @@ print_results(const struct cli_opts *o, const struct gen_result *r, size_t n)
 				fwrite(r[i].text.s, 1, r[i].text.len, stdout);
 			fputc('\n', stdout);
 		}
+		if (o->timings)
+			fprintf(stderr, "{\"prompt_tokens\":%d,\"generated_tokens\":%zu,\"prefill_s\":%.4f,"
+					"\"decode_s\":%.4f}\n", r[i].n_prompt, r[i].tokens.n, r[i].prefill_seconds,
+					r[i].decode_seconds);
 		if (o->schema && r[i].finish != FINISH_SCHEMA && r[i].finish != FINISH_EOG)
 			rc = cli_fail("answer %zu: max tokens (-n) reached before the JSON value was complete",
 						  i + 1);

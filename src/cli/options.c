@@ -32,6 +32,8 @@ cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 			o->special = true, takes_value = false;
 		else if (!strcmp(a, "--truncate"))
 			o->truncate = true, takes_value = false;
+		else if (!strcmp(a, "--timings") && generate)
+			o->timings = true, takes_value = false;
 		else if (!strcmp(a, "--random-kv") && bench)
 			o->random_kv = true, takes_value = false;
 		else if (!v)

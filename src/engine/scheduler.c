@@ -138,7 +138,13 @@ grammar_acquire(struct scheduler *s, const char *text, size_t len, char *err)
 		s->trie = vocab_trie_new(s->ic->model->tok);
 	g = json_grammar_new(text, len, s->trie, err);
 	if (g == NULL)
+	{
+		char		why[ERR_MAX];
+
+		memcpy(why, err, ERR_MAX);
+		err_set(err, "invalid schema: %s", why);
 		return NULL;
+	}
 	sg = xcalloc(1, sizeof(*sg));
 	sg->text = xmalloc(len ? len : 1);
 	memcpy(sg->text, text, len);
