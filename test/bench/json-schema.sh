@@ -7,7 +7,7 @@
 # a bounded integer), so the answer runs to N tokens under the mask.
 #
 #   test/bench/json-schema.sh MODEL [N] [REPS] [THREADS]
-set -euo pipefail
+set -uo pipefail	# with a schema, -n cutting the answer makes generate exit 1
 cd "$(dirname "$0")/../.."
 model=$1
 n=${2:-128}
@@ -15,7 +15,7 @@ reps=${3:-3}
 threads=${4:-2}
 prompt="List forty people you can imagine, each with a name, a city and an age."
 schema='{"type":"array","items":{"type":"object","properties":{"name":{"type":"string"},"city":{"type":"string","maxLength":30},"age":{"type":"integer","minimum":0,"maximum":120}},"required":["name","city","age"]}}'
-instruction=$(printf '\n\nAnswer with one JSON value only, compact, that matches this JSON Schema:\n')
+instruction=$'\n\nAnswer with one JSON value only, compact, that matches this JSON Schema:\n'	# protocol.h
 program=bin/deepseek-r1
 
 rate() {	# generated tokens / decode seconds of one run's --timings line
