@@ -3,8 +3,9 @@
  * refusals, the byte automaton on accepted and refused texts, and the
  * token mask over real vocabularies (SmolLM2's 49,152 tokens and Qwen2.5's
  * 151,936): the trie walk gives exactly the tokens whose bytes the
- * automaton reads, and random walks under the mask always end in a text
- * the automaton accepts whole.  Absent models are skipped (check.h).
+ * automaton reads, and random walks of the real sampler under the mask
+ * (greedy, top-k, top-p, min-p, penalties) always end in a text the
+ * automaton accepts whole.  Absent models are skipped (check.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #include "gguf.h"
 #include "json_mask.h"
 #include "json_value.h"
+#include "sampler.h"
+#include "token_list.h"
 #include "tokenizer.h"
 #include "vocab_trie.h"
 
@@ -178,11 +181,32 @@ seconds_now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The sampler settings the walks cycle through: the mask must hold under
+ * each (it is applied before penalties, top-k, top-p, min-p, temperature). */
+static struct sampler_params
+walk_params(int w)
+{
+	struct sampler_params p;
+
+	sampler_params_default(&p);
+	p.seed = (uint64_t) w;
+	switch (w % 4)
+	{
+		case 0: p.temperature = 0.7f; p.top_k = 40; break;
+		case 1: p.temperature = 1.5f; p.top_p = 0.9f; break;
+		case 2: p.temperature = 1.0f; p.min_p = 0.05f; p.repeat_penalty = 1.3f;
+			p.frequency_penalty = 0.5f; p.presence_penalty = 0.5f; break;
+		default: p.temperature = 0.0f; break;
+	}
+	return p;
+}
+
 /*
- * Random walks: at each step one allowed token drawn at random (end token
- * included when allowed); the walk must end complete, the text must be JSON
- * that the automaton accepts from scratch.  Every few steps the mask is
- * checked exactly.
+ * Random walks: at each step the real sampler draws from random logits
+ * under the mask (the end token's logit raised so that walks finish); the
+ * drawn token must be allowed, the walk must end complete, the text must be
+ * JSON that the automaton accepts from scratch.  Every few steps the mask
+ * is checked exactly.
  */
 static void
 random_walks(struct json_grammar *g, const struct tokenizer *t, const char *name, int n_walks,
@@ -192,10 +216,14 @@ random_walks(struct json_grammar *g, const struct tokenizer *t, const char *name
 	int32_t		n_vocab = tokenizer_n_vocab(t);
 	int32_t		eos = tokenizer_eos(t);
 	bool	   *allowed = malloc((size_t) n_vocab);
-	int32_t    *pick = malloc((size_t) n_vocab * sizeof(*pick));
+	float	   *logits = malloc((size_t) n_vocab * sizeof(*logits));
+	int			n_ended = 0;
 
 	for (int w = 0; w < n_walks; w++)
 	{
+		struct sampler_params sp = walk_params(w);
+		struct sampler *sampler = sampler_new(&sp, n_vocab);
+		struct token_list history = {0};
 		struct json_state st;
 		char		text[8192];
 		size_t		len = 0;
@@ -211,13 +239,19 @@ random_walks(struct json_grammar *g, const struct tokenizer *t, const char *name
 			if (step % 17 == 3 && w < 3)
 				check_mask_exact(g, t, &st, allowed, name);
 			for (int32_t i = 0; i < n_vocab; i++)
-				if (allowed[i])
-					pick[k++] = i;
+			{
+				k += allowed[i];
+				logits[i] = (float) (check_rng_next(rng) % 1000) / 100.0f;
+			}
+			logits[eos] = 12.0f;
 			CHECK(k == n_allowed && k > 0, "%s: %zu tokens allowed, counted %zu", name, k, n_allowed);
 			if (k == 0)
 				break;
-			/* favour ending and short tokens a little, so walks finish */
-			id = allowed[eos] && check_rng_next(rng) % 4 == 0 ? eos : pick[check_rng_next(rng) % k];
+			id = sampler_sample(sampler, logits, history.ids, history.n, allowed);
+			CHECK(id >= 0 && allowed[id], "%s: the sampler drew %d, not allowed (walk %d)", name, id, w);
+			if (id < 0 || !allowed[id])
+				break;
+			token_list_push(&history, id);
 			if (id == eos)
 			{
 				ended = true;
@@ -228,8 +262,11 @@ random_walks(struct json_grammar *g, const struct tokenizer *t, const char *name
 			if (json_closed(&st))
 				ended = true;
 		}
+		sampler_free(sampler);
+		token_list_free(&history);
 		if (!ended)
 			continue;			/* long strings: max_tokens would end those */
+		n_ended++;
 		{
 			struct json_state again;
 			char		err[ERR_MAX] = "";
@@ -243,8 +280,10 @@ random_walks(struct json_grammar *g, const struct tokenizer *t, const char *name
 			json_value_free(v);
 		}
 	}
+	CHECK(n_ended >= n_walks / 4, "%s: only %d of %d walks ended", name, n_ended, n_walks);
+	printf("  %d of %d walks ended within 200 tokens\n", n_ended, n_walks);
 	free(allowed);
-	free(pick);
+	free(logits);
 }
 
 static const char *const walk_schemas[] = {
