@@ -35,13 +35,30 @@ CREATE FUNCTION generate_batch(
 	include_reasoning boolean DEFAULT false,
 	choices text[] DEFAULT NULL,
 	sparse text DEFAULT NULL,
-	sparse_budget integer DEFAULT NULL)
+	sparse_budget integer DEFAULT NULL,
+	schema jsonb DEFAULT NULL)
 RETURNS text[]
 AS 'MODULE_PATHNAME', 'dr1_generate_batch'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION generate_batch IS
-'generate for every prompt, all submitted at once and batched by the engine; answers in the order of the prompts, NULL for NULL';
+'generate for every prompt, all submitted at once and batched by the engine; answers in the order of the prompts, NULL for NULL; with schema each is JSON text that fits it';
+
+CREATE FUNCTION generate_json(
+	prompt text,
+	schema jsonb,
+	max_tokens integer DEFAULT 512,
+	temperature double precision DEFAULT 0.6,
+	top_p double precision DEFAULT 0.95,
+	top_k integer DEFAULT 40,
+	seed bigint DEFAULT NULL,
+	system text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'dr1_generate_json'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION generate_json IS
+'A JSON value valid against the schema (a JSON Schema subset, README), the schema appended to the prompt; an ERROR when max_tokens cuts it short';
 
 CREATE PROCEDURE enrich(
 	tbl regclass,
@@ -60,12 +77,141 @@ CREATE PROCEDURE enrich(
 	include_reasoning boolean DEFAULT false,
 	choices text[] DEFAULT NULL,
 	sparse text DEFAULT NULL,
-	sparse_budget integer DEFAULT NULL)
+	sparse_budget integer DEFAULT NULL,
+	schema jsonb DEFAULT NULL)
 AS 'MODULE_PATHNAME', 'dr1_enrich'
 LANGUAGE C;
 
 COMMENT ON PROCEDURE enrich IS
-'Sets the NULL target column of the table''s rows to the answer to prompt_template with {source} replaced by the source column, batch_size rows per committed transaction';
+'Sets the NULL target column of the table''s rows to the answer to prompt_template with {source} replaced by the source column, batch_size rows per committed transaction; with schema the answer is jsonb that fits it';
+
+-- classify and filter (README, "Classify, filter, summarize"): the prompt is
+-- instructions, the text, then "Answer with exactly one of: labels"; the
+-- answer is forced to one label.  COST: each call is a model request.
+CREATE FUNCTION classify(
+	input text,
+	labels text[],
+	instructions text DEFAULT NULL,
+	temperature double precision DEFAULT 0,
+	seed bigint DEFAULT NULL,
+	system text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'dr1_classify'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED COST 100000;
+
+COMMENT ON FUNCTION classify IS
+'The one of labels that the model picks for the input (instructions default to "Classify the text.")';
+
+CREATE FUNCTION classify_batch(
+	inputs text[],
+	labels text[],
+	instructions text DEFAULT NULL,
+	temperature double precision DEFAULT 0,
+	seed bigint DEFAULT NULL,
+	system text DEFAULT NULL)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'dr1_classify_batch'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION classify_batch IS
+'classify for every input as one call batched by the engine; labels in the order (and subscripts) of the inputs, NULL for NULL';
+
+CREATE FUNCTION filter(
+	input text,
+	condition text,
+	temperature double precision DEFAULT 0,
+	seed bigint DEFAULT NULL,
+	system text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'dr1_filter'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED COST 100000;
+
+COMMENT ON FUNCTION filter IS
+'Whether the input satisfies the condition: classify(input, ''{yes,no}'', ''Does the text satisfy this condition? '' || condition) = ''yes''';
+
+CREATE FUNCTION filter_batch(
+	inputs text[],
+	condition text,
+	temperature double precision DEFAULT 0,
+	seed bigint DEFAULT NULL,
+	system text DEFAULT NULL)
+RETURNS boolean[]
+AS 'MODULE_PATHNAME', 'dr1_filter_batch'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION filter_batch IS
+'filter for every input as one call batched by the engine; in the order (and subscripts) of the inputs, NULL for NULL';
+
+-- summarize_agg(text ORDER BY ...): map-reduce over batches of rows that fit
+-- a model call.  The rows (NULLs skipped) are packed in order into batches
+-- of at most 1024 tokens, each batch summarised (the map prompt below), and
+-- the summaries packed and summarised again (the reduce prompt) until one
+-- is left.  All the batches of a round are one generate_batch call, so the
+-- engine decodes them together; a NOTICE gives the rows, model calls and
+-- rounds.
+CREATE FUNCTION summarize_agg_add(state text[], row_text text)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS 'SELECT array_append(state, row_text)';
+
+CREATE FUNCTION summarize_agg_final(texts text[])
+RETURNS text
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED
+AS $$
+DECLARE
+	batch_tokens constant integer := 1024;
+	map_prompt constant text := 'Summarise these texts in at most five sentences. Keep the facts '
+		'that recur and the notable exceptions.' || E'\n\n';
+	reduce_prompt constant text := 'These are summaries of consecutive parts of a larger set of '
+		'texts. Combine them into one summary of at most five sentences.' || E'\n\n';
+	parts text[] := texts;
+	batches text[];
+	cur text;
+	cur_tokens integer;
+	n integer;
+	calls integer := 0;
+	rounds integer := 0;
+	part text;
+BEGIN
+	IF cardinality(texts) IS NULL OR cardinality(texts) = 0 THEN
+		RETURN NULL;
+	END IF;
+	LOOP
+		batches := '{}';
+		cur := NULL;
+		cur_tokens := 0;
+		FOREACH part IN ARRAY parts LOOP
+			n := @extschema@.count_tokens(part) + 2;
+			IF cur IS NOT NULL AND cur_tokens + n > batch_tokens THEN
+				batches := batches || cur;
+				cur := NULL;
+				cur_tokens := 0;
+			END IF;
+			cur := coalesce(cur || E'\n', '') || '- ' || part;
+			cur_tokens := cur_tokens + n;
+		END LOOP;
+		batches := batches || cur;
+		parts := @extschema@.generate_batch(
+			array(SELECT CASE WHEN rounds = 0 THEN map_prompt ELSE reduce_prompt END || b
+				  FROM unnest(batches) WITH ORDINALITY AS t(b, i) ORDER BY i),
+			max_tokens => 160, temperature => 0);
+		calls := calls + cardinality(batches);
+		rounds := rounds + 1;
+		EXIT WHEN cardinality(parts) = 1;
+	END LOOP;
+	RAISE NOTICE 'summarize_agg: % rows, % model calls in % rounds', cardinality(texts), calls, rounds;
+	RETURN parts[1];
+END $$;
+
+CREATE AGGREGATE summarize_agg(text) (
+	SFUNC = summarize_agg_add,
+	STYPE = text[],
+	INITCOND = '{}',
+	FINALFUNC = summarize_agg_final
+);
+
+COMMENT ON AGGREGATE summarize_agg(text) IS
+'A summary of the rows (in the ORDER BY given), map-reduced over batches of 1024 tokens; a NOTICE counts the model calls';
 
 CREATE FUNCTION chat(
 	messages jsonb,
@@ -218,10 +364,19 @@ CREATE VIEW requests AS SELECT * FROM requests_internal();
 REVOKE ALL ON FUNCTION generate(text, integer, double precision, double precision, integer,
 	bigint, text[], text, boolean, boolean, text[], text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION generate_batch(text[], integer, double precision, double precision, integer,
-	bigint, text[], text, boolean, boolean, text[], text, integer) FROM PUBLIC;
+	bigint, text[], text, boolean, boolean, text[], text, integer, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION generate_json(text, jsonb, integer, double precision, double precision,
+	integer, bigint, text) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE enrich(regclass, text, text, text, integer, integer, double precision,
-	double precision, integer, bigint, text[], text, boolean, boolean, text[], text, integer)
+	double precision, integer, bigint, text[], text, boolean, boolean, text[], text, integer, jsonb)
 	FROM PUBLIC;
+REVOKE ALL ON FUNCTION classify(text, text[], text, double precision, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION classify_batch(text[], text[], text, double precision, bigint, text)
+	FROM PUBLIC;
+REVOKE ALL ON FUNCTION filter(text, text, double precision, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION filter_batch(text[], text, double precision, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION summarize_agg_final(text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION summarize_agg(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION chat(jsonb, integer, double precision, double precision, integer,
 	bigint, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION rag(text, text[], integer, double precision, double precision, integer,

@@ -216,6 +216,119 @@ SELECT pg_temp.err($q$CALL deepseek_r1.enrich('produce', 'name', 'weight', '{sou
 SELECT count(*) FILTER (WHERE note IS NOT NULL) AS notes FROM produce;
 DROP TABLE produce CASCADE;
 
+-- generate_json: the answer fits the schema (program, with the schema's
+-- jsonb text as printed here:
+--   bin/deepseek-r1 generate -m SmolLM2-135M-Instruct-Q4_1.gguf --temp 0 -n 512 -p PROMPT --schema TEXT)
+CREATE TABLE pg_temp.schemas (name text, schema jsonb);
+INSERT INTO pg_temp.schemas VALUES
+	('customer', '{"type": "object", "properties": {"name": {"type": "string", "maxLength": 40},
+	  "age": {"type": "integer", "minimum": 0, "maximum": 120},
+	  "topic": {"enum": ["billing", "bug", "other"]}}, "required": ["name", "age", "topic"]}'),
+	('tags', '{"type": "array", "items": {"type": "string", "maxLength": 12}, "minItems": 1, "maxItems": 3}');
+SELECT name, schema::text FROM pg_temp.schemas ORDER BY name;
+SELECT deepseek_r1.generate_json('Extract the customer: Hi, I''m Maria Lopez, 34, and my invoice is wrong.',
+								 schema, temperature => 0)
+FROM pg_temp.schemas WHERE name = 'customer';
+-- sampled answers fit too, whatever the seed
+SELECT count(*) AS answers,
+	   count(*) FILTER (WHERE jsonb_typeof(j) = 'array' AND jsonb_array_length(j) BETWEEN 1 AND 3
+						AND NOT jsonb_path_exists(j, '$[*] ? (@.type() != "string" || @.size() > 12)')
+						AND NOT EXISTS (SELECT FROM jsonb_array_elements_text(j) e
+										WHERE length(e) > 12)) AS valid
+FROM pg_temp.schemas, generate_series(1, 4) AS seed,
+	 deepseek_r1.generate_json('Three tags for: my parcel arrived broken', schema,
+							   temperature => 1, seed => seed) AS j
+WHERE name = 'tags';
+-- generate_batch with a schema: JSON texts, the same as generate_json's
+SELECT a::jsonb = deepseek_r1.generate_json('Extract the customer: Hi, I''m Maria Lopez, 34, and my invoice is wrong.',
+											schema, temperature => 0) AS same
+FROM pg_temp.schemas,
+	 unnest(deepseek_r1.generate_batch(ARRAY['Extract the customer: Hi, I''m Maria Lopez, 34, and my invoice is wrong.'],
+									   temperature => 0, schema => schema)) AS a
+WHERE name = 'customer';
+-- enrich with a schema fills a jsonb column
+CREATE TABLE tickets (id int, body text, facts jsonb);
+INSERT INTO tickets VALUES
+	(1, 'I was charged twice for my subscription this month.', NULL),
+	(2, 'The app crashes when I upload a photo.', NULL),
+	(3, 'How do I change my email address?', NULL);
+CALL deepseek_r1.enrich('tickets', 'body', 'facts', 'Describe this support ticket: {source}',
+						temperature => 0, schema => '{"type": "object", "properties": {
+						  "category": {"enum": ["billing", "bug", "account"]},
+						  "urgent": {"type": "boolean"}}, "required": ["category", "urgent"]}');
+SELECT id, facts->>'category' IN ('billing', 'bug', 'account') AS category,
+	   jsonb_typeof(facts->'urgent') AS urgent FROM tickets ORDER BY id;
+-- an answer max_tokens cuts short is an error, not broken JSON
+SELECT pg_temp.err($q$SELECT deepseek_r1.generate_json('Describe a cat.',
+	'{"type": "object", "properties": {"story": {"type": "string"}}, "required": ["story"]}',
+	max_tokens => 3, temperature => 0)$q$);
+
+-- classify: one of the labels; classify_batch gives what classify gives row by row
+SELECT id, deepseek_r1.classify(body, ARRAY['billing', 'bug', 'account']) AS label FROM tickets ORDER BY id;
+SELECT deepseek_r1.classify_batch(array_agg(body ORDER BY id), ARRAY['billing', 'bug', 'account'])
+	 = array_agg(deepseek_r1.classify(body, ARRAY['billing', 'bug', 'account']) ORDER BY id) AS same
+FROM tickets;
+-- filter: in WHERE and in a JOIN, equal to classify with yes/no at temperature 0,
+-- and filter_batch to filter row by row
+SELECT id FROM tickets WHERE deepseek_r1.filter(body, 'the customer mentions money') ORDER BY id;
+SELECT t.id, c.label FROM tickets t
+JOIN (VALUES ('money'), ('a software defect'), ('the weather in Paris')) AS c(label)
+  ON deepseek_r1.filter(t.body, 'the text is about ' || c.label)
+ORDER BY t.id, c.label;
+SELECT bool_and(deepseek_r1.filter(body, c)
+				= (deepseek_r1.classify(body, ARRAY['yes', 'no'],
+										'Does the text satisfy this condition? ' || c) = 'yes')) AS same
+FROM tickets, (VALUES ('the customer mentions money'), ('it is a question')) AS t(c);
+SELECT deepseek_r1.filter_batch(array_agg(body ORDER BY id), 'it is a question')
+	 = array_agg(deepseek_r1.filter(body, 'it is a question') ORDER BY id) AS same,
+	   deepseek_r1.filter_batch('[0:1]={NULL,x}', 'c')::text LIKE '[0:1]={NULL,%' AS nulls
+FROM tickets;
+SELECT deepseek_r1.classify(NULL, ARRAY['a', 'b']) IS NULL AS null_input,
+	   deepseek_r1.filter(NULL, 'c') IS NULL AS null_filter;
+
+-- summarize_agg: more rows than one model call takes (1024 tokens), map-reduced;
+-- the NOTICE counts the model calls
+CREATE TABLE reviews (id int, body text);
+INSERT INTO reviews SELECT i, format('Review %s: the %s arrived %s and works %s. %s', i,
+	(ARRAY['kettle', 'toaster', 'blender'])[1 + i % 3], (ARRAY['on time', 'late', 'damaged'])[1 + i % 3],
+	(ARRAY['well', 'badly', 'fine'])[1 + i % 3], repeat('Customer service was polite. ', 6))
+FROM generate_series(1, 40) AS i;
+SELECT length(deepseek_r1.summarize_agg(body ORDER BY id)) > 0 AS summary FROM reviews;
+SELECT deepseek_r1.summarize_agg(body) IS NULL AS empty FROM reviews WHERE false;
+
+-- bad arguments of generate_json, schemas, classify and filter
+SELECT pg_temp.err(q) FROM (VALUES
+	($q$SELECT deepseek_r1.generate_json('x', '[1, 2]')$q$),
+	($q$SELECT deepseek_r1.generate_json('x', '"string"')$q$),
+	($q$SELECT deepseek_r1.generate_json('x', NULL)$q$),
+	($q$SELECT deepseek_r1.generate_json('x', '{"type": "string", "pattern": "^a"}')$q$),
+	($q$SELECT deepseek_r1.generate_json('x', '{"type": "object", "properties": {"a": {"type": "string", "format": "email"}}}')$q$),
+	($q$SELECT deepseek_r1.generate_json('x', '{"type": "array"}')$q$),
+	($q$SELECT deepseek_r1.generate_json('x', '{}')$q$),
+	($q$SELECT deepseek_r1.generate_json('x', '{"type": "integer", "minimum": 5, "maximum": 1}')$q$),
+	($q$SELECT deepseek_r1.generate_json('x', '{"type": "null"}', max_tokens => 0)$q$),
+	($q$SELECT deepseek_r1.generate_batch('{x}', schema => '{"type": "null"}', choices => ARRAY['a'])$q$),
+	($q$SELECT deepseek_r1.generate_batch('{x}', schema => '{"type": "null"}', stop => ARRAY['a'])$q$),
+	($q$SELECT deepseek_r1.generate_batch('{x}', schema => '3')$q$),
+	($q$SELECT deepseek_r1.generate_batch('{x}', schema => '{"type": "oops"}')$q$),
+	($q$CALL deepseek_r1.enrich('tickets', 'body', 'facts', '{source}', schema => '[]')$q$),
+	($q$SELECT deepseek_r1.classify('x', '{}')$q$),
+	($q$SELECT deepseek_r1.classify('x', NULL)$q$),
+	($q$SELECT deepseek_r1.classify('x', ARRAY['a', 'a'])$q$),
+	($q$SELECT deepseek_r1.classify('x', ARRAY['a', NULL])$q$),
+	($q$SELECT deepseek_r1.classify('x', ARRAY['a', ''])$q$),
+	($q$SELECT deepseek_r1.classify('x', '{{a,b},{c,d}}')$q$),
+	($q$SELECT deepseek_r1.classify('x', array_fill('x'::text, ARRAY[65]))$q$),
+	($q$SELECT deepseek_r1.classify('x', ARRAY['a', 'b'], temperature => -1)$q$),
+	($q$SELECT deepseek_r1.classify_batch('{x}', ARRAY['a', 'a'])$q$),
+	($q$SELECT deepseek_r1.classify_batch(array_fill('x'::text, ARRAY[1025]), ARRAY['a'])$q$),
+	($q$SELECT deepseek_r1.filter('x', NULL)$q$),
+	($q$SELECT deepseek_r1.filter('x', '')$q$),
+	($q$SELECT deepseek_r1.filter_batch('{x}', NULL)$q$),
+	($q$SELECT deepseek_r1.filter('x', 'c', seed => -1)$q$)
+) AS t(q);
+DROP TABLE tickets, reviews;
+
 -- nothing leaked
 SELECT count(*) FROM deepseek_r1.requests;
 SELECT requests_in_flight, pg_temp.engine_idle() FROM deepseek_r1.status();

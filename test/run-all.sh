@@ -32,11 +32,11 @@ setup() {
 	# pgvector (test/t/006_pgvector.pl, deepseek_r1_vector): built from
 	# Debian's trixie source package; quick when already installed
 	as_root test/pg/setup-pgvector.sh || { echo "cannot install pgvector"; return 1; }
-	log "installing Python packages (numpy, gguf 0.19.0: the pinned writer of convert-minilm.py, jinja2) for the generators"
-	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore numpy gguf==0.19.0 jinja2 ||
+	log "installing Python packages (numpy, gguf 0.19.0: the pinned writer of convert-minilm.py, jinja2; jsonschema: check-json-schema.py's validator) for the generators"
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore numpy gguf==0.19.0 jinja2 jsonschema ||
 		python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-			--break-system-packages numpy gguf==0.19.0 jinja2 ||
-		{ echo "cannot install numpy, gguf and jinja2 with pip"; return 1; }
+			--break-system-packages numpy gguf==0.19.0 jinja2 jsonschema ||
+		{ echo "cannot install numpy, gguf, jinja2 and jsonschema with pip"; return 1; }
 	if [ "${CI:-}" = true ]; then
 		log "fetching test models: cold path (--refetch: every model downloaded, assembled and verified anew)"
 		scripts/fetch-models.sh --refetch all || return 1
@@ -93,6 +93,8 @@ run fetch-models test/scripts/test-fetch-models.sh
 run perplexity test/scripts/test-perplexity.sh
 # no source file needs a file that needs it back (includes and calls)
 run check-cycles python3 test/scripts/check-cycles.py build
+# schema-constrained decoding: 1,008 sampled answers over 24 schemas, validated by jsonschema
+run json-schema python3 test/scripts/check-json-schema.py
 # greedy continuations against llama.cpp's (test/reference/make-generate-goldens.py)
 # on the fastest kernels; where the CPU has AVX-512 VNNI (whose kernels give the
 # AVX2 kernels' bits, DESIGN.md §3.9) once more capped at AVX2

@@ -19,7 +19,9 @@ struct cli_opts
 	const char *file;			/* -f: generate's prompt, perplexity's text */
 	int32_t		n_predict;		/* -n */
 	int32_t		n_prompt;		/* bench -p */
-	int32_t		parallel;		/* bench --parallel: sequences decoded at once */
+	int32_t		parallel;		/* bench, generate --parallel: sequences decoded at once */
+	const char *schema;			/* generate --schema: a JSON Schema's text or file */
+	bool		timings;		/* generate --timings: a JSON line of times per answer */
 	float		temperature;
 	uint64_t	seed;
 	int			threads;

@@ -419,6 +419,11 @@ submit_complete(struct server *s, struct pending *p)
 	gp.n_stops = rq->h.n_stops;
 	gp.choices = gp.stops + rq->h.n_stops;
 	gp.n_choices = rq->h.n_choices;
+	if (rq->h.flags & DR1_FLAG_SCHEMA)
+	{
+		gp.schema = gp.choices[gp.n_choices];
+		gp.schema_len = strlen(gp.schema);
+	}
 	gp.sparse = (struct sparse_config) {rq->h.sparse_budget, rq->h.sparse_min_context};
 	p->req = scheduler_submit(s->sched, &p->ids, &gp, p, err);
 	if (!p->req)

@@ -6,6 +6,7 @@
  *   deepseek-r1 tokenize -m FILE [--special]             (text on stdin)
  *   deepseek-r1 embed    -m FILE [-t THREADS] [-c CTX] [--truncate]  (a text per line on stdin)
  *   deepseek-r1 generate -m FILE (-p TEXT | -f FILE) [-n N] [--temp T] [--seed S] [-t THREADS]
+ *                        [--schema JSON|FILE] [--parallel N] [--timings]
  *                        [--system TEXT] [--raw] [--ids] [-c CTX]
  *   deepseek-r1 bench    -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N] [-c CTX]
  *                        [-d DEPTH]
@@ -33,6 +34,8 @@ static const char usage[] =
 	"       deepseek-r1 embed -m FILE [-t THREADS] [-c CTX] [--truncate]   (a text per line of stdin)\n"
 	"       deepseek-r1 generate -m FILE (-p TEXT | -f FILE) [-n N] [--temp T] [--seed S] [-t THREADS]\n"
 	"                            [--system TEXT] [--raw] [--ids] [-c CTX] [--device auto|cpu|cuda]\n"
+	"                            [--schema JSON|FILE] [--parallel N] [--timings]   (JSON that fits\n"
+	"                            the schema; N answers, seeds S..S+N-1, one a line; times on stderr)\n"
 	"       deepseek-r1 bench -m FILE [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [--parallel N] [-c CTX]\n"
 	"                            [-d DEPTH [--random-kv]]   (decode after DEPTH tokens of context,\n"
 	"                            prefilled or random)\n"

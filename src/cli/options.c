@@ -14,6 +14,8 @@
 int
 cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 {
+	bool		generate = argc > 1 && !strcmp(argv[1], "generate");
+
 	for (int i = 2; i < argc; i++)
 	{
 		const char *a = argv[i];
@@ -30,6 +32,8 @@ cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 			o->special = true, takes_value = false;
 		else if (!strcmp(a, "--truncate"))
 			o->truncate = true, takes_value = false;
+		else if (!strcmp(a, "--timings") && generate)
+			o->timings = true, takes_value = false;
 		else if (!strcmp(a, "--random-kv") && bench)
 			o->random_kv = true, takes_value = false;
 		else if (!v)
@@ -42,6 +46,8 @@ cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 			o->prompt = v;
 		else if (!strcmp(a, "--system"))
 			o->system = v;
+		else if (!strcmp(a, "--schema") && generate)
+			o->schema = v;
 		else if (!strcmp(a, "-f") || !strcmp(a, "--file"))
 			o->file = v;
 		else if (!strcmp(a, "--chunks"))
@@ -54,7 +60,7 @@ cli_parse_opts(int argc, char **argv, bool bench, struct cli_opts *o)
 			o->kl_base_save = v;
 		else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))
 			rc = cli_parse_int(a, v, 0, 1 << 20, &n), o->n_predict = (int32_t) n;
-		else if (!strcmp(a, "--parallel") && bench)
+		else if (!strcmp(a, "--parallel") && (bench || generate))
 			rc = cli_parse_int(a, v, 1, 256, &n), o->parallel = (int32_t) n;
 		else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
 			rc = cli_parse_int(a, v, 1, 1024, &n), o->threads = (int) n;

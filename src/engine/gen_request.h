@@ -21,6 +21,7 @@ enum finish_reason
 	FINISH_EOG,					/* the model ended its turn */
 	FINISH_STOP,				/* a stop string matched */
 	FINISH_CHOICE,				/* a choice was completed */
+	FINISH_SCHEMA,				/* the JSON value of the schema was completed */
 	FINISH_CANCEL				/* cancelled: scheduler_cancel, or the event callback said stop */
 };
 
@@ -32,6 +33,8 @@ struct gen_params
 	size_t		n_stops;
 	const char *const *choices;
 	size_t		n_choices;
+	const char *schema;			/* JSON Schema text (json_schema.h) or NULL */
+	size_t		schema_len;
 	struct sparse_config sparse;	/* for the decode steps; the prompt is dense */
 };
 

@@ -12,12 +12,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "choice.h"
 #include "detokenizer.h"
 #include "dr1_limits.h"
 #include "error.h"
+#include "json_mask.h"
 #include "sampler.h"
 #include "stop.h"
+#include "vocab_trie.h"
+
+/* A compiled schema, shared by the requests that gave the same text. */
+struct shared_grammar
+{
+	struct shared_grammar *next;
+	char	   *text;
+	size_t		len;
+	int32_t		refs;
+	struct json_grammar *g;
+};
 
 struct sched_request
 {
@@ -29,6 +42,8 @@ struct sched_request
 	struct token_list history;	/* prompt then generated: what the penalties see */
 	struct sampler *sampler;
 	struct choice_set *choices;
+	struct shared_grammar *grammar;
+	struct json_state json;		/* the output so far, read by the grammar */
 	bool	   *allowed;
 	struct detokenizer detok;
 	struct gen_result result;
@@ -59,6 +74,8 @@ struct scheduler
 	float	   *logits;			/* [max_seqs][n_vocab] */
 	struct top_logits *top;		/* [max_seqs] rows a backend gave as candidates */
 	struct sched_stats stats;
+	struct vocab_trie *trie;	/* built for the first schema */
+	struct shared_grammar *grammars;
 };
 
 /* ---- lists ------------------------------------------------------------------ */
@@ -104,6 +121,57 @@ list_push_front(struct request_list *l, struct sched_request *r)
 	l->n++;
 }
 
+/* ---- shared grammars ----------------------------------------------------- */
+
+static struct shared_grammar *
+grammar_acquire(struct scheduler *s, const char *text, size_t len, char *err)
+{
+	struct shared_grammar *sg;
+	struct json_grammar *g;
+
+	for (sg = s->grammars; sg; sg = sg->next)
+		if (sg->len == len && memcmp(sg->text, text, len) == 0)
+		{
+			sg->refs++;
+			return sg;
+		}
+	if (s->trie == NULL)
+		s->trie = vocab_trie_new(s->ic->model->tok);
+	g = json_grammar_new(text, len, s->trie, err);
+	if (g == NULL)
+	{
+		char		why[ERR_MAX];
+
+		memcpy(why, err, ERR_MAX);
+		err_set(err, "invalid schema: %s", why);
+		return NULL;
+	}
+	sg = xcalloc(1, sizeof(*sg));
+	sg->text = xmalloc(len ? len : 1);
+	memcpy(sg->text, text, len);
+	sg->len = len;
+	sg->refs = 1;
+	sg->g = g;
+	sg->next = s->grammars;
+	s->grammars = sg;
+	return sg;
+}
+
+static void
+grammar_release(struct scheduler *s, struct shared_grammar *sg)
+{
+	struct shared_grammar **p;
+
+	if (sg == NULL || --sg->refs > 0)
+		return;
+	for (p = &s->grammars; *p != sg; p = &(*p)->next)
+		;
+	*p = sg->next;
+	json_grammar_free(sg->g);
+	free(sg->text);
+	free(sg);
+}
+
 /* ---- requests --------------------------------------------------------------- */
 
 static int32_t
@@ -118,6 +186,7 @@ request_free(struct scheduler *s, struct sched_request *r)
 	kv_seq_release(s->ic->kv, &r->seq);
 	sampler_free(r->sampler);
 	choice_set_free(r->choices);
+	grammar_release(s, r->grammar);
 	free(r->allowed);
 	token_list_free(&r->prompt);
 	token_list_free(&r->history);
@@ -178,6 +247,11 @@ scheduler_submit(struct scheduler *s, const struct token_list *prompt,
 	}
 	if (sampler_params_check(&p->sampling, err) != 0)
 		return NULL;
+	if (p->schema && p->n_choices > 0)
+	{
+		err_set(err, "a schema cannot be combined with choices");
+		return NULL;
+	}
 	if (p->sparse.budget != 0 &&
 		(p->sparse.budget < DR1_SPARSE_BUDGET_MIN || p->sparse.budget > DR1_SPARSE_BUDGET_MAX ||
 		 p->sparse.min_context < 0))
@@ -207,6 +281,18 @@ scheduler_submit(struct scheduler *s, const struct token_list *prompt,
 			request_free(s, r);
 			return NULL;
 		}
+	}
+	if (p->schema)
+	{
+		r->grammar = grammar_acquire(s, p->schema, p->schema_len, err);
+		if (r->grammar == NULL)
+		{
+			request_free(s, r);
+			return NULL;
+		}
+		json_state_init(json_grammar_schema(r->grammar->g), &r->json);
+		r->allowed = xmalloc(m->hp.n_vocab * sizeof(bool));
+		r->params.schema = NULL;	/* the shared copy is the one kept */
 	}
 	for (size_t i = 0; i < prompt->n; i++)
 	{
@@ -407,7 +493,8 @@ build_batch(struct scheduler *s, int32_t *n_logits)
 		};
 		/* what its sampler needs of the logits row (infer_forward_top) */
 		if (s->batch[n].want_logits)
-			s->top[(*n_logits)++].n = sampler_top_needed(r->sampler, r->choices != NULL);
+			s->top[(*n_logits)++].n = sampler_top_needed(r->sampler,
+														  r->choices != NULL || r->grammar != NULL);
 		s->batch_req[n++] = r;
 	}
 	return n;
@@ -445,6 +532,16 @@ sample(struct scheduler *s, struct sched_request *r, float *logits, const struct
 		}
 		allowed = r->allowed;
 	}
+	if (r->grammar)
+	{
+		/* the automaton has no dead ends (json_machine.h): never empty */
+		if (json_grammar_allowed(r->grammar->g, &r->json, tokenizer_eos(tok), r->allowed) == 0)
+		{
+			fail_request(s, r, "no token of the vocabulary continues the JSON value");
+			return true;
+		}
+		allowed = r->allowed;
+	}
 	/* candidates come only for a request that asked for them: unmasked */
 	id = top->n > 0 ? sampler_sample_top(r->sampler, top)
 		: sampler_sample(r->sampler, logits, r->history.ids, r->history.n, allowed);
@@ -453,6 +550,8 @@ sample(struct scheduler *s, struct sched_request *r, float *logits, const struct
 		res->finish = FINISH_EOG;
 		goto finished;
 	}
+	if (r->grammar)
+		json_grammar_advance(r->grammar->g, &r->json, tok, id);
 	token_list_push(&res->tokens, id);
 	token_list_push(&r->history, id);
 	s->stats.generated_tokens++;
@@ -468,6 +567,11 @@ sample(struct scheduler *s, struct sched_request *r, float *logits, const struct
 	if (s->cfg.on_event && !s->cfg.on_event(s->cfg.on_event_ctx, r, SCHED_TOKEN, res, NULL))
 	{
 		res->finish = FINISH_CANCEL;
+		goto finished;
+	}
+	if (r->grammar && json_closed(&r->json))
+	{
+		res->finish = FINISH_SCHEMA;	/* nothing but the end could follow */
 		goto finished;
 	}
 	/* the new token still needs a position in the context */
@@ -623,6 +727,7 @@ scheduler_free(struct scheduler *s)
 	free(s->batch_req);
 	free(s->logits);
 	free(s->top);
+	vocab_trie_free(s->trie);
 	free(s);
 }
 

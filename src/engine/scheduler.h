@@ -81,8 +81,10 @@ struct scheduler *scheduler_new(struct infer_ctx *ic, const struct scheduler_con
 /* Frees every request still queued or running (without events). */
 void		scheduler_free(struct scheduler *s);
 
-/* Queue a request.  The prompt is copied; the strings p->stops and
- * p->choices point to must stay valid until the request is done. */
+/* Queue a request.  The prompt is copied, and so is p->schema; the strings
+ * p->stops and p->choices point to must stay valid until the request is
+ * done.  With a schema the output is a JSON value it accepts (json_mask.h);
+ * requests with the same schema text share its compiled form and masks. */
 struct sched_request *scheduler_submit(struct scheduler *s, const struct token_list *prompt,
 									   const struct gen_params *p, void *user, char *err);
 

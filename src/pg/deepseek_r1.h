@@ -262,8 +262,10 @@ extern void dr1_run(StringInfoData *submits, int n, DR1Result *results, const DR
 /*
  * functions.c: the arguments generate, generate_batch and enrich share
  * (max_tokens, temperature, top_p, top_k, seed, stop, system, raw,
- * include_reasoning, choices), checked once, and the run of many prompts
- * with them.
+ * include_reasoning, choices, sparse, sparse_budget, and for the last two
+ * schema), checked once, and the run of many prompts with them.  With a
+ * schema each answer is JSON text that fits it, and an answer max_tokens
+ * cut short is an ERROR (54000).
  */
 typedef struct DR1GenerateArgs
 {
@@ -273,10 +275,13 @@ typedef struct DR1GenerateArgs
 	Datum		system;
 	Datum	   *stops;
 	Datum	   *choices;
+	char	   *schema;			/* JSON Schema text (database encoding) or NULL */
 	bool		want_text;		/* the whole text, not the answer after the reasoning */
 } DR1GenerateArgs;
 
 extern void dr1_generate_args(FunctionCallInfo fcinfo, int first, DR1GenerateArgs *ga);
+extern void dr1_schema_arg(FunctionCallInfo fcinfo, int i, DR1GenerateArgs *ga);
+extern void dr1_bad_argument(const char *fmt,...) pg_attribute_printf(1, 2);
 extern void dr1_generate_many(const DR1GenerateArgs *ga, const Datum *prompts, const bool *nulls,
 							  int n, Datum *answers, bool *answer_nulls, const int *labels,
 							  const DR1Task *task);

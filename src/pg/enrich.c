@@ -38,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -334,6 +335,10 @@ static void
 generate_values(const Filler *f, Batch *b, const DR1Task *task)
 {
 	dr1_generate_many(&f->ga, b->prompts, NULL, b->n, b->answers, b->answer_nulls, NULL, task);
+	/* with a schema the answers are JSON, written as jsonb */
+	for (int i = 0; f->ga.schema && i < b->n; i++)
+		b->answers[i] = DirectFunctionCall1(jsonb_in,
+											CStringGetDatum(TextDatumGetCString(b->answers[i])));
 }
 
 static void
@@ -345,7 +350,7 @@ embed_values(const Filler *f, Batch *b, const DR1Task *task)
 /*
  * enrich(tbl regclass, source text, target text, prompt_template text,
  *        batch_size int, max_tokens, temperature, top_p, top_k, seed, stop,
- *        system, raw, include_reasoning, choices)
+ *        system, raw, include_reasoning, choices, sparse, sparse_budget, schema)
  */
 Datum
 dr1_enrich(PG_FUNCTION_ARGS)
@@ -362,6 +367,8 @@ dr1_enrich(PG_FUNCTION_ARGS)
 				 errdetail("Each row's prompt is the template with %s replaced by its source value.",
 						   PLACEHOLDER)));
 	dr1_generate_args(fcinfo, 5, &f.ga);
+	if (f.ga.schema)
+		f.value_type = JSONBOID;
 	fill_table(fcinfo, &f, PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
 			   text_to_cstring(PG_GETARG_TEXT_PP(2)),
 			   PG_ARGISNULL(4) ? DEFAULT_BATCH_SIZE : PG_GETARG_INT32(4));

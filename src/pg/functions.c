@@ -1,6 +1,6 @@
 /*
  * functions.c — the SQL functions that run the model: generate,
- * generate_batch, chat, rag, tokenize, detokenize, count_tokens.  Each checks
+ * generate_batch, generate_json, chat, rag, tokenize, detokenize, count_tokens.  Each checks
  * its arguments (22023 with the valid range), builds SUBMIT payloads and
  * runs them through request.c as one call.
  */
@@ -24,17 +24,15 @@
 
 PG_FUNCTION_INFO_V1(dr1_generate);
 PG_FUNCTION_INFO_V1(dr1_generate_batch);
+PG_FUNCTION_INFO_V1(dr1_generate_json);
 PG_FUNCTION_INFO_V1(dr1_chat);
 PG_FUNCTION_INFO_V1(dr1_rag);
 PG_FUNCTION_INFO_V1(dr1_tokenize);
 PG_FUNCTION_INFO_V1(dr1_detokenize);
 PG_FUNCTION_INFO_V1(dr1_count_tokens);
 
-static void
-bad_argument(const char *fmt,...) pg_attribute_printf(1, 2);
-
-static void
-bad_argument(const char *fmt,...)
+void
+dr1_bad_argument(const char *fmt,...)
 {
 	char		msg[256];
 	va_list		ap;
@@ -73,10 +71,10 @@ sparse_args(FunctionCallInfo fcinfo, int i, struct dr1_submit *h)
 		char	   *s = text_to_cstring(PG_GETARG_TEXT_PP(i));
 
 		if ((mode = dr1_option_value(dr1_sparse_options, s)) < 0)
-			bad_argument("sparse must be off, on or auto, not \"%s\"", s);
+			dr1_bad_argument("sparse must be off, on or auto, not \"%s\"", s);
 	}
 	if (budget < DR1_SPARSE_BUDGET_MIN || budget > DR1_SPARSE_BUDGET_MAX)
-		bad_argument("sparse_budget must be between %d and %d tokens, not %d",
+		dr1_bad_argument("sparse_budget must be between %d and %d tokens, not %d",
 					 DR1_SPARSE_BUDGET_MIN, DR1_SPARSE_BUDGET_MAX, budget);
 	sparse_settings(h, mode, budget);
 }
@@ -96,19 +94,19 @@ sampling_args(FunctionCallInfo fcinfo, int first, struct dr1_submit *h)
 	int64		seed;
 
 	if (max_tokens < 1 || max_tokens > dr1_max_tokens_limit)
-		bad_argument("max_tokens must be between 1 and %d (deepseek_r1.max_tokens_limit), not %d",
+		dr1_bad_argument("max_tokens must be between 1 and %d (deepseek_r1.max_tokens_limit), not %d",
 					 dr1_max_tokens_limit, max_tokens);
 	if (!(temperature >= 0 && temperature <= DR1_TEMPERATURE_MAX))
-		bad_argument("temperature must be between 0 and %d, not %g", DR1_TEMPERATURE_MAX,
+		dr1_bad_argument("temperature must be between 0 and %d, not %g", DR1_TEMPERATURE_MAX,
 					 temperature);
 	if (!(top_p > 0 && top_p <= 1))
-		bad_argument("top_p must be greater than 0 and at most 1, not %g", top_p);
+		dr1_bad_argument("top_p must be greater than 0 and at most 1, not %g", top_p);
 	if (top_k < 0 || top_k > DR1_TOP_K_MAX)
-		bad_argument("top_k must be 0 (off) or between 1 and %d, not %d", DR1_TOP_K_MAX, top_k);
+		dr1_bad_argument("top_k must be 0 (off) or between 1 and %d, not %d", DR1_TOP_K_MAX, top_k);
 	if (PG_ARGISNULL(first + 4))
 		seed = (int64) random_seed();
 	else if ((seed = PG_GETARG_INT64(first + 4)) < 0)
-		bad_argument("seed must be between 0 and " INT64_FORMAT ", not " INT64_FORMAT,
+		dr1_bad_argument("seed must be between 0 and " INT64_FORMAT ", not " INT64_FORMAT,
 					 PG_INT64_MAX, seed);
 	h->kind = DR1_REQ_COMPLETE;
 	sparse_settings(h, dr1_sparse_attention, dr1_sparse_budget);
@@ -124,7 +122,7 @@ static void
 check_one_dimension(ArrayType *a, const char *name)
 {
 	if (ARR_NDIM(a) > 1)
-		bad_argument("%s must be a one-dimensional array, not one of %d dimensions", name,
+		dr1_bad_argument("%s must be a one-dimensional array, not one of %d dimensions", name,
 					 ARR_NDIM(a));
 }
 
@@ -144,10 +142,10 @@ strings_arg(FunctionCallInfo fcinfo, int i, const char *name, int max, Datum **e
 	check_one_dimension(a, name);
 	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, elems, &nulls, &n);
 	if (n > max)
-		bad_argument("%s may hold at most %d strings, not %d", name, max, n);
+		dr1_bad_argument("%s may hold at most %d strings, not %d", name, max, n);
 	for (int k = 0; k < n; k++)
 		if (nulls[k] || VARSIZE_ANY_EXHDR(DatumGetPointer((*elems)[k])) == 0)
-			bad_argument("every string in %s must be non-empty and not NULL", name);
+			dr1_bad_argument("every string in %s must be non-empty and not NULL", name);
 	return n;
 }
 
@@ -173,9 +171,31 @@ put_texts(StringInfo buf, Datum *texts, int n)
 }
 
 /*
+ * The schema argument at i (jsonb): a JSON object, sent as its text.  What
+ * else makes a schema unusable (an unsupported keyword, a bad bound) the
+ * engine says, with 22023 too.
+ */
+void
+dr1_schema_arg(FunctionCallInfo fcinfo, int i, DR1GenerateArgs *ga)
+{
+	Jsonb	   *jb;
+
+	if (PG_ARGISNULL(i))
+		return;
+	jb = PG_GETARG_JSONB_P(i);
+	if (JB_ROOT_IS_SCALAR(jb) || !JB_ROOT_IS_OBJECT(jb))
+		dr1_bad_argument("schema must be a JSON object (a JSON Schema), not %s",
+					 JB_ROOT_IS_SCALAR(jb) ? "a scalar" : "an array");
+	ga->schema = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	ga->h.flags |= DR1_FLAG_SCHEMA;
+	ga->want_text = true;		/* the JSON is the whole answer */
+}
+
+/*
  * The arguments from max_tokens on, at positions first .. first+11:
  * max_tokens, temperature, top_p, top_k, seed, stop, system, raw,
- * include_reasoning, choices, sparse, sparse_budget.
+ * include_reasoning, choices, sparse, sparse_budget; then schema at
+ * first+12 where the function has it (generate_batch, enrich).
  */
 void
 dr1_generate_args(FunctionCallInfo fcinfo, int first, DR1GenerateArgs *ga)
@@ -192,15 +212,19 @@ dr1_generate_args(FunctionCallInfo fcinfo, int first, DR1GenerateArgs *ga)
 	ga->h.n_choices = strings_arg(fcinfo, first + 9, "choices", DR1_MAX_CHOICES, &ga->choices);
 	sparse_args(fcinfo, first + 10, &ga->h);
 	if (!PG_ARGISNULL(first + 9) && ga->h.n_choices == 0)
-		bad_argument("choices must hold at least one string");
+		dr1_bad_argument("choices must hold at least one string");
 	if (ga->h.n_choices > 0 && ga->h.n_stops > 0)
-		bad_argument("stop cannot be combined with choices");
+		dr1_bad_argument("stop cannot be combined with choices");
 	if (raw && ga->has_system)
-		bad_argument("system cannot be combined with raw => true");
+		dr1_bad_argument("system cannot be combined with raw => true");
 	ga->h.flags = raw ? DR1_FLAG_RAW : 0;
 	ga->h.n_messages = ga->has_system ? 2 : 1;
 	/* a choice is returned whole, even one that looks like reasoning */
 	ga->want_text = raw || include_reasoning || ga->h.n_choices > 0;
+	if (PG_NARGS() > first + 12)
+		dr1_schema_arg(fcinfo, first + 12, ga);
+	if (ga->schema && (ga->h.n_choices > 0 || ga->h.n_stops > 0))
+		dr1_bad_argument("schema cannot be combined with choices or stop");
 }
 
 static void
@@ -218,9 +242,34 @@ generate_payload(const DR1GenerateArgs *ga, Datum prompt, StringInfo buf)
 		put_text(buf, ga->system);
 	}
 	put_cstr(buf, "user");
-	put_text(buf, prompt);
+	if (ga->schema)
+	{
+		/* the same words as `generate --schema` (protocol.h) */
+		char	   *p = psprintf("%s" DR1_SCHEMA_INSTRUCTION "%s", TextDatumGetCString(prompt),
+								 ga->schema);
+
+		dr1_put_str(buf, p, strlen(p), true);
+	}
+	else
+		put_text(buf, prompt);
 	put_texts(buf, ga->stops, h.n_stops);
 	put_texts(buf, ga->choices, h.n_choices);
+	if (ga->schema)
+		dr1_put_str(buf, ga->schema, strlen(ga->schema), true);
+}
+
+/* With a schema, an answer that max_tokens (or the context) cut short is
+ * not JSON: an error rather than a broken value. */
+static void
+check_schema_finished(const DR1GenerateArgs *ga, const DR1Result *res, int label)
+{
+	if (ga->schema && res->done.finish == DR1_FINISH_LENGTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the JSON value was not complete when max_tokens (%d) or the context ran out",
+						ga->h.max_tokens),
+				 errhint("Raise max_tokens, or bound the schema's strings (maxLength) and arrays (maxItems)."),
+				 label >= 0 ? errcontext("prompts[%d]", label) : 0));
 }
 
 /*
@@ -251,7 +300,21 @@ dr1_generate_many(const DR1GenerateArgs *ga, const Datum *prompts, const bool *n
 	res = palloc(sizeof(DR1Result) * m);
 	dr1_run(submits, m, res, task, sent_labels);
 	for (int k = 0; k < m; k++)
+	{
+		check_schema_finished(ga, &res[k], sent_labels ? sent_labels[k] : -1);
 		answers[which[k]] = CStringGetTextDatum(ga->want_text ? res[k].text : res[k].content);
+	}
+}
+
+/* The answer to one (non-NULL) prompt. */
+static Datum
+generate_one(const DR1GenerateArgs *ga, Datum prompt)
+{
+	Datum		answer;
+	bool		isnull;
+
+	dr1_generate_many(ga, &prompt, NULL, 1, &answer, &isnull, NULL, NULL);
+	return answer;
 }
 
 /*
@@ -262,16 +325,11 @@ Datum
 dr1_generate(PG_FUNCTION_ARGS)
 {
 	DR1GenerateArgs ga;
-	Datum		prompt;
-	Datum		answer;
-	bool		isnull;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	dr1_generate_args(fcinfo, 1, &ga);
-	prompt = PG_GETARG_DATUM(0);
-	dr1_generate_many(&ga, &prompt, NULL, 1, &answer, &isnull, NULL, NULL);
-	PG_RETURN_DATUM(answer);
+	PG_RETURN_DATUM(generate_one(&ga, PG_GETARG_DATUM(0)));
 }
 
 /*
@@ -313,6 +371,32 @@ dr1_generate_batch(PG_FUNCTION_ARGS)
 											 -1, false, TYPALIGN_INT));
 }
 
+/*
+ * generate_json(prompt, schema, max_tokens, temperature, top_p, top_k, seed,
+ *               system) -> jsonb: an answer the schema accepts.  The prompt
+ * is followed by DR1_SCHEMA_INSTRUCTION and the schema's text.
+ */
+Datum
+dr1_generate_json(PG_FUNCTION_ARGS)
+{
+	DR1GenerateArgs ga;
+	Datum		answer;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (PG_ARGISNULL(1))
+		dr1_bad_argument("schema must not be NULL");
+	memset(&ga, 0, sizeof ga);
+	ga.random_seed = sampling_args(fcinfo, 2, &ga.h);
+	ga.has_system = !PG_ARGISNULL(7);
+	if (ga.has_system)
+		ga.system = PG_GETARG_DATUM(7);
+	ga.h.n_messages = ga.has_system ? 2 : 1;
+	dr1_schema_arg(fcinfo, 1, &ga);
+	answer = generate_one(&ga, PG_GETARG_DATUM(0));
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(answer))));
+}
+
 /* A string member of a message object, or NULL. */
 static JsonbValue *
 message_field(JsonbContainer *obj, const char *key, int n)
@@ -320,7 +404,7 @@ message_field(JsonbContainer *obj, const char *key, int n)
 	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
 
 	if (!v || v->type != jbvString)
-		bad_argument("message %d must have a string \"%s\"", n, key);
+		dr1_bad_argument("message %d must have a string \"%s\"", n, key);
 	return v;
 }
 
@@ -334,7 +418,7 @@ put_messages(StringInfo buf, Jsonb *jb)
 	int			n = 0;
 
 	if (!JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb) || JB_ROOT_COUNT(jb) == 0)
-		bad_argument("messages must be a non-empty JSON array of {\"role\": ..., \"content\": ...} objects");
+		dr1_bad_argument("messages must be a non-empty JSON array of {\"role\": ..., \"content\": ...} objects");
 	it = JsonbIteratorInit(&jb->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -345,13 +429,13 @@ put_messages(StringInfo buf, Jsonb *jb)
 			continue;
 		n++;
 		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
-			bad_argument("message %d must be a JSON object", n);
+			dr1_bad_argument("message %d must be a JSON object", n);
 		role = message_field(v.val.binary.data, "role", n);
 		content = message_field(v.val.binary.data, "content", n);
 		if (!(role->val.string.len == 4 && !memcmp(role->val.string.val, "user", 4)) &&
 			!(role->val.string.len == 6 && !memcmp(role->val.string.val, "system", 6)) &&
 			!(role->val.string.len == 9 && !memcmp(role->val.string.val, "assistant", 9)))
-			bad_argument("message %d: role must be \"system\", \"user\" or \"assistant\"", n);
+			dr1_bad_argument("message %d: role must be \"system\", \"user\" or \"assistant\"", n);
 		dr1_put_str(buf, role->val.string.val, role->val.string.len, false);
 		dr1_put_str(buf, content->val.string.val, content->val.string.len, true);
 	}
@@ -457,26 +541,23 @@ dr1_rag(PG_FUNCTION_ARGS)
 	bool		include_sources = !PG_ARGISNULL(7) && PG_GETARG_BOOL(7);
 	Datum	   *docs;
 	int			n;
-	Datum		prompt;
 	Datum		answer;
-	bool		isnull;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	if (VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
-		bad_argument("question must not be empty");
+		dr1_bad_argument("question must not be empty");
 	if (PG_ARGISNULL(1))
-		bad_argument("documents must not be NULL");
+		dr1_bad_argument("documents must not be NULL");
 	n = strings_arg(fcinfo, 1, "documents", RAG_MAX_PASSAGES, &docs);
 	if (n == 0)
-		bad_argument("documents must hold at least one passage");
+		dr1_bad_argument("documents must hold at least one passage");
 	memset(&ga, 0, sizeof ga);
 	ga.random_seed = sampling_args(fcinfo, 2, &ga.h);
 	ga.has_system = true;
 	ga.system = CStringGetTextDatum(include_sources ? RAG_SYSTEM RAG_CITE : RAG_SYSTEM);
 	ga.h.n_messages = 2;
-	prompt = rag_prompt(PG_GETARG_DATUM(0), docs, n);
-	dr1_generate_many(&ga, &prompt, NULL, 1, &answer, &isnull, NULL, NULL);
+	answer = generate_one(&ga, rag_prompt(PG_GETARG_DATUM(0), docs, n));
 	if (include_sources)
 		PG_RETURN_TEXT_P(cstring_to_text(with_sources(TextDatumGetCString(answer), n)));
 	PG_RETURN_DATUM(answer);
@@ -543,7 +624,7 @@ dr1_detokenize(PG_FUNCTION_ARGS)
 		int32		id;
 
 		if (nulls[i])
-			bad_argument("token ids must not be NULL");
+			dr1_bad_argument("token ids must not be NULL");
 		id = DatumGetInt32(elems[i]);
 		appendBinaryStringInfo(&buf, (const char *) &id, sizeof id);
 	}

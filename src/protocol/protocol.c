@@ -110,7 +110,7 @@ dr1_buf_free(struct dr1_buf *b)
 static uint32_t
 submit_n_strings(const struct dr1_submit *h)
 {
-	return 2 * h->n_messages + h->n_stops + h->n_choices;
+	return 2 * h->n_messages + h->n_stops + h->n_choices + ((h->flags & DR1_FLAG_SCHEMA) != 0);
 }
 
 void
@@ -180,7 +180,8 @@ dr1_submit_decode(const void *payload, size_t len, struct dr1_submit_msg *m)
 	/* every string takes at least its 4-byte length: this bounds the counts
 	 * before they are added, so the sum cannot wrap */
 	if (m->h.n_messages > len / 8 || m->h.n_stops > len / 4 || m->h.n_choices > len / 4 ||
-		(uint64_t) 2 * m->h.n_messages + m->h.n_stops + m->h.n_choices > len / 4)
+		(uint64_t) 2 * m->h.n_messages + m->h.n_stops + m->h.n_choices +
+		((m->h.flags & DR1_FLAG_SCHEMA) != 0) > len / 4)
 		return false;
 	m->n_strings = submit_n_strings(&m->h);
 	m->strings = c;

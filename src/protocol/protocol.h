@@ -43,6 +43,7 @@
  * Version 3: EMBED and CHUNK requests (an embedding model's engine process,
  * `serve --embedding`); DONE carries floats.
  * Version 4: SUBMIT carries the sparse attention of a COMPLETE; PREFILLED.
+ * Version 5: SUBMIT may carry a JSON Schema (DR1_FLAG_SCHEMA).
  */
 #ifndef DR1_PROTOCOL_H
 #define DR1_PROTOCOL_H
@@ -52,7 +53,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define DR1_PROTOCOL_VERSION 4
+#define DR1_PROTOCOL_VERSION 5
 /*
  * The largest payload either side sends or accepts.  It bounds what one
  * request costs the worker and the engine in memory (a frame is held whole
@@ -63,6 +64,14 @@
  * up on the connection.
  */
 #define DR1_FRAME_MAX ((uint32_t) 64 << 20)
+
+/*
+ * What generate_json (SQL) and `generate --schema` add after the prompt, then
+ * the schema's text: the mask makes the answer fit the schema whatever the
+ * model knows, the words make what it writes inside it sensible.
+ */
+#define DR1_SCHEMA_INSTRUCTION "\n\nAnswer with one JSON value only, compact, that matches this JSON Schema:\n"
+
 
 enum dr1_frame_type
 {
@@ -97,10 +106,13 @@ enum dr1_request_kind
 
 #define DR1_FLAG_RAW 1			/* one message: its content is a plain prompt */
 #define DR1_FLAG_TRUNCATE 2		/* EMBED: cut an input over the model's limit */
+#define DR1_FLAG_SCHEMA 4		/* COMPLETE: one more string, a JSON Schema the
+								 * answer fits (json_schema.h) */
 
 /*
  * SUBMIT payload: this struct, then n_messages pairs of strings (role,
- * content), then n_stops strings, then n_choices strings, then n_ids int32.
+ * content), then n_stops strings, then n_choices strings, then the schema
+ * (with DR1_FLAG_SCHEMA), then n_ids int32.
  * TOKENIZE sends its text as the content of a single message.  With
  * choices the answer is exactly one of them and max_tokens does not apply
  * (a choice ends by itself).  EMBED, TOKENIZE and CHUNK send their text as
@@ -265,7 +277,7 @@ extern void dr1_buf_free(struct dr1_buf *b);
 /*
  * Payload encoders: each appends one payload to b (which the caller checks
  * for failed).  strs of a SUBMIT are its n_messages (role, content) pairs,
- * then its stops, then its choices.
+ * then its stops, then its choices, then its schema (DR1_FLAG_SCHEMA).
  */
 extern void dr1_submit_encode(struct dr1_buf *b, const struct dr1_submit *h,
 							  const struct dr1_str *strs, const int32_t *ids);
@@ -283,7 +295,7 @@ extern void dr1_error_encode(struct dr1_buf *b, uint32_t code, const char *msg, 
 struct dr1_submit_msg
 {
 	struct dr1_submit h;
-	uint32_t	n_strings;		/* 2 * n_messages + n_stops + n_choices */
+	uint32_t	n_strings;		/* 2 * n_messages + n_stops + n_choices (+ 1: schema) */
 	struct dr1_cursor strings;	/* at the first: dr1_get_str n_strings times */
 	const char *ids;
 };

@@ -37,18 +37,9 @@ review: reply with exactly one word."
 source test/pg/cluster.sh
 cluster_start "$model" "deepseek_r1.max_batch = $batch" "deepseek_r1.context_length = 1024"
 
-cluster_psql -q <<SQL
-CREATE TABLE reviews (id int PRIMARY KEY, review text, sentiment text);
-INSERT INTO reviews
-SELECT i, format('Order %s: %s', i, (ARRAY[
-	'the blender arrived two days early and works perfectly, great value',
-	'the lamp was broken in the box and support never answered my emails',
-	'the book is the paperback edition, 320 pages, delivered on Tuesday',
-	'love the garden shears, sharp and comfortable, I bought a second pair',
-	'the headphones stopped working after a week and the refund was refused',
-	'does this kettle also come in black? the description does not say'])[1 + i % 6])
-FROM generate_series(1, $rows) AS i;
-SQL
+# shellcheck source=test/bench/reviews.sh
+source test/bench/reviews.sh
+reviews_sql "$rows" | cluster_psql -q
 template="$instruction
 
 Review: {source}"

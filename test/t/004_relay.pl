@@ -166,7 +166,7 @@ sub read_frames_until
 		require POSIX;
 		POSIX::dup2(fileno($theirs), 3) or POSIX::_exit(1);
 		# DR1_PROTOCOL_VERSION (src/protocol/protocol.h)
-		exec($program, 'serve', '--fd', '3', '--protocol', '4', '-m', $smol, '-t', '1')
+		exec($program, 'serve', '--fd', '3', '--protocol', '5', '-m', $smol, '-t', '1')
 		  or POSIX::_exit(127);
 	}
 	close $theirs;

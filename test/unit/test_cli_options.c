@@ -228,8 +228,10 @@ test_commands(void)
 			"--kl-top expects an integer in [1, 1024], got '1025'", "--kl-top over");
 	REFUSED(cli("perplexity", (const char *[]) {"-m", "f", "--chunks", "0", NULL}, &o),
 			"--chunks expects an integer in [1, 16777216], got '0'", "no chunks");
-	REFUSED(cli("generate", (const char *[]) {"-m", "f", "--parallel", "2", NULL}, &o),
-			"unknown option --parallel", "--parallel is bench's");
+	REFUSED(cli("perplexity", (const char *[]) {"-m", "f", "--parallel", "2", NULL}, &o),
+			"unknown option --parallel", "--parallel is bench's and generate's");
+	REFUSED(cli("bench", (const char *[]) {"-m", "f", "--schema", "{}", NULL}, &o),
+			"unknown option --schema", "--schema is generate's");
 }
 
 static void

@@ -29,10 +29,10 @@ str_is(struct dr1_str s, const char *want)
 static void
 test_submit(void)
 {
-	struct dr1_submit h = {.kind = DR1_REQ_COMPLETE, .max_tokens = 7, .n_messages = 2,
-	.n_stops = 1, .n_choices = 1, .n_ids = 2};
+	struct dr1_submit h = {.kind = DR1_REQ_COMPLETE, .flags = DR1_FLAG_SCHEMA, .max_tokens = 7,
+	.n_messages = 2, .n_stops = 1, .n_choices = 1, .n_ids = 2};
 	struct dr1_str strs[] = {str("system"), str("be brief"), str("user"), str("hi"), str("\n"),
-	str("yes")};
+	str("yes"), str("{\"type\":\"null\"}")};
 	int32_t		ids[] = {5, -1};
 	struct dr1_buf b = {0};
 	struct dr1_submit_msg m;
@@ -43,7 +43,8 @@ test_submit(void)
 	dr1_submit_encode(&b, &h, strs, ids);
 	CHECK(!b.failed, "encode");
 	CHECK(dr1_submit_decode(b.data, b.len, &m), "a SUBMIT decodes");
-	CHECK(m.h.max_tokens == 7 && m.n_strings == 6, "header, %u strings", m.n_strings);
+	CHECK(m.h.max_tokens == 7 && m.n_strings == 7, "header, %u strings (the schema last)",
+		  m.n_strings);
 	for (uint32_t i = 0; i < m.n_strings; i++)
 		CHECK(dr1_get_str(&m.strings, &p, &len) && len == strs[i].len &&
 			  memcmp(p, strs[i].s, len) == 0, "string %u", i);
