@@ -137,7 +137,7 @@ filled() {
 
 # a cancel mid-way, then a rerun that does only the rest
 cancel_and_rerun() {	# TABLE EXPECTED_NODE_REQUESTS_OF_ALL_ROWS
-	local t=$1 before after got pid f1 f2 progress=0
+	local t=$1 before after got pid f1 f2 progress=0 views=1
 	q "$coordinator" -c "UPDATE $t SET summary = NULL"
 	before=$(requests)
 	# small batches: many commits, so that the cancel comes between them
@@ -155,10 +155,12 @@ cancel_and_rerun() {	# TABLE EXPECTED_NODE_REQUESTS_OF_ALL_ROWS
 	# the progress per node, seen from the coordinator while it runs
 	if [ "$t" = docs ]; then
 		progress=$(q "$coordinator" -c "SELECT count(*) FROM deepseek_r1.citus_progress('docs', 'summary') WHERE rows_filled > 0 AND rows_filled < rows")
-		"$bindir/psql" -X -h localhost -p "$coordinator" -U "$user" -d postgres \
+		"$bindir/psql" -X -v ON_ERROR_STOP=1 -h localhost -p "$coordinator" -U "$user" -d postgres \
 			-c "SELECT * FROM deepseek_r1.citus_progress('docs', 'summary')" \
-			-c "SELECT nodename, nodeport, result FROM run_command_on_all_nodes(\$\$SELECT string_agg(task || ' ' || task_done || '/' || task_total, ', ') FROM deepseek_r1.requests\$\$)" |
-			sed 's/^/#   /'
+			-c "SELECT n.nodename, n.nodeport, r.result FROM run_command_on_all_nodes(\$\$SELECT string_agg(task || ' ' || task_done || '/' || task_total, ', ') FROM deepseek_r1.requests\$\$) r JOIN pg_dist_node n USING (nodeid) ORDER BY n.nodeport" \
+			>"$dir/progress.out" 2>&1
+		views=$?
+		sed 's/^/#   /' "$dir/progress.out"
 	fi
 	q "$coordinator" -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CALL deepseek_r1.enrich(''$t''%'" >/dev/null
 	wait "$pid"
@@ -170,7 +172,10 @@ cancel_and_rerun() {	# TABLE EXPECTED_NODE_REQUESTS_OF_ALL_ROWS
 	f2=$(filled "$t")
 	check "$t: nothing is written after the cancel" "$f2" "$f1"
 	check "$t: the cancel came mid-way" "$([ "$f1" -gt 0 ] && [ "$f1" -lt "$rows" ] && echo yes)" yes
-	[ "$t" = docs ] && check "docs: citus_progress shows each node part done while it runs" "$progress" 2
+	if [ "$t" = docs ]; then
+		check "docs: citus_progress shows each node part done while it runs" "$progress" 2
+		check "docs: the nodes' requests views are read from the coordinator" "$views" 0
+	fi
 	before=$(requests)
 	q "$coordinator" -c "$(enrich_sql "$t")" >/dev/null 2>&1
 	after=$(requests)
@@ -288,6 +293,11 @@ check "docs: the answers equal one node's at temperature 0" "$(answers dist_answ
 	"$(answers local_answers answer)"
 
 echo "# what is refused, and a table Citus manages on the coordinator"
+for t in docs ref; do
+	check "$t: Citus refuses generate() in an UPDATE (use enrich)" \
+		"$(q "$coordinator" -c "UPDATE $t SET summary = deepseek_r1.generate(body) WHERE id = 1" 2>&1)" \
+		"ERROR:  functions used in UPDATE queries on distributed tables must not be VOLATILE"
+done
 q "$coordinator" >/dev/null <<SQL
 CREATE TABLE nokey (body text, summary text);
 SELECT create_reference_table('nokey');
