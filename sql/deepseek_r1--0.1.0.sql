@@ -360,6 +360,22 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 CREATE VIEW requests AS SELECT * FROM requests_internal();
 
+-- Needs Citus only when called: the module looks for it at run time.
+CREATE FUNCTION citus_progress(
+	tbl regclass,
+	target text,
+	OUT node text,
+	OUT port integer,
+	OUT shards integer,
+	OUT rows bigint,
+	OUT rows_filled bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'dr1_citus_progress'
+LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION citus_progress IS
+'Per node of a Citus cluster: the shards of the table that it holds, their rows and how many of them have the target column set (committed rows, counted on the nodes)';
+
 -- Inference is granted by an administrator, never to everyone by default.
 REVOKE ALL ON FUNCTION generate(text, integer, double precision, double precision, integer,
 	bigint, text[], text, boolean, boolean, text[], text, integer) FROM PUBLIC;

@@ -290,4 +290,21 @@ extern void dr1_generate_many(const DR1GenerateArgs *ga, const Datum *prompts, c
 extern void dr1_embed_many(const Datum *texts, const bool *nulls, int n, bool truncate, Datum *out,
 						   bool *out_nulls, const int *labels, const DR1Task *task);
 
+/*
+ * citus.c: enrich and embed_table on Citus tables.  How fill_table names a
+ * row between its SELECT and its UPDATE: name (a text[]) and xmin are
+ * select-list items; match is the UPDATE's condition on the name, $2.
+ */
+typedef struct DR1RowName
+{
+	const char *name;
+	const char *xmin;
+	const char *match;
+} DR1RowName;
+
+extern bool dr1_citus_fill(FunctionCallInfo fcinfo, const char *name, Oid relid,
+						   const char *relname);
+extern void dr1_citus_row_name(const char *name, Oid relid, const char *relname,
+							   DR1RowName *row);
+
 #endif

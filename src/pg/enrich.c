@@ -12,7 +12,10 @@
  * only the uncommitted batch, whose rows are still NULL and are taken
  * again by the next run; a committed row is never taken again.  Rows are
  * named by (tableoid, ctid), which the row lock keeps stable until the
- * update, so the table needs no key and may be partitioned.
+ * update, so the table needs no key and may be partitioned.  On a table
+ * that Citus distributes, the coordinator runs the procedure on each
+ * shard, on its node, instead; on a Citus reference table rows are named
+ * by their key (citus.c).
  *
  * A trigger or rule can keep the target NULL (a BEFORE trigger setting
  * it, one returning NULL, a DO INSTEAD rule, a later update): the rows
@@ -93,8 +96,7 @@ raise_stuck(const Run *run, const char *detail)
 struct Batch
 {
 	int			n;
-	Datum	   *tableoids;
-	Datum	   *ctids;
+	Datum	   *names;			/* text[], see DR1RowName */
 	Datum	   *prompts;
 	Datum	   *answers;
 	bool	   *answer_nulls;
@@ -190,8 +192,8 @@ make_prompt(const char *template, const char *value)
 }
 
 /*
- * Lock the next batch and copy its rows out into cxt: tableoid, ctid, and
- * the prompt made from the source text.  The source is detoasted here,
+ * Lock the next batch and copy its rows out into cxt: their names and
+ * the prompts made from the source text.  The source is detoasted here,
  * under this transaction's snapshot.
  */
 static void
@@ -204,8 +206,7 @@ next_batch(const Run *run, const char *select_sql, const Filler *f, MemoryContex
 		elog(ERROR, "deepseek_r1: enrich: SPI_execute failed: %s", select_sql);
 	old = MemoryContextSwitchTo(cxt);	/* SPI left us in its own context */
 	b->n = (int) SPI_processed;
-	b->tableoids = palloc(sizeof(Datum) * b->n);
-	b->ctids = palloc(sizeof(Datum) * b->n);
+	b->names = palloc(sizeof(Datum) * b->n);
 	b->prompts = palloc(sizeof(Datum) * b->n);
 	b->answers = palloc(sizeof(Datum) * b->n);
 	b->answer_nulls = palloc(sizeof(bool) * b->n);
@@ -214,14 +215,13 @@ next_batch(const Run *run, const char *select_sql, const Filler *f, MemoryContex
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 4, &isnull));
+		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 3, &isnull));
 
 		if (hash_search(run->xids, &xmin, HASH_FIND, NULL))
 			raise_stuck(run, "A row that an earlier batch wrote is NULL again.");
-		b->tableoids[i] = SPI_getbinval(tup, desc, 1, &isnull);
-		b->ctids[i] = datumCopy(SPI_getbinval(tup, desc, 2, &isnull), false, sizeof(ItemPointerData));
-		b->prompts[i] = f->template ? make_prompt(f->template, SPI_getvalue(tup, desc, 3))
-			: datumCopy(SPI_getbinval(tup, desc, 3, &isnull), false, -1);
+		b->names[i] = datumCopy(SPI_getbinval(tup, desc, 1, &isnull), false, -1);
+		b->prompts[i] = f->template ? make_prompt(f->template, SPI_getvalue(tup, desc, 2))
+			: datumCopy(SPI_getbinval(tup, desc, 2, &isnull), false, -1);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	MemoryContextSwitchTo(old);
@@ -241,6 +241,7 @@ fill_table(FunctionCallInfo fcinfo, const Filler *f, Oid relid, const char *sour
 	char	   *count_sql;
 	char	   *update_sql;
 	DR1Task		task;
+	DR1RowName	row;
 	SPIPlanPtr	update;
 	Run			run;
 	HASHCTL		ctl = {.keysize = sizeof(TransactionId), .entrysize = sizeof(TransactionId)};
@@ -258,23 +259,26 @@ fill_table(FunctionCallInfo fcinfo, const Filler *f, Oid relid, const char *sour
 				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
 				 errmsg("%s must be called with CALL outside a transaction block", f->name),
 				 errdetail("%s commits after each batch.", f->name)));
+	if (dr1_citus_fill(fcinfo, f->name, relid, relname))
+		return;
 	dr1_check_available();
+	dr1_citus_row_name(f->name, relid, relname, &row);
 
 	count_sql = psprintf("SELECT count(*) FROM %s WHERE %s IS NULL AND %s IS NOT NULL%s",
 						 relname, quote_identifier(target), quote_identifier(source), empty);
-	select_sql = psprintf("SELECT tableoid, ctid, %s::text, xmin FROM %s WHERE %s IS NULL AND %s IS NOT NULL%s "
+	select_sql = psprintf("SELECT %s, %s::text, %s FROM %s WHERE %s IS NULL AND %s IS NOT NULL%s "
 						  "LIMIT %d FOR UPDATE SKIP LOCKED",
-						  quote_identifier(source), relname,
+						  row.name, quote_identifier(source), row.xmin, relname,
 						  quote_identifier(target), quote_identifier(source), empty, batch_size);
-	update_sql = psprintf("UPDATE %s SET %s = $1 WHERE tableoid = $2 AND ctid = $3",
-						  relname, quote_identifier(target));
+	update_sql = psprintf("UPDATE %s SET %s = $1 WHERE %s", relname, quote_identifier(target),
+						  row.match);
 	memset(&task, 0, sizeof task);
 	snprintf(task.name, sizeof task.name, "%s %s.%s", f->name, relname, quote_identifier(target));
 
 	/* non-atomic: SPI's memory (and ours, below it) survives the commits */
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "deepseek_r1: %s: SPI_connect failed", f->name);
-	update = SPI_prepare(update_sql, 3, (Oid[]) {f->value_type, OIDOID, TIDOID});
+	update = SPI_prepare(update_sql, 2, (Oid[]) {f->value_type, TEXTARRAYOID});
 	if (!update || SPI_keepplan(update) != 0)
 		elog(ERROR, "deepseek_r1: %s: cannot prepare %s", f->name, update_sql);
 	if (SPI_execute(count_sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
@@ -307,8 +311,7 @@ fill_table(FunctionCallInfo fcinfo, const Filler *f, Oid relid, const char *sour
 		for (int i = 0; i < b.n; i++)
 		{
 			/* a rule may turn the UPDATE into other commands, or none */
-			int			rc = SPI_execute_plan(update, (Datum[]) {b.answers[i], b.tableoids[i], b.ctids[i]},
-											  NULL, false, 0);
+			int			rc = SPI_execute_plan(update, (Datum[]) {b.answers[i], b.names[i]}, NULL, false, 0);
 
 			if (rc < 0)
 				elog(ERROR, "deepseek_r1: %s: SPI_execute_plan failed: %s", f->name, update_sql);
