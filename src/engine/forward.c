@@ -286,18 +286,11 @@ infer_free(struct infer_ctx *ic)
 
 /* ---- attention ---------------------------------------------------------- */
 
-struct attention_task
-{
-	struct infer_ctx *ic;
-	int32_t		layer;
-	int32_t		T;
-};
-
 /* Sparse attention's blocks for each token with a budget and KV head. */
 static void
 select_worker(void *ctx, int i, int n)
 {
-	const struct attention_task *at = ctx;
+	const struct layer_task *at = ctx;
 	struct infer_ctx *ic = at->ic;
 	const struct hparams *hp = &ic->model->hp;
 	struct forward_scratch *s = ic->scratch;
@@ -322,7 +315,7 @@ select_worker(void *ctx, int i, int n)
 static void
 attention_worker(void *ctx, int i, int n)
 {
-	const struct attention_task *at = ctx;
+	const struct layer_task *at = ctx;
 	struct infer_ctx *ic = at->ic;
 	const struct hparams *hp = &ic->model->hp;
 	struct forward_scratch *s = ic->scratch;
@@ -422,7 +415,7 @@ mha_attention(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T
 	const struct hparams *hp = &ic->model->hp;
 	struct forward_scratch *s = ic->scratch;
 	int32_t		kv_dim = hp->n_head_kv * hp->head_dim;
-	struct attention_task at = {ic, il, T};
+	struct layer_task at = {ic, il, T};
 
 	linear_group(ic, (const struct weight *[]) {&l->wq, &l->wk, &l->wv},
 				 (float *[]) {s->q, s->k, s->v}, (const float *[]) {l->bq, l->bk, l->bv},

@@ -30,6 +30,14 @@ struct act_buf
 	void	   *data;
 };
 
+/* What a thread-pool worker over one layer's T tokens needs (attention). */
+struct layer_task
+{
+	struct infer_ctx *ic;
+	int32_t		layer;
+	int32_t		T;
+};
+
 #define GROUP_MAX 3				/* products in one parallel loop: q, k, v */
 
 struct forward_scratch

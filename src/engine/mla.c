@@ -170,18 +170,11 @@ per_head_products(struct infer_ctx *ic, const struct weight *w, struct head_rows
 	}
 }
 
-struct latent_task
-{
-	struct infer_ctx *ic;
-	int32_t		layer;
-	int32_t		T;
-};
-
 /* Each (token, head): attention over the token's sequence's cache rows. */
 static void
 latent_attention_worker(void *ctx, int i, int n)
 {
-	const struct latent_task *lt = ctx;
+	const struct layer_task *lt = ctx;
 	struct infer_ctx *ic = lt->ic;
 	const struct hparams *hp = &ic->model->hp;
 	struct forward_scratch *s = ic->scratch;
@@ -208,7 +201,7 @@ mla_attention(struct infer_ctx *ic, const struct layer *l, int32_t il, int32_t T
 	struct mla_scratch *ms = s->mla;
 	size_t		heads = hp->n_head;
 	size_t		q_head = mla->qk_nope_dim + hp->rope_dim;
-	struct latent_task lt = {ic, il, T};
+	struct layer_task lt = {ic, il, T};
 
 	if (mla->q_lora_rank > 0)
 	{

@@ -491,10 +491,10 @@ build_batch(struct scheduler *s, int32_t *n_logits)
 			.want_logits = done + piece == request_n_tokens(r),
 			.sparse = done < (int32_t) r->prompt.n ? (struct sparse_config) {0} : r->params.sparse,
 		};
-		/* what its sampler needs of the logits row (infer_forward_top) */
+		/* what its sampler needs of the logits row (infer_forward_top);
+		 * a request with a mask (choices, a schema) needs the whole row */
 		if (s->batch[n].want_logits)
-			s->top[(*n_logits)++].n = sampler_top_needed(r->sampler,
-														  r->choices != NULL || r->grammar != NULL);
+			s->top[(*n_logits)++].n = sampler_top_needed(r->sampler, r->allowed != NULL);
 		s->batch_req[n++] = r;
 	}
 	return n;
